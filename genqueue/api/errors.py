@@ -1,0 +1,125 @@
+"""How failures look on the wire: one JSON shape (``ErrorBody``), the field at fault named.
+
+Every genqueue error maps to one status here; request validation errors are rewritten so that
+``loc`` becomes a dotted field path without FastAPI's ``body.`` prefix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from genqueue.api.schemas import ErrorBody, FieldError
+from genqueue.errors import (
+    BackendUnavailableError,
+    IdempotencyConflictError,
+    InvalidInputError,
+    TaskNotFoundError,
+)
+
+
+def error_response(
+    status: int, error: str, message: str, fields: list[FieldError] | None = None
+) -> JSONResponse:
+    body = ErrorBody(error=error, message=message, fields=fields or [])
+    return JSONResponse(body.model_dump(), status_code=status)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:] or parts
+    return ".".join(parts)
+
+
+def _validation_fields(exc: RequestValidationError) -> list[FieldError]:
+    fields = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            ctx = err.get("ctx", {})
+            detail = ctx.get("error", "") if isinstance(ctx, dict) else ""
+            fields.append(FieldError(field="body", message=f"malformed JSON: {detail}".strip()))
+        else:
+            fields.append(FieldError(field=_field(tuple(err["loc"])), message=err["msg"]))
+    return fields
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        fields = _validation_fields(exc)
+        message = "; ".join(f"{f.field}: {f.message}" for f in fields)
+        return error_response(422, "invalid_request", message, fields)
+
+    async def on_invalid(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, InvalidInputError)
+        fields = [FieldError(field=p.field, message=p.message) for p in exc.problems]
+        return error_response(422, "invalid_request", str(exc), fields)
+
+    async def on_not_found(_: Request, exc: Exception) -> JSONResponse:
+        return error_response(404, "not_found", str(exc))
+
+    async def on_conflict(_: Request, exc: Exception) -> JSONResponse:
+        return error_response(409, "idempotency_conflict", str(exc))
+
+    async def on_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        return error_response(503, "backend_unavailable", str(exc))
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        return error_response(exc.status_code, "http_error", str(exc.detail))
+
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(InvalidInputError, on_invalid)
+    app.add_exception_handler(TaskNotFoundError, on_not_found)
+    app.add_exception_handler(IdempotencyConflictError, on_conflict)
+    app.add_exception_handler(BackendUnavailableError, on_unavailable)
+    app.add_exception_handler(HTTPException, on_http)
+
+
+class BodyLimit:
+    """Refuse request bodies over ``max_bytes`` with 413, by header or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            413, "body_too_large", f"request body exceeds {self.max_bytes} bytes"
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass

@@ -1,0 +1,38 @@
+"""/v1/batches: tasks submitted together (all or none), their aggregate status, cancel."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from genqueue.api.deps import DispatcherDep, RuntimeDep, StoreDep
+from genqueue.api.schemas import BatchCreate, BatchPublic
+from genqueue.dispatch import TaskRequest
+from genqueue.errors import FieldProblem, InvalidInputError
+
+router = APIRouter(prefix="/v1/batches", tags=["batches"])
+
+
+@router.post("", status_code=201, response_model=BatchPublic)
+async def submit_batch(body: BatchCreate, runtime: RuntimeDep) -> BatchPublic:
+    """Submit many tasks at once; a bad item refuses the whole batch, naming the item."""
+    limit = runtime.settings.max_batch
+    if len(body.tasks) > limit:
+        raise InvalidInputError([FieldProblem("tasks", f"at most {limit} tasks per batch")])
+    requests = [
+        TaskRequest(kind=t.kind, payload=t.payload, user=t.user, priority=t.priority, queue=t.queue)
+        for t in body.tasks
+    ]
+    batch, tasks = await runtime.dispatcher.submit_batch(requests, body.user)
+    return BatchPublic.of(batch, [t.id for t in tasks])
+
+
+@router.get("/{batch_id}", response_model=BatchPublic)
+async def get_batch(batch_id: str, store: StoreDep) -> BatchPublic:
+    """Counts per status; ``finished`` once every task has."""
+    return BatchPublic.of(await store.get_batch(batch_id))
+
+
+@router.post("/{batch_id}/cancel", response_model=BatchPublic)
+async def cancel_batch(batch_id: str, dispatcher: DispatcherDep) -> BatchPublic:
+    """Cancel every task of the batch that has not finished."""
+    return BatchPublic.of(await dispatcher.cancel_batch(batch_id))

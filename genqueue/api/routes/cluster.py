@@ -1,0 +1,50 @@
+"""/v1/queues and /v1/workers: what is waiting where, and who is working."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from genqueue.api.deps import RuntimeDep, StoreDep
+from genqueue.api.schemas import QueuePublic
+from genqueue.models import TaskStatus, WorkerInfo
+
+router = APIRouter(prefix="/v1", tags=["cluster"])
+
+
+@router.get("/queues", response_model=list[QueuePublic])
+async def queues(runtime: RuntimeDep) -> list[QueuePublic]:
+    """Every queue with tasks or kinds: counts per status and broker depth."""
+    stats = {s.queue: s.counts for s in await runtime.store.queue_stats()}
+    names = sorted(set(stats) | set(runtime.kinds.queues()))
+    return [
+        QueuePublic(
+            name=name,
+            counts={s: stats.get(name, {}).get(s, 0) for s in TaskStatus},
+            depth=await runtime.broker.depth(name),
+            kinds=[k.name for k in runtime.kinds if k.queue == name],
+        )
+        for name in names
+    ]
+
+
+@router.get("/workers", response_model=list[WorkerInfo])
+async def workers(store: StoreDep) -> list[WorkerInfo]:
+    """Workers in the registry: online, offline (silent) or stopped, with their tasks."""
+    return await store.list_workers()
+
+
+@router.get("/kinds")
+async def kinds(runtime: RuntimeDep) -> list[dict[str, object]]:
+    """Registered kinds with their queue, timeout, retry policy and payload schema."""
+    return [
+        {
+            "name": k.name,
+            "queue": k.queue,
+            "description": k.description,
+            "timeout_s": k.timeout_s,
+            "max_attempts": k.retry.max_attempts,
+            "executor": k.executor,
+            "payload_schema": k.payload_model.model_json_schema(),
+        }
+        for k in runtime.kinds
+    ]

@@ -1,0 +1,54 @@
+"""Operations: /health (store and broker answer), /metrics (Prometheus), artifacts by URL."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+from collections.abc import Awaitable
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+
+from genqueue.api.deps import RuntimeDep
+from genqueue.api.schemas import Health
+from genqueue.artifacts import check_name
+
+router = APIRouter(tags=["ops"])
+
+
+async def _probe(check: Awaitable[None]) -> str:
+    try:
+        await asyncio.wait_for(check, 5.0)
+    except Exception as exc:
+        return f"down: {exc}"
+    return "ok"
+
+
+@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+async def health(runtime: RuntimeDep) -> Response:
+    """200 when both the store and the broker answer, 503 (saying which) otherwise."""
+    store = await _probe(runtime.store.ping())
+    broker = await _probe(runtime.broker.ping())
+    ok = store == broker == "ok"
+    body = Health(status="ok" if ok else "degraded", store=store, broker=broker)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(request: Request, runtime: RuntimeDep) -> Response:
+    """Prometheus exposition."""
+    data = await request.app.state.metrics.render(runtime.store, runtime.broker)
+    return Response(data, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@router.get("/v1/artifacts/{task_id}/{name}", tags=["artifacts"])
+async def artifact(task_id: str, name: str, runtime: RuntimeDep) -> Response:
+    """A file a task produced (PNG, MP4, JSON)."""
+    check_name(task_id, "task id")
+    check_name(name, "name")
+    media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    local = runtime.artifacts.local_path(task_id, name)
+    if local is not None:
+        return FileResponse(local, media_type=media_type)
+    data = await asyncio.to_thread(runtime.artifacts.read, task_id, name)
+    return Response(data, media_type=media_type)

@@ -1,0 +1,114 @@
+"""/v1/tasks: submit, list, get, cancel, wait."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from genqueue.api.deps import DispatcherDep, RuntimeDep, StoreDep
+from genqueue.api.schemas import TaskCreate, TaskPage, TaskPublic
+from genqueue.contracts import Store
+from genqueue.dispatch import TaskRequest
+from genqueue.events import EventFilter
+from genqueue.models import Task, TaskFilter, TaskStatus
+
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="the same key returns the same task",
+    ),
+]
+
+
+async def public(store: Store, task: Task) -> TaskPublic:
+    position = await store.position(task.id) if task.status == TaskStatus.QUEUED else None
+    return TaskPublic.of(task, position)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=TaskPublic,
+    responses={200: {"description": "replayed: a task with this Idempotency-Key"}},
+)
+async def submit(
+    body: TaskCreate,
+    dispatcher: DispatcherDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> TaskPublic:
+    """Submit a task; answers with its id, status, queue position and the URLs to follow it."""
+    task, created = await dispatcher.submit(
+        TaskRequest(
+            kind=body.kind,
+            payload=body.payload,
+            user=body.user,
+            priority=body.priority,
+            queue=body.queue,
+            idempotency_key=idempotency_key,
+        )
+    )
+    if not created:
+        response.status_code = 200
+    response.headers["Location"] = f"/v1/tasks/{task.id}"
+    return await public(dispatcher.store, task)
+
+
+@router.get("", response_model=TaskPage)
+async def list_tasks(
+    store: StoreDep,
+    user: str | None = None,
+    status: TaskStatus | None = None,
+    kind: str | None = None,
+    batch_id: str | None = None,
+    queue: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^\d+$")] = None,
+) -> TaskPage:
+    """Tasks, newest first, filtered; follow ``next_cursor`` for the next page."""
+    where = TaskFilter(user=user, status=status, kind=kind, batch_id=batch_id, queue=queue)
+    page = await store.list_tasks(where, limit, cursor)
+    return TaskPage(
+        items=[await public(store, t) for t in page.tasks], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/{task_id}", response_model=TaskPublic)
+async def get_task(task_id: str, store: StoreDep) -> TaskPublic:
+    """Status, queue position, progress, result or error, timings."""
+    return await public(store, await store.get(task_id))
+
+
+@router.post("/{task_id}/cancel", response_model=TaskPublic)
+async def cancel(task_id: str, dispatcher: DispatcherDep) -> TaskPublic:
+    """Cancel: a queued task never starts; a running one is stopped. Idempotent."""
+    return await public(dispatcher.store, await dispatcher.cancel(task_id))
+
+
+@router.get("/{task_id}/wait", response_model=TaskPublic)
+async def wait(
+    task_id: str,
+    runtime: RuntimeDep,
+    timeout: Annotated[float, Query(ge=0, le=300, description="seconds")] = 30.0,
+) -> TaskPublic:
+    """Long poll: answers as soon as the task finishes, or with its state at ``timeout``."""
+    store = runtime.store
+    async with runtime.hub.subscribe(EventFilter(task_id=task_id)) as sub:
+        task = await store.get(task_id)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while not task.status.finished:
+                    event = await sub.queue.get()
+                    if event.status.finished:
+                        task = await store.get(task_id)
+        if not task.status.finished:
+            task = await store.get(task_id)
+    return await public(store, task)

@@ -1,0 +1,147 @@
+"""Wire models of the HTTP API (what clients send and receive). Pydantic only, no FastAPI, so
+the Python client shares them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from genqueue.models import Batch, Progress, Task, TaskStatus, WorkerInfo
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
+
+
+class TaskCreate(BaseModel):
+    """POST /v1/tasks body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(min_length=1, max_length=128, examples=["image.generate"])
+    payload: dict[str, Any] = Field(default_factory=dict, examples=[{"prompt": "a red fox"}])
+    user: str | None = Field(None, pattern=NAME)
+    priority: int = Field(0, ge=-1000, le=1000, description="higher runs first")
+    queue: str | None = Field(None, pattern=NAME, description="defaults to the kind's queue")
+
+
+class TaskLinks(BaseModel):
+    self: str
+    wait: str
+    events: str
+    cancel: str
+
+
+class TaskPublic(BaseModel):
+    """A task as the API shows it."""
+
+    id: str
+    kind: str
+    queue: str
+    status: TaskStatus
+    position: int | None = Field(None, description="1 = next to start; null unless queued")
+    progress: Progress
+    payload: dict[str, Any]
+    user: str | None
+    priority: int
+    batch_id: str | None
+    attempts: int
+    max_attempts: int
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    worker_id: str | None
+    cancel_requested: bool
+    links: TaskLinks
+
+    @classmethod
+    def of(cls, task: Task, position: int | None = None) -> TaskPublic:
+        base = f"/v1/tasks/{task.id}"
+        return cls(
+            **task.model_dump(
+                exclude={"not_before", "lease_expires_at", "idempotency_key"},
+            ),
+            position=position,
+            links=TaskLinks(
+                self=base,
+                wait=f"{base}/wait",
+                events=f"/v1/events?task_id={task.id}",
+                cancel=f"{base}/cancel",
+            ),
+        )
+
+
+class TaskPage(BaseModel):
+    items: list[TaskPublic]
+    next_cursor: str | None
+
+
+class BatchCreate(BaseModel):
+    """POST /v1/batches body: tasks submitted together, stored all or none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tasks: list[TaskCreate] = Field(min_length=1)
+    user: str | None = Field(None, pattern=NAME)
+
+
+class BatchPublic(BaseModel):
+    id: str
+    user: str | None
+    size: int
+    counts: dict[TaskStatus, int]
+    finished: bool
+    created_at: datetime
+    task_ids: list[str] = Field(default_factory=list)
+    links: dict[str, str]
+
+    @classmethod
+    def of(cls, batch: Batch, task_ids: list[str] | None = None) -> BatchPublic:
+        base = f"/v1/batches/{batch.id}"
+        return cls(
+            id=batch.id,
+            user=batch.user,
+            size=batch.size,
+            counts={s: batch.counts.get(s, 0) for s in TaskStatus},
+            finished=batch.finished,
+            created_at=batch.created_at,
+            task_ids=task_ids or [],
+            links={
+                "self": base,
+                "tasks": f"/v1/tasks?batch_id={batch.id}",
+                "events": f"/v1/events?batch_id={batch.id}",
+                "cancel": f"{base}/cancel",
+            },
+        )
+
+
+class QueuePublic(BaseModel):
+    name: str
+    counts: dict[TaskStatus, int]
+    depth: int = Field(description="messages waiting in the broker")
+    kinds: list[str]
+
+
+class WorkerPublic(WorkerInfo):
+    pass
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer: a code, a sentence, and the fields at fault."""
+
+    error: str
+    message: str
+    fields: list[FieldError] = Field(default_factory=list)
+
+
+class Health(BaseModel):
+    status: str
+    store: str
+    broker: str

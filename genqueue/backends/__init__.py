@@ -1,0 +1,41 @@
+"""Backend selection from URLs: the only module that names backends.
+
+Each branch imports its backend lazily, so a driver is needed only when its scheme is used.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from genqueue.contracts import Broker, Store
+from genqueue.errors import ConfigError
+from genqueue.settings import Settings
+
+
+def _scheme(url: str) -> str:
+    scheme = urlsplit(url).scheme
+    if not scheme:
+        raise ConfigError(f"backend URL {url!r} has no scheme (e.g. sqlite:///data/genqueue.db)")
+    return scheme
+
+
+async def open_store(url: str, settings: Settings) -> Store:
+    """Connect the store named by ``url`` (``GENQUEUE_STORE``)."""
+    match _scheme(url):
+        case "sqlite":
+            from genqueue.backends.sqlite.store import SqliteStore
+
+            return await SqliteStore.connect(url)
+        case scheme:
+            raise ConfigError(f"unknown store scheme {scheme!r} in {url!r}; supported: sqlite")
+
+
+async def open_broker(url: str, settings: Settings) -> Broker:
+    """Connect the broker named by ``url`` (``GENQUEUE_BROKER``)."""
+    match _scheme(url):
+        case "sqlite":
+            from genqueue.backends.sqlite.broker import SqliteBroker
+
+            return await SqliteBroker.connect(url, visibility_s=settings.lease_s)
+        case scheme:
+            raise ConfigError(f"unknown broker scheme {scheme!r} in {url!r}; supported: sqlite")

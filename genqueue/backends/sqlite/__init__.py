@@ -1,0 +1,1 @@
+"""SQLite backend: store and broker in one WAL file."""

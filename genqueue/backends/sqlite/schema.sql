@@ -1,0 +1,84 @@
+-- genqueue on SQLite: store and broker share one file (WAL). Times are float epoch seconds.
+-- Every change that spans rows runs in one BEGIN IMMEDIATE transaction (see store.py).
+
+CREATE TABLE IF NOT EXISTS tasks (
+    seq              INTEGER PRIMARY KEY AUTOINCREMENT,  -- age order and list cursor
+    id               TEXT    NOT NULL UNIQUE,
+    kind             TEXT    NOT NULL,
+    queue            TEXT    NOT NULL,
+    payload          TEXT    NOT NULL,                   -- JSON
+    user             TEXT,
+    priority         INTEGER NOT NULL DEFAULT 0,
+    batch_id         TEXT,
+    idempotency_key  TEXT    UNIQUE,
+    status           TEXT    NOT NULL,
+    progress         REAL    NOT NULL DEFAULT 0,
+    progress_message TEXT    NOT NULL DEFAULT '',
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    max_attempts     INTEGER NOT NULL DEFAULT 1,
+    result           TEXT,                               -- JSON
+    error            TEXT,
+    created_at       REAL    NOT NULL,
+    started_at       REAL,
+    finished_at      REAL,
+    not_before       REAL    NOT NULL,                   -- retry backoff: not claimable before
+    worker_id        TEXT,
+    lease_token      TEXT,                               -- fences renew/progress/finish
+    lease_expires_at REAL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+-- Position: count of queued tasks ahead in the same queue (priority desc, then age).
+CREATE INDEX IF NOT EXISTS tasks_order ON tasks (queue, status, priority DESC, seq);
+CREATE INDEX IF NOT EXISTS tasks_lease ON tasks (status, lease_expires_at);
+CREATE INDEX IF NOT EXISTS tasks_user ON tasks (user, seq);
+CREATE INDEX IF NOT EXISTS tasks_batch ON tasks (batch_id, status);
+CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (finished_at);
+
+CREATE TABLE IF NOT EXISTS batches (
+    id         TEXT PRIMARY KEY,
+    user       TEXT,
+    created_at REAL    NOT NULL,
+    size       INTEGER NOT NULL
+);
+
+-- Live events for SSE and waiters; kept briefly (the store is the history, not this).
+CREATE TABLE IF NOT EXISTS events (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,          -- commit order
+    at       REAL NOT NULL,
+    type     TEXT NOT NULL,
+    task_id  TEXT NOT NULL,
+    status   TEXT NOT NULL,
+    user     TEXT,
+    batch_id TEXT,
+    kind     TEXT,
+    data     TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS events_at ON events (at);
+
+CREATE TABLE IF NOT EXISTS workers (
+    id         TEXT PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    host       TEXT    NOT NULL,
+    pid        INTEGER NOT NULL,
+    queues     TEXT    NOT NULL,                         -- JSON list
+    concurrency INTEGER NOT NULL,
+    status     TEXT    NOT NULL,
+    started_at REAL    NOT NULL,
+    last_seen  REAL    NOT NULL,
+    running    TEXT    NOT NULL DEFAULT '[]',            -- JSON list of task ids
+    succeeded  INTEGER NOT NULL DEFAULT 0,
+    failed     INTEGER NOT NULL DEFAULT 0
+);
+
+-- The broker: one row per deliverable message. A fetched row carries the receipt of the
+-- fetch and is invisible until locked_until; ack deletes it, nack makes it visible again.
+CREATE TABLE IF NOT EXISTS deliveries (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue        TEXT    NOT NULL,
+    task_id      TEXT    NOT NULL,
+    priority     INTEGER NOT NULL DEFAULT 0,
+    available_at REAL    NOT NULL,
+    receipt      TEXT,
+    locked_until REAL
+);
+CREATE INDEX IF NOT EXISTS deliveries_next ON deliveries (queue, priority DESC, id);

@@ -1,0 +1,528 @@
+"""SqliteStore: the Store contract on one SQLite file (schema in schema.sql).
+
+Every method is one function run on the database thread, and every change is one
+``BEGIN IMMEDIATE`` transaction that also inserts its events, so the record and its event
+commit together. Several processes share the file; the write lock serialises them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Self
+
+from genqueue.backends.sqlite.db import Database
+from genqueue.backends.sqlite.rows import (
+    TASK_COLUMNS,
+    event_from_row,
+    insert_event,
+    task_from_row,
+    worker_from_row,
+)
+from genqueue.contracts import Cancelled, Failed, Lease, Outcome, Page, Requeue, Succeeded
+from genqueue.errors import LeaseLostError, TaskNotFoundError
+from genqueue.models import (
+    FINISHED,
+    Batch,
+    Event,
+    EventType,
+    NewTask,
+    Progress,
+    QueueStats,
+    Task,
+    TaskFilter,
+    TaskStatus,
+    WorkerInfo,
+    from_epoch,
+)
+
+Row = sqlite3.Row
+Conn = sqlite3.Connection
+EVENTS_KEEP_S = 600.0  # events feed live streams only; the task record is the history
+WATCH_POLL_S = 0.02
+_OPEN = f"('{TaskStatus.QUEUED}', '{TaskStatus.RUNNING}')"
+_RETURN = f"RETURNING {TASK_COLUMNS}"
+
+
+def _one_task(conn: Conn, task_id: str) -> Row:
+    row: Row | None = conn.execute(
+        f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,)
+    ).fetchone()
+    if row is None:
+        raise TaskNotFoundError(f"no task {task_id!r}")
+    return row
+
+
+class SqliteStore:
+    """The Store contract on SQLite. See ``genqueue.contracts.Store`` for every guarantee."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @classmethod
+    async def connect(cls, url: str) -> Self:
+        return cls(await Database.open(url))
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._db.aclose()
+
+    async def ping(self) -> None:
+        await self._db.run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def submit(
+        self, tasks: Sequence[NewTask], *, batch: Batch | None = None
+    ) -> list[tuple[Task, bool]]:
+        def run(conn: Conn) -> list[tuple[Task, bool]]:
+            now = time.time()
+            if batch is not None:
+                conn.execute(
+                    "INSERT INTO batches (id, user, created_at, size) VALUES (?, ?, ?, ?)",
+                    (batch.id, batch.user, batch.created_at.timestamp(), batch.size),
+                )
+            out: list[tuple[Task, bool]] = []
+            for t in tasks:
+                if t.idempotency_key is not None:
+                    old = conn.execute(
+                        f"SELECT {TASK_COLUMNS} FROM tasks WHERE idempotency_key = ?",
+                        (t.idempotency_key,),
+                    ).fetchone()
+                    if old is not None:
+                        out.append((task_from_row(old), False))
+                        continue
+                row = conn.execute(
+                    "INSERT INTO tasks (id, kind, queue, payload, user, priority, batch_id,"
+                    " idempotency_key, status, max_attempts, created_at, not_before)"
+                    f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {_RETURN}",
+                    (
+                        t.id,
+                        t.kind,
+                        t.queue,
+                        json.dumps(t.payload),
+                        t.user,
+                        t.priority,
+                        t.batch_id,
+                        t.idempotency_key,
+                        TaskStatus.QUEUED.value,
+                        t.max_attempts,
+                        now,
+                        now,
+                    ),
+                ).fetchone()
+                insert_event(conn, now, EventType.QUEUED, row, TaskStatus.QUEUED)
+                out.append((task_from_row(row), True))
+            return out
+
+        return await self._db.write(run)
+
+    async def get(self, task_id: str) -> Task:
+        return task_from_row(await self._db.run(lambda conn: _one_task(conn, task_id)))
+
+    async def list_tasks(self, where: TaskFilter, limit: int, cursor: str | None) -> Page:
+        clauses, params = [], []
+        for column, value in (
+            ("user", where.user),
+            ("status", where.status),
+            ("kind", where.kind),
+            ("batch_id", where.batch_id),
+            ("queue", where.queue),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(str(value))
+        if cursor is not None:
+            clauses.append("seq < ?")
+            params.append(cursor)
+        sql = f"SELECT seq, {TASK_COLUMNS} FROM tasks"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += f" ORDER BY seq DESC LIMIT {int(limit) + 1}"
+        rows = await self._db.run(lambda conn: conn.execute(sql, params).fetchall())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(
+            tasks=[task_from_row(r) for r in rows],
+            next_cursor=str(rows[-1]["seq"]) if more else None,
+        )
+
+    async def position(self, task_id: str) -> int | None:
+        def run(conn: Conn) -> int | None:
+            me = conn.execute(
+                "SELECT queue, status, priority, seq FROM tasks WHERE id = ?", (task_id,)
+            ).fetchone()
+            if me is None:
+                raise TaskNotFoundError(f"no task {task_id!r}")
+            if me["status"] != TaskStatus.QUEUED:
+                return None
+            ahead: int = conn.execute(
+                "SELECT count(*) FROM tasks WHERE queue = ? AND status = 'queued'"
+                " AND (priority > ? OR (priority = ? AND seq < ?))",
+                (me["queue"], me["priority"], me["priority"], me["seq"]),
+            ).fetchone()[0]
+            return ahead + 1
+
+        return await self._db.run(run)
+
+    async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Lease | None:
+        token = secrets.token_hex(8)
+
+        def run(conn: Conn) -> Lease | None:
+            now = time.time()
+            row = conn.execute(
+                "UPDATE tasks SET status = 'running', attempts = attempts + 1, worker_id = ?,"
+                " lease_token = ?, lease_expires_at = ?, started_at = ?, progress = 0,"
+                " progress_message = '', error = NULL"
+                f" WHERE id = ? AND status = 'queued' AND not_before <= ? {_RETURN}",
+                (worker_id, token, now + lease_s, now, task_id, now),
+            ).fetchone()
+            if row is None:
+                return None
+            insert_event(
+                conn,
+                now,
+                EventType.STARTED,
+                row,
+                TaskStatus.RUNNING,
+                {"worker_id": worker_id, "attempt": row["attempts"]},
+            )
+            return Lease(
+                task_id=task_id,
+                worker_id=worker_id,
+                token=token,
+                attempt=row["attempts"],
+                expires_at=from_epoch(now + lease_s),
+                cancel_requested=bool(row["cancel_requested"]),
+            )
+
+        return await self._db.write(run)
+
+    async def renew(self, lease: Lease, lease_s: float) -> Lease:
+        def run(conn: Conn) -> Lease:
+            expires = time.time() + lease_s
+            row = conn.execute(
+                "UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND lease_token = ?"
+                " AND status = 'running' RETURNING cancel_requested",
+                (expires, lease.task_id, lease.token),
+            ).fetchone()
+            if row is None:
+                raise LeaseLostError(f"lease on {lease.task_id} lost")
+            return Lease(
+                task_id=lease.task_id,
+                worker_id=lease.worker_id,
+                token=lease.token,
+                attempt=lease.attempt,
+                expires_at=from_epoch(expires),
+                cancel_requested=bool(row[0]),
+            )
+
+        return await self._db.write(run)
+
+    async def set_progress(self, lease: Lease, progress: Progress) -> None:
+        def run(conn: Conn) -> None:
+            row = conn.execute(
+                "UPDATE tasks SET progress = ?, progress_message = ? WHERE id = ?"
+                f" AND lease_token = ? AND status = 'running' {_RETURN}",
+                (progress.fraction, progress.message, lease.task_id, lease.token),
+            ).fetchone()
+            if row is None:
+                raise LeaseLostError(f"lease on {lease.task_id} lost")
+            insert_event(
+                conn,
+                time.time(),
+                EventType.PROGRESS,
+                row,
+                TaskStatus.RUNNING,
+                {"fraction": progress.fraction, "message": progress.message},
+            )
+
+        await self._db.write(run)
+
+    async def finish(self, lease: Lease, outcome: Outcome) -> Task:
+        def run(conn: Conn) -> Task:
+            now = time.time()
+            fence = (lease.task_id, lease.token)
+            where = "WHERE id = ? AND lease_token = ? AND status = 'running'"
+            release = "lease_token = NULL, lease_expires_at = NULL"
+            data: dict[str, Any] = {"attempt": lease.attempt}
+            match outcome:
+                case Succeeded(result=result):
+                    status, event = TaskStatus.SUCCEEDED, EventType.SUCCEEDED
+                    sql = (
+                        f"UPDATE tasks SET status = ?, result = ?, progress = 1,"
+                        f" finished_at = ?, {release} {where} {_RETURN}"
+                    )
+                    params: tuple[Any, ...] = (status.value, json.dumps(result), now, *fence)
+                case Failed(error=error) | Cancelled(reason=error):
+                    status = (
+                        TaskStatus.FAILED if isinstance(outcome, Failed) else TaskStatus.CANCELLED
+                    )
+                    event = EventType(f"task.{status.value}")
+                    data["error"] = error
+                    sql = (
+                        f"UPDATE tasks SET status = ?, error = ?, finished_at = ?, {release}"
+                        f" {where} {_RETURN}"
+                    )
+                    params = (status.value, error, now, *fence)
+                case Requeue(delay_s=delay_s, error=error, refund=refund):
+                    status, event = TaskStatus.QUEUED, EventType.RETRYING
+                    data.update(error=error, delay_s=delay_s)
+                    sql = (
+                        f"UPDATE tasks SET status = 'queued', error = ?, not_before = ?,"
+                        f" attempts = attempts - ?, progress = 0, progress_message = '',"
+                        f" {release} {where} {_RETURN}"
+                    )
+                    params = (error, now + delay_s, 1 if refund else 0, *fence)
+            row = conn.execute(sql, params).fetchone()
+            if row is None:
+                raise LeaseLostError(f"lease on {lease.task_id} lost; outcome not recorded")
+            insert_event(conn, now, event, row, status, data)
+            return task_from_row(row)
+
+        return await self._db.write(run)
+
+    async def cancel(self, task_id: str) -> Task:
+        return await self._db.write(lambda conn: _cancel(conn, task_id, time.time()))
+
+    async def cancel_batch(self, batch_id: str) -> Batch:
+        def run(conn: Conn) -> None:
+            now = time.time()
+            ids = conn.execute(
+                f"SELECT id FROM tasks WHERE batch_id = ? AND status IN {_OPEN}", (batch_id,)
+            ).fetchall()
+            for (task_id,) in ids:
+                _cancel(conn, task_id, now)
+
+        await self.get_batch(batch_id)
+        await self._db.write(run)
+        return await self.get_batch(batch_id)
+
+    async def requeue_expired(self) -> list[Task]:
+        def run(conn: Conn) -> list[Task]:
+            now = time.time()
+            expired = conn.execute(
+                f"SELECT {TASK_COLUMNS} FROM tasks WHERE status = 'running'"
+                " AND lease_expires_at < ?",
+                (now,),
+            ).fetchall()
+            requeued = []
+            for row in expired:
+                release = "worker_id = NULL, lease_token = NULL, lease_expires_at = NULL"
+                note = f"lease expired on worker {row['worker_id']} (attempt {row['attempts']})"
+                if row["cancel_requested"]:
+                    status, sql = (
+                        TaskStatus.CANCELLED,
+                        (
+                            f"UPDATE tasks SET status = 'cancelled', finished_at = ?, error = ?,"
+                            f" {release} WHERE id = ? {_RETURN}"
+                        ),
+                    )
+                elif row["attempts"] >= row["max_attempts"]:
+                    status, sql = (
+                        TaskStatus.FAILED,
+                        (
+                            f"UPDATE tasks SET status = 'failed', finished_at = ?, error = ?,"
+                            f" {release} WHERE id = ? {_RETURN}"
+                        ),
+                    )
+                else:
+                    status, sql = (
+                        TaskStatus.QUEUED,
+                        (
+                            f"UPDATE tasks SET status = 'queued', not_before = ?, error = ?,"
+                            f" progress = 0, progress_message = '', {release} WHERE id = ?"
+                            f" {_RETURN}"
+                        ),
+                    )
+                new = conn.execute(sql, (now, note, row["id"])).fetchone()
+                event = (
+                    EventType.RETRYING
+                    if status == TaskStatus.QUEUED
+                    else EventType(f"task.{status.value}")
+                )
+                insert_event(conn, now, event, new, status, {"error": note})
+                if status == TaskStatus.QUEUED:
+                    requeued.append(task_from_row(new))
+            return requeued
+
+        return await self._db.write(run)
+
+    async def get_batch(self, batch_id: str) -> Batch:
+        def run(conn: Conn) -> Batch:
+            row = conn.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
+            if row is None:
+                raise TaskNotFoundError(f"no batch {batch_id!r}")
+            counts = conn.execute(
+                "SELECT status, count(*) FROM tasks WHERE batch_id = ? GROUP BY status",
+                (batch_id,),
+            ).fetchall()
+            return Batch(
+                id=row["id"],
+                user=row["user"],
+                created_at=from_epoch(row["created_at"]),
+                size=row["size"],
+                counts={TaskStatus(s): n for s, n in counts},
+            )
+
+        return await self._db.run(run)
+
+    async def queue_stats(self) -> list[QueueStats]:
+        rows = await self._db.run(
+            lambda conn: conn.execute(
+                "SELECT queue, status, count(*) FROM tasks GROUP BY queue, status"
+            ).fetchall()
+        )
+        by_queue: dict[str, dict[TaskStatus, int]] = {}
+        for queue, status, n in rows:
+            by_queue.setdefault(queue, {})[TaskStatus(status)] = n
+        return [QueueStats(queue=q, counts=c) for q, c in sorted(by_queue.items())]
+
+    async def register_worker(self, info: WorkerInfo) -> None:
+        await self._db.write(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO workers (id, name, host, pid, queues, concurrency,"
+                " status, started_at, last_seen, running, succeeded, failed)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'online', ?, ?, '[]', 0, 0)",
+                (
+                    info.id,
+                    info.name,
+                    info.host,
+                    info.pid,
+                    json.dumps(info.queues),
+                    info.concurrency,
+                    info.started_at.timestamp(),
+                    time.time(),
+                ),
+            )
+        )
+
+    async def heartbeat_worker(
+        self, worker_id: str, running: list[str], succeeded: int, failed: int
+    ) -> None:
+        await self._db.write(
+            lambda conn: conn.execute(
+                "UPDATE workers SET last_seen = ?, running = ?, succeeded = ?, failed = ?,"
+                " status = 'online' WHERE id = ?",
+                (time.time(), json.dumps(running), succeeded, failed, worker_id),
+            )
+        )
+
+    async def stop_worker(self, worker_id: str) -> None:
+        await self._db.write(
+            lambda conn: conn.execute(
+                "UPDATE workers SET status = 'stopped', running = '[]', last_seen = ? WHERE id = ?",
+                (time.time(), worker_id),
+            )
+        )
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        rows = await self._db.run(
+            lambda conn: conn.execute("SELECT * FROM workers ORDER BY started_at DESC").fetchall()
+        )
+        return [worker_from_row(r) for r in rows]
+
+    async def mark_offline(self, silent_s: float) -> list[str]:
+        def run(conn: Conn) -> list[str]:
+            now = time.time()
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "UPDATE workers SET status = 'offline', running = '[]' WHERE status = 'online'"
+                    " AND last_seen < ? RETURNING id",
+                    (now - silent_s,),
+                ).fetchall()
+            ]
+            for worker_id in ids:
+                conn.execute(
+                    "UPDATE tasks SET lease_expires_at = ? WHERE status = 'running'"
+                    " AND worker_id = ?",
+                    (now - 0.001, worker_id),
+                )
+            return ids
+
+        return await self._db.write(run)
+
+    async def purge(self, older_than_s: float) -> list[str]:
+        def run(conn: Conn) -> list[str]:
+            now = time.time()
+            cutoff = now - older_than_s
+            finished = ", ".join(f"'{s.value}'" for s in FINISHED)
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    f"DELETE FROM tasks WHERE status IN ({finished}) AND finished_at < ?"
+                    " RETURNING id",
+                    (cutoff,),
+                ).fetchall()
+            ]
+            conn.execute(
+                "DELETE FROM batches WHERE created_at < ? AND NOT EXISTS"
+                " (SELECT 1 FROM tasks WHERE batch_id = batches.id)",
+                (cutoff,),
+            )
+            conn.execute(
+                "DELETE FROM events WHERE at < ?", (now - min(older_than_s, EVENTS_KEEP_S),)
+            )
+            conn.execute(
+                "DELETE FROM workers WHERE status != 'online' AND last_seen < ?", (cutoff,)
+            )
+            return ids
+
+        return await self._db.write(run)
+
+    async def watch(self) -> AsyncIterator[Event]:
+        # Poll the events table, but read it only when another connection has committed
+        # (PRAGMA data_version changes), so an idle poll costs one cheap pragma.
+        def start(conn: Conn) -> tuple[int, int]:
+            last = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+            return last, conn.execute("PRAGMA data_version").fetchone()[0]
+
+        def poll(conn: Conn, after: int, version: int) -> tuple[list[Row], int]:
+            now_version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if now_version == version:
+                return [], version
+            rows = conn.execute(
+                "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT 1000", (after,)
+            ).fetchall()
+            return rows, (version if len(rows) == 1000 else now_version)
+
+        watcher = await Database.open(f"sqlite:///{self._db.path.as_posix()}")
+        try:
+            last, version = await watcher.run(start)
+            while True:
+                rows, version = await watcher.run(
+                    lambda conn: poll(conn, last, version)  # noqa: B023 - awaited at once
+                )
+                for row in rows:
+                    last = row["id"]
+                    yield event_from_row(row)
+                if not rows:
+                    await asyncio.sleep(WATCH_POLL_S)
+        finally:
+            await watcher.aclose()
+
+
+def _cancel(conn: Conn, task_id: str, now: float) -> Task:
+    row = _one_task(conn, task_id)
+    status = TaskStatus(row["status"])
+    if status == TaskStatus.QUEUED:
+        row = conn.execute(
+            f"UPDATE tasks SET status = 'cancelled', finished_at = ?, error = 'cancelled'"
+            f" WHERE id = ? {_RETURN}",
+            (now, task_id),
+        ).fetchone()
+        insert_event(conn, now, EventType.CANCELLED, row, TaskStatus.CANCELLED)
+    elif status == TaskStatus.RUNNING and not row["cancel_requested"]:
+        row = conn.execute(
+            f"UPDATE tasks SET cancel_requested = 1 WHERE id = ? {_RETURN}", (task_id,)
+        ).fetchone()
+        insert_event(conn, now, EventType.CANCEL_REQUESTED, row, TaskStatus.RUNNING)
+    return task_from_row(row)

@@ -1,0 +1,236 @@
+"""The ``genqueue`` command: up, api, worker, submit, status, cancel, queues, workers.
+
+Server commands read settings from the environment (``GENQUEUE_*``, ``.env``); client commands
+talk to an API at ``--url`` (``GENQUEUE_URL``, default http://127.0.0.1:8000).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from genqueue.client import DEFAULT_URL, Client
+from genqueue.errors import GenqueueError
+from genqueue.models import TaskStatus
+
+app = typer.Typer(help="genqueue: a distributed job queue for AI workloads.", no_args_is_help=True)
+out = Console()
+
+Url = Annotated[str, typer.Option(envvar="GENQUEUE_URL", help="API base URL")]
+Kinds = Annotated[list[str] | None, typer.Option("--kinds", help="extra module(s) declaring kinds")]
+Host = Annotated[str, typer.Option(help="interface to listen on")]
+Port = Annotated[int, typer.Option(help="TCP port")]
+
+
+def _logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=os.environ.get("GENQUEUE_LOG_LEVEL", level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _serve_api(host: str, port: int, kinds: list[str]) -> None:
+    import uvicorn
+
+    from genqueue.api.app import create_app
+    from genqueue.kinds import load_kinds
+    from genqueue.settings import load_settings
+
+    settings = load_settings()
+    api = create_app(settings, load_kinds(kinds))
+    uvicorn.run(api, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+
+
+@app.command()
+def api(host: Host = "127.0.0.1", port: Port = 8000, kinds: Kinds = None) -> None:
+    """Run the HTTP API and console (no workers)."""
+    _logging()
+    out.print(f"genqueue API on http://{host}:{port}")
+    _serve_api(host, port, kinds or [])
+
+
+@app.command()
+def worker(
+    queues: Annotated[str | None, typer.Option(help="comma-separated; default: all")] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, max=1024)] = None,
+    name: Annotated[str | None, typer.Option(help="shown in the registry")] = None,
+    kinds: Kinds = None,
+) -> None:
+    """Run a worker process until SIGTERM / Ctrl-C (a second one requeues in-flight tasks)."""
+    from genqueue.worker.main import run_worker
+
+    _logging()
+    queue_list = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+    asyncio.run(run_worker(queue_list, concurrency, name, kinds or []))
+
+
+@app.command()
+def up(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    workers: Annotated[int, typer.Option(min=0, max=64, help="worker processes")] = 2,
+    concurrency: Annotated[int | None, typer.Option(min=1, max=1024)] = None,
+    kinds: Kinds = None,
+) -> None:
+    """API + console + N workers on one machine (embedded SQLite by default)."""
+    _logging()
+    extra = [arg for k in kinds or [] for arg in ("--kinds", k)]
+    if concurrency:
+        extra += ["--concurrency", str(concurrency)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "genqueue", "worker", "--name", f"up-{i + 1}", *extra]
+        )
+        for i in range(workers)
+    ]
+    out.print(f"[bold green]genqueue is up:[/] http://{host}:{port}  ({workers} workers)")
+    try:
+        _serve_api(host, port, kinds or [])
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(40)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _parse_payload(payload: str | None, fields: list[str]) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(payload) if payload else {}
+    for item in fields:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"expected key=value, got {item!r}")
+        try:
+            data[key] = json.loads(value)
+        except ValueError:
+            data[key] = value
+    return data
+
+
+@app.command()
+def submit(
+    kind: Annotated[str, typer.Argument(help="e.g. image.generate")],
+    fields: Annotated[list[str] | None, typer.Argument(help="payload as key=value")] = None,
+    payload: Annotated[str | None, typer.Option(help="payload as JSON")] = None,
+    user: Annotated[str | None, typer.Option()] = None,
+    priority: Annotated[int, typer.Option()] = 0,
+    idempotency_key: Annotated[str | None, typer.Option()] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="follow progress until done")] = False,
+    url: Url = DEFAULT_URL,
+) -> None:
+    """Submit a task, e.g. ``genqueue submit image.generate prompt="a red fox" --wait``."""
+    body = _parse_payload(payload, fields or [])
+    with Client(url) as client:
+        task = _call(
+            lambda: client.submit(
+                kind, body, user=user, priority=priority, idempotency_key=idempotency_key
+            )
+        )
+        out.print(f"task [bold]{task.id}[/] {task.status} (position {task.position})")
+        if wait:
+            _follow(client, task.id)
+
+
+def _follow(client: Client, task_id: str) -> None:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=out) as bar:
+        line = bar.add_task("queued", total=1.0)
+        for event in client.events(task_id=task_id):
+            data = event.data
+            if event.event == "snapshot":
+                status, fraction = data["status"], data["progress"]["fraction"]
+                desc = f"{status} (position {data['position']})" if data["position"] else status
+                bar.update(line, completed=fraction, description=desc)
+                if TaskStatus(status).finished:
+                    break
+            elif event.event == "task.progress":
+                bar.update(
+                    line,
+                    completed=data["data"]["fraction"],
+                    description=data["data"]["message"] or "running",
+                )
+            else:
+                bar.update(line, description=data["status"])
+                if TaskStatus(data["status"]).finished:
+                    break
+    _print_task(client.get(task_id).model_dump(mode="json"))
+
+
+def _print_task(task: dict[str, Any]) -> None:
+    out.print_json(json.dumps(task))
+
+
+def _call(fn: Any) -> Any:
+    try:
+        return fn()
+    except GenqueueError as exc:
+        out.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def status(task_id: str, url: Url = DEFAULT_URL) -> None:
+    """Show a task: status, position, progress, result."""
+    with Client(url) as client:
+        _print_task(_call(lambda: client.get(task_id)).model_dump(mode="json"))
+
+
+@app.command()
+def cancel(task_id: str, url: Url = DEFAULT_URL) -> None:
+    """Cancel a task (queued: never starts; running: stopped)."""
+    with Client(url) as client:
+        task = _call(lambda: client.cancel(task_id))
+        note = " (cancel requested)" if task.cancel_requested else ""
+        out.print(f"task {task.id}: {task.status}{note}")
+
+
+@app.command()
+def queues(url: Url = DEFAULT_URL) -> None:
+    """Queues with their counts per status."""
+    with Client(url) as client:
+        rows = _call(client.queues)
+    table = Table("queue", *[s.value for s in TaskStatus], "depth")
+    for q in rows:
+        table.add_row(q.name, *[str(q.counts.get(s, 0)) for s in TaskStatus], str(q.depth))
+    out.print(table)
+
+
+@app.command()
+def workers(url: Url = DEFAULT_URL) -> None:
+    """Workers in the registry."""
+    with Client(url) as client:
+        rows = _call(client.workers)
+    table = Table("name", "status", "queues", "running", "succeeded", "failed", "last seen")
+    for w in rows:
+        table.add_row(
+            w.name,
+            w.status,
+            ",".join(w.queues),
+            str(len(w.running)),
+            str(w.succeeded),
+            str(w.failed),
+            w.last_seen.strftime("%H:%M:%S"),
+        )
+    out.print(table)
+
+
+def main() -> None:
+    app()

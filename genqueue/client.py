@@ -1,0 +1,316 @@
+"""The HTTP API in Python: ``AsyncClient`` and ``Client`` (same methods), on httpx.
+
+Request building and response parsing are shared (``_Requests``); the two classes differ only
+in how they send. Errors come back as genqueue exceptions: 404 -> TaskNotFoundError, 422 ->
+InvalidInputError (with the fields), 409 -> IdempotencyConflictError, 503 ->
+BackendUnavailableError.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any, Self
+
+import httpx
+
+from genqueue.api.schemas import BatchPublic, QueuePublic, TaskPage, TaskPublic
+from genqueue.errors import (
+    BackendUnavailableError,
+    FieldProblem,
+    GenqueueError,
+    IdempotencyConflictError,
+    InvalidInputError,
+    TaskNotFoundError,
+)
+from genqueue.models import WorkerInfo
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+@dataclass(frozen=True)
+class ServerEvent:
+    """One Server-Sent Event: its name (``task.progress``, ``snapshot``...) and JSON data."""
+
+    event: str
+    data: dict[str, Any]
+    id: str | None = None
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"message": response.text}
+    message = body.get("message", response.reason_phrase)
+    match response.status_code:
+        case 404:
+            raise TaskNotFoundError(message)
+        case 409:
+            raise IdempotencyConflictError(message)
+        case 422 | 400 | 413:
+            fields = body.get("fields") or [{"field": "body", "message": message}]
+            raise InvalidInputError([FieldProblem(f["field"], f["message"]) for f in fields])
+        case 503:
+            raise BackendUnavailableError(message)
+        case code:
+            raise GenqueueError(f"HTTP {code}: {message}")
+
+
+def _task_body(
+    kind: str,
+    payload: dict[str, Any] | None,
+    user: str | None,
+    priority: int,
+    queue: str | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"kind": kind, "payload": payload or {}, "priority": priority}
+    if user is not None:
+        body["user"] = user
+    if queue is not None:
+        body["queue"] = queue
+    return body
+
+
+def _parse_sse(lines: Iterator[str] | list[str]) -> Iterator[ServerEvent]:
+    """Turn SSE lines into events (used by both clients, fed line by line)."""
+    event: str = "message"
+    event_id: str | None = None
+    data: list[str] = []
+    for line in lines:
+        if line == "":
+            if data:
+                yield ServerEvent(event, json.loads("\n".join(data)), event_id)
+            event, event_id = "message", None
+            data = []
+        elif line.startswith(":"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
+            elif name == "id":
+                event_id = value
+
+
+class _SseDecoder:
+    def __init__(self) -> None:
+        self._pending: list[str] = []
+
+    def feed(self, line: str) -> list[ServerEvent]:
+        self._pending.append(line)
+        if line != "":
+            return []
+        lines, self._pending = self._pending, []
+        return list(_parse_sse(lines))
+
+
+def _events_params(task_id: str | None, batch_id: str | None, user: str | None) -> dict[str, str]:
+    params = {"task_id": task_id, "batch_id": batch_id, "user": user}
+    return {k: v for k, v in params.items() if v is not None}
+
+
+class AsyncClient:
+    """Async client of a genqueue API."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        timeout_s: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, transport=transport)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _json(self, method: str, url: str, **kwargs: Any) -> Any:
+        response = await self._http.request(method, url, **kwargs)
+        _raise_for(response)
+        return response.json()
+
+    async def submit(
+        self,
+        kind: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        user: str | None = None,
+        priority: int = 0,
+        queue: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> TaskPublic:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        body = _task_body(kind, payload, user, priority, queue)
+        return TaskPublic.model_validate(
+            await self._json("POST", "/v1/tasks", json=body, headers=headers)
+        )
+
+    async def get(self, task_id: str) -> TaskPublic:
+        return TaskPublic.model_validate(await self._json("GET", f"/v1/tasks/{task_id}"))
+
+    async def list_tasks(self, **filters: Any) -> TaskPage:
+        params = {k: v for k, v in filters.items() if v is not None}
+        return TaskPage.model_validate(await self._json("GET", "/v1/tasks", params=params))
+
+    async def wait(self, task_id: str, timeout_s: float = 60.0) -> TaskPublic:
+        """Until the task finishes or ``timeout_s`` passes (then its current state)."""
+        return TaskPublic.model_validate(
+            await self._json(
+                "GET",
+                f"/v1/tasks/{task_id}/wait",
+                params={"timeout": timeout_s},
+                timeout=timeout_s + 10,
+            )
+        )
+
+    async def cancel(self, task_id: str) -> TaskPublic:
+        return TaskPublic.model_validate(await self._json("POST", f"/v1/tasks/{task_id}/cancel"))
+
+    async def submit_batch(
+        self, tasks: list[dict[str, Any]], *, user: str | None = None
+    ) -> BatchPublic:
+        return BatchPublic.model_validate(
+            await self._json("POST", "/v1/batches", json={"tasks": tasks, "user": user})
+        )
+
+    async def get_batch(self, batch_id: str) -> BatchPublic:
+        return BatchPublic.model_validate(await self._json("GET", f"/v1/batches/{batch_id}"))
+
+    async def cancel_batch(self, batch_id: str) -> BatchPublic:
+        return BatchPublic.model_validate(
+            await self._json("POST", f"/v1/batches/{batch_id}/cancel")
+        )
+
+    async def queues(self) -> list[QueuePublic]:
+        return [QueuePublic.model_validate(q) for q in await self._json("GET", "/v1/queues")]
+
+    async def workers(self) -> list[WorkerInfo]:
+        return [WorkerInfo.model_validate(w) for w in await self._json("GET", "/v1/workers")]
+
+    async def health(self) -> dict[str, Any]:
+        response = await self._http.get("/health")
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def events(
+        self, *, task_id: str | None = None, batch_id: str | None = None, user: str | None = None
+    ) -> AsyncIterator[ServerEvent]:
+        """Server-Sent Events, as they come, until the caller stops iterating."""
+        params = _events_params(task_id, batch_id, user)
+        async with self._http.stream(
+            "GET", "/v1/events", params=params, timeout=httpx.Timeout(None, connect=10)
+        ) as response:
+            _raise_for(response)
+            decoder = _SseDecoder()
+            async for line in response.aiter_lines():
+                for event in decoder.feed(line):
+                    yield event
+
+
+class Client:
+    """Blocking client of a genqueue API; the same methods as :class:`AsyncClient`."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        timeout_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(base_url=base_url, timeout=timeout_s, transport=transport)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _json(self, method: str, url: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, url, **kwargs)
+        _raise_for(response)
+        return response.json()
+
+    def submit(
+        self,
+        kind: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        user: str | None = None,
+        priority: int = 0,
+        queue: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> TaskPublic:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        body = _task_body(kind, payload, user, priority, queue)
+        return TaskPublic.model_validate(
+            self._json("POST", "/v1/tasks", json=body, headers=headers)
+        )
+
+    def get(self, task_id: str) -> TaskPublic:
+        return TaskPublic.model_validate(self._json("GET", f"/v1/tasks/{task_id}"))
+
+    def list_tasks(self, **filters: Any) -> TaskPage:
+        params = {k: v for k, v in filters.items() if v is not None}
+        return TaskPage.model_validate(self._json("GET", "/v1/tasks", params=params))
+
+    def wait(self, task_id: str, timeout_s: float = 60.0) -> TaskPublic:
+        return TaskPublic.model_validate(
+            self._json(
+                "GET",
+                f"/v1/tasks/{task_id}/wait",
+                params={"timeout": timeout_s},
+                timeout=timeout_s + 10,
+            )
+        )
+
+    def cancel(self, task_id: str) -> TaskPublic:
+        return TaskPublic.model_validate(self._json("POST", f"/v1/tasks/{task_id}/cancel"))
+
+    def submit_batch(self, tasks: list[dict[str, Any]], *, user: str | None = None) -> BatchPublic:
+        return BatchPublic.model_validate(
+            self._json("POST", "/v1/batches", json={"tasks": tasks, "user": user})
+        )
+
+    def get_batch(self, batch_id: str) -> BatchPublic:
+        return BatchPublic.model_validate(self._json("GET", f"/v1/batches/{batch_id}"))
+
+    def cancel_batch(self, batch_id: str) -> BatchPublic:
+        return BatchPublic.model_validate(self._json("POST", f"/v1/batches/{batch_id}/cancel"))
+
+    def queues(self) -> list[QueuePublic]:
+        return [QueuePublic.model_validate(q) for q in self._json("GET", "/v1/queues")]
+
+    def workers(self) -> list[WorkerInfo]:
+        return [WorkerInfo.model_validate(w) for w in self._json("GET", "/v1/workers")]
+
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._http.get("/health").json()
+        return result
+
+    def events(
+        self, *, task_id: str | None = None, batch_id: str | None = None, user: str | None = None
+    ) -> Iterator[ServerEvent]:
+        params = _events_params(task_id, batch_id, user)
+        with self._http.stream(
+            "GET", "/v1/events", params=params, timeout=httpx.Timeout(None, connect=10)
+        ) as response:
+            _raise_for(response)
+            decoder = _SseDecoder()
+            for line in response.iter_lines():
+                yield from decoder.feed(line)

@@ -1,0 +1,133 @@
+"""Dispatcher: the one write path that creates or re-queues work. Store first, then publish.
+
+The API, the CLI, the sweeper and the worker all go through here, so "a task exists in the
+store before any worker can see it" holds everywhere, and a task that could not be published is
+not left behind as accepted.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from genqueue.contracts import Broker, Store
+from genqueue.errors import (
+    BackendUnavailableError,
+    FieldProblem,
+    GenqueueError,
+    IdempotencyConflictError,
+    InvalidInputError,
+)
+from genqueue.kinds import KindRegistry
+from genqueue.models import Batch, NewTask, Task, TaskStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+PRIORITY_RANGE = (-1000, 1000)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """What a caller asks for; validated by :meth:`Dispatcher.prepare`."""
+
+    kind: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    user: str | None = None
+    priority: int = 0
+    queue: str | None = None
+    idempotency_key: str | None = None
+
+
+class Dispatcher:
+    """Creates, cancels and re-queues tasks: validated, stored, then published."""
+
+    def __init__(self, store: Store, broker: Broker, kinds: KindRegistry) -> None:
+        self.store = store
+        self.broker = broker
+        self.kinds = kinds
+
+    def prepare(self, request: TaskRequest, *, batch_id: str | None = None) -> NewTask:
+        """Validate a request against its kind; raise ``InvalidInputError`` naming the field."""
+        kind = self.kinds.get(request.kind)
+        payload = kind.validate_payload(request.payload).model_dump(mode="json")
+        low, high = PRIORITY_RANGE
+        if not low <= request.priority <= high:
+            raise InvalidInputError([FieldProblem("priority", f"must be between {low} and {high}")])
+        return NewTask(
+            id=new_id(),
+            kind=kind.name,
+            queue=request.queue or kind.queue,
+            payload=payload,
+            user=request.user,
+            priority=request.priority,
+            batch_id=batch_id,
+            idempotency_key=request.idempotency_key,
+            max_attempts=kind.retry.max_attempts,
+        )
+
+    async def submit(self, request: TaskRequest) -> tuple[Task, bool]:
+        """Store and publish one task. Returns ``(task, created)``; a replayed idempotency
+        key returns the original task with ``created=False``."""
+        new = self.prepare(request)
+        [(task, created)] = await self.store.submit([new])
+        if not created:
+            if task.kind != new.kind or task.payload != new.payload or task.user != new.user:
+                raise IdempotencyConflictError(
+                    f"idempotency key {request.idempotency_key!r} was used for another"
+                    f" request (task {task.id})"
+                )
+            return task, False
+        await self._publish_new([task])
+        return task, True
+
+    async def submit_batch(
+        self, requests: list[TaskRequest], user: str | None
+    ) -> tuple[Batch, list[Task]]:
+        """Store a batch and all its tasks atomically (all or none), then publish them."""
+        batch_id = new_id()
+        problems: list[FieldProblem] = []
+        prepared: list[NewTask] = []
+        for i, request in enumerate(requests):
+            try:
+                prepared.append(
+                    self.prepare(
+                        TaskRequest(**{**request.__dict__, "user": request.user or user}),
+                        batch_id=batch_id,
+                    )
+                )
+            except InvalidInputError as exc:
+                problems += [FieldProblem(f"tasks.{i}.{p.field}", p.message) for p in exc.problems]
+        if problems:
+            raise InvalidInputError(problems)
+        batch = Batch(id=batch_id, user=user, created_at=utcnow(), size=len(prepared))
+        results = await self.store.submit(prepared, batch=batch)
+        tasks = [task for task, created in results if created]
+        await self._publish_new(tasks)
+        return await self.store.get_batch(batch_id), [task for task, _ in results]
+
+    async def _publish_new(self, tasks: list[Task]) -> None:
+        try:
+            for task in tasks:
+                await self.broker.publish(task.queue, task.id, priority=task.priority)
+        except (GenqueueError, OSError) as exc:
+            # Not deliverable, so not accepted: withdraw what could not be published.
+            for task in tasks:
+                await self.store.cancel(task.id)
+            raise BackendUnavailableError(f"broker unavailable, task not accepted: {exc}") from exc
+
+    async def requeue(self, task: Task, delay_s: float = 0.0) -> None:
+        """Publish a task the store has put back to ``queued`` (retry, lost lease)."""
+        if task.status == TaskStatus.QUEUED:
+            await self.broker.publish(task.queue, task.id, priority=task.priority, delay_s=delay_s)
+
+    async def cancel(self, task_id: str) -> Task:
+        return await self.store.cancel(task_id)
+
+    async def cancel_batch(self, batch_id: str) -> Batch:
+        return await self.store.cancel_batch(batch_id)

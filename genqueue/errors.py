@@ -1,0 +1,82 @@
+"""Every error genqueue raises, under one root, and the two signals a handler raises on purpose.
+
+    GenqueueError
+    ├── ConfigError                 bad setting, unknown backend scheme, missing driver
+    ├── BackendUnavailableError     store or broker cannot be reached
+    ├── TaskNotFoundError           no task (or batch) with that id
+    ├── InvalidInputError           a request or payload is wrong; names the field
+    │   └── UnknownKindError        no kind registered under that name
+    ├── IdempotencyConflictError    same idempotency key, different request
+    └── LeaseLostError              the lease expired or was taken over; stop and record nothing
+
+Signals (not failures, not GenqueueErrors): ``Retry`` asks for another attempt after a delay;
+``RateLimited`` says an upstream refused for now, so the task is retried later and does not
+count against its attempts budget the way a failure does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class GenqueueError(Exception):
+    """Root of every error genqueue raises."""
+
+
+class ConfigError(GenqueueError):
+    """A setting is wrong: an unknown backend scheme, a missing driver, a bad value."""
+
+
+class BackendUnavailableError(GenqueueError):
+    """The store or the broker cannot be reached right now; the API answers 503."""
+
+
+class TaskNotFoundError(GenqueueError):
+    """No task or batch with that id (or it expired under retention)."""
+
+
+@dataclass
+class FieldProblem:
+    """One thing wrong with a request, located by a dotted field path."""
+
+    field: str
+    message: str
+
+
+class InvalidInputError(GenqueueError):
+    """A request is wrong; carries one problem per bad field so the caller can fix them all."""
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+
+
+class UnknownKindError(InvalidInputError):
+    """No kind is registered under that name."""
+
+    def __init__(self, kind: str, known: list[str]) -> None:
+        message = f"unknown kind {kind!r}; known kinds: {', '.join(sorted(known))}"
+        super().__init__([FieldProblem("kind", message)])
+
+
+class IdempotencyConflictError(GenqueueError):
+    """An idempotency key was reused for a different request."""
+
+
+class LeaseLostError(GenqueueError):
+    """The lease on a task expired or belongs to another run; the holder must stop."""
+
+
+class Retry(Exception):
+    """Raised by a handler to ask for another attempt after ``delay_s`` (policy delay if None)."""
+
+    def __init__(self, reason: str = "retry requested", delay_s: float | None = None) -> None:
+        self.delay_s = delay_s
+        super().__init__(reason)
+
+
+class RateLimited(Retry):
+    """Raised when an upstream refuses for now (HTTP 429 and the like): retried later."""
+
+    def __init__(self, reason: str = "rate limited", delay_s: float | None = None) -> None:
+        super().__init__(reason, delay_s)

@@ -1,0 +1,214 @@
+"""Kinds: what a task runs and under which policy, and the registry that finds them.
+
+A kind is declared in Python with the :func:`kind` decorator and registered either through the
+``genqueue.kinds`` entry-point group (a module whose Kind objects are collected) or with
+``--kinds package.module``. No global registry: each process builds a :class:`KindRegistry`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from genqueue.errors import ConfigError, FieldProblem, InvalidInputError, UnknownKindError
+from genqueue.retry import RetryPolicy
+
+Executor = Literal["async", "thread", "process"]
+
+
+class TaskContext(Protocol):
+    """What a handler sees of the run it is part of."""
+
+    @property
+    def task_id(self) -> str: ...
+
+    @property
+    def attempt(self) -> int: ...
+
+    @property
+    def cancelled(self) -> bool:
+        """True once cancellation was asked; long sync loops should stop when they see it."""
+        ...
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        """Report progress (0..1). Cheap: the latest value is sent in the background.
+        Raises ``TaskCancelledError`` in sync handlers once the task is cancelled."""
+        ...
+
+    def save_artifact(self, name: str, data: bytes, content_type: str) -> str:
+        """Store a file this task produced and return the URL path that serves it."""
+        ...
+
+
+Handler = Callable[[Any, TaskContext], Awaitable[Any]] | Callable[[Any, TaskContext], Any]
+
+
+@dataclass(frozen=True)
+class Batching:
+    """Dynamic batching: gather up to ``max_size`` tasks of this kind within ``max_wait_s``."""
+
+    max_size: int = 8
+    max_wait_s: float = 0.05
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A named handler and its policy. Frozen: a kind never changes once registered."""
+
+    name: str
+    handler: Handler
+    payload_model: type[BaseModel]
+    result_model: type[BaseModel] | None = None
+    queue: str = "default"
+    timeout_s: float = 300.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    executor: Executor = "async"
+    batching: Batching | None = None
+    resource: str | None = None
+    description: str = ""
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.handler)
+
+    @property
+    def import_path(self) -> str:
+        """``module:attribute`` of this Kind, so a pool process can find it again."""
+        return f"{self.handler.__module__}:{self.handler.__qualname__}"
+
+    def validate_payload(self, payload: Any) -> BaseModel:
+        """Parse a payload, turning pydantic's errors into field problems under ``payload.``."""
+        try:
+            return self.payload_model.model_validate(payload)
+        except ValidationError as exc:
+            raise InvalidInputError(
+                [
+                    FieldProblem(".".join(["payload", *(str(p) for p in err["loc"])]), err["msg"])
+                    for err in exc.errors()
+                ]
+            ) from None
+
+    def dump_result(self, result: Any) -> dict[str, Any]:
+        """Turn what the handler returned into the JSON object the store keeps."""
+        if isinstance(result, BaseModel):
+            return result.model_dump(mode="json")
+        if self.result_model is not None:
+            return self.result_model.model_validate(result).model_dump(mode="json")
+        if result is None:
+            return {}
+        if isinstance(result, dict):
+            return result
+        return {"value": result}
+
+
+def kind(
+    name: str,
+    *,
+    payload: type[BaseModel],
+    result: type[BaseModel] | None = None,
+    queue: str = "default",
+    timeout_s: float = 300.0,
+    retry: RetryPolicy | None = None,
+    executor: Executor | None = None,
+    batching: Batching | None = None,
+    resource: str | None = None,
+) -> Callable[[Handler], Kind]:
+    """Declare a kind from a handler ``f(payload, ctx)``. Async handlers run on the event loop,
+    sync ones in a thread unless ``executor="process"`` (CPU-bound work that must be killable)."""
+
+    def wrap(handler: Handler) -> Kind:
+        chosen: Executor = executor or (
+            "async" if inspect.iscoroutinefunction(handler) else "thread"
+        )
+        if chosen == "async" and not inspect.iscoroutinefunction(handler):
+            raise ConfigError(f"kind {name!r}: executor 'async' needs an async handler")
+        if chosen != "async" and inspect.iscoroutinefunction(handler):
+            raise ConfigError(f"kind {name!r}: executor {chosen!r} needs a sync handler")
+        return Kind(
+            name=name,
+            handler=handler,
+            payload_model=payload,
+            result_model=result,
+            queue=queue,
+            timeout_s=timeout_s,
+            retry=retry or RetryPolicy(),
+            executor=chosen,
+            batching=batching,
+            resource=resource,
+            description=(inspect.getdoc(handler) or "").split("\n")[0],
+        )
+
+    return wrap
+
+
+class KindRegistry:
+    """The kinds one process knows, by name."""
+
+    def __init__(self, kinds: Iterable[Kind] = ()) -> None:
+        self._kinds: dict[str, Kind] = {}
+        for k in kinds:
+            self.register(k)
+
+    def register(self, k: Kind) -> None:
+        existing = self._kinds.get(k.name)
+        if existing is not None and existing is not k:
+            raise ConfigError(f"kind {k.name!r} is registered twice ({existing.import_path})")
+        self._kinds[k.name] = k
+
+    def register_module(self, module: ModuleType | str) -> None:
+        """Register every Kind found at the top level of a module (or its ``KINDS`` list)."""
+        mod = importlib.import_module(module) if isinstance(module, str) else module
+        found = [v for v in vars(mod).values() if isinstance(v, Kind)]
+        found += [k for k in getattr(mod, "KINDS", []) if isinstance(k, Kind)]
+        if not found:
+            raise ConfigError(f"module {mod.__name__!r} declares no genqueue kinds")
+        for k in found:
+            self.register(k)
+
+    def get(self, name: str) -> Kind:
+        try:
+            return self._kinds[name]
+        except KeyError:
+            raise UnknownKindError(name, list(self._kinds)) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._kinds
+
+    def __iter__(self) -> Any:
+        return iter(self._kinds.values())
+
+    def names(self) -> list[str]:
+        return sorted(self._kinds)
+
+    def queues(self) -> list[str]:
+        return sorted({k.queue for k in self._kinds.values()})
+
+
+def load_kinds(
+    modules: Iterable[str] = (), *, entry_point_group: str = "genqueue.kinds"
+) -> KindRegistry:
+    """Build a registry from the entry-point group plus extra module paths."""
+    registry = KindRegistry()
+    for ep in entry_points(group=entry_point_group):
+        registry.register_module(ep.load())
+    for module in modules:
+        registry.register_module(module)
+    return registry
+
+
+def resolve_kind(import_path: str) -> Kind:
+    """Find a Kind again from ``module:attribute`` (used inside process-pool children)."""
+    module_name, _, attr = import_path.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not isinstance(obj, Kind):
+        raise ConfigError(f"{import_path} is not a genqueue Kind")
+    return obj

@@ -1,0 +1,183 @@
+"""The records of genqueue: pure data, no I/O, no references to a store or a broker."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    """The one clock of the models: timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def from_epoch(value: float) -> datetime:
+    """Backends keep float epoch seconds; models show aware datetimes."""
+    return datetime.fromtimestamp(value, UTC)
+
+
+def maybe_from_epoch(value: float | None) -> datetime | None:
+    return None if value is None else from_epoch(value)
+
+
+class TaskStatus(StrEnum):
+    """The lifecycle: queued -> running -> succeeded | failed | cancelled (running -> queued on
+    retry or a lost lease; queued -> cancelled)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED
+
+
+FINISHED = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+
+class Progress(BaseModel):
+    """How far a running task is: a fraction in 0..1 and a human message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fraction: float = Field(0.0, ge=0.0, le=1.0)
+    message: str = ""
+
+
+class Task(BaseModel):
+    """One unit of work, as the store holds it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    kind: str
+    queue: str
+    payload: dict[str, Any]
+    user: str | None = None
+    priority: int = 0
+    batch_id: str | None = None
+    idempotency_key: str | None = None
+    status: TaskStatus = TaskStatus.QUEUED
+    progress: Progress = Progress()
+    attempts: int = 0
+    max_attempts: int = 1
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    not_before: datetime | None = None
+    worker_id: str | None = None
+    lease_expires_at: datetime | None = None
+    cancel_requested: bool = False
+
+
+class NewTask(BaseModel):
+    """What the Dispatcher hands the store to create: validated, defaults resolved."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    kind: str
+    queue: str
+    payload: dict[str, Any]
+    user: str | None = None
+    priority: int = 0
+    batch_id: str | None = None
+    idempotency_key: str | None = None
+    max_attempts: int = 1
+
+
+class Batch(BaseModel):
+    """A group of tasks submitted together; its status is the count of its tasks per status."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    user: str | None = None
+    created_at: datetime
+    size: int
+    counts: dict[TaskStatus, int] = Field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return sum(self.counts.get(s, 0) for s in FINISHED) >= self.size
+
+
+class WorkerStatus(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    STOPPED = "stopped"
+
+
+class WorkerInfo(BaseModel):
+    """A worker process as the registry sees it, refreshed by its heartbeat."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    host: str
+    pid: int
+    queues: list[str]
+    concurrency: int
+    status: WorkerStatus = WorkerStatus.ONLINE
+    started_at: datetime
+    last_seen: datetime
+    running: list[str] = Field(default_factory=list)
+    succeeded: int = 0
+    failed: int = 0
+
+
+class QueueStats(BaseModel):
+    """Counts of one queue's tasks per status."""
+
+    model_config = ConfigDict(frozen=True)
+
+    queue: str
+    counts: dict[TaskStatus, int] = Field(default_factory=dict)
+
+
+class TaskFilter(BaseModel):
+    """What GET /v1/tasks may filter on; all optional, combined with AND."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user: str | None = None
+    status: TaskStatus | None = None
+    kind: str | None = None
+    batch_id: str | None = None
+    queue: str | None = None
+
+
+class EventType(StrEnum):
+    QUEUED = "task.queued"
+    STARTED = "task.started"
+    PROGRESS = "task.progress"
+    RETRYING = "task.retrying"
+    SUCCEEDED = "task.succeeded"
+    FAILED = "task.failed"
+    CANCELLED = "task.cancelled"
+    CANCEL_REQUESTED = "task.cancel_requested"
+
+
+class Event(BaseModel):
+    """Something that happened to a task, for live streams (SSE) and waiters."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    type: EventType
+    task_id: str
+    status: TaskStatus
+    at: datetime
+    user: str | None = None
+    batch_id: str | None = None
+    kind: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,83 @@
+"""Every knob, typed and grouped, read from ``GENQUEUE_*`` variables and an optional ``.env``.
+
+Built explicitly by :func:`load_settings` and passed down; nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration_s(value: Any) -> float:
+    """Accept seconds as a number or a string with a unit: ``90``, ``1.5s``, ``30m``, ``24h``."""
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if match is None:
+        raise ValueError(f"not a duration: {value!r} (examples: 90, 30s, 15m, 24h, 7d)")
+    return float(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration_s), Field(ge=0)]
+
+
+class WorkerSettings(BaseModel):
+    """Defaults for worker processes; the CLI flags override them."""
+
+    concurrency: int = Field(4, ge=1, le=1024)
+    prefetch: int = Field(4, ge=0, le=10_000)
+    process_pool: int = Field(2, ge=1, le=64)
+    shutdown_grace_s: Duration = 30.0
+
+
+class Settings(BaseSettings):
+    """genqueue's configuration. Environment: ``GENQUEUE_<FIELD>``, nested with ``__``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GENQUEUE_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    data_dir: Path = Path("./data")
+    store: str = ""
+    broker: str = ""
+    artifacts: str = ""
+    retention: Duration = 24 * 3600.0
+    lease_s: Duration = 10.0
+    heartbeat_s: Duration = 1.0
+    sweep_s: Duration = 1.0
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_batch: int = Field(1000, ge=1)
+    worker: WorkerSettings = WorkerSettings()
+
+    @model_validator(mode="after")
+    def _defaults_from_data_dir(self) -> Settings:
+        # The embedded default: one SQLite file (store and broker) and an artifact folder,
+        # both under data_dir, so GENQUEUE_DATA_DIR alone separates two instances.
+        db_url = f"sqlite:///{(self.data_dir / 'genqueue.db').as_posix()}"
+        self.store = self.store or db_url
+        self.broker = self.broker or self.store
+        self.artifacts = self.artifacts or (self.data_dir / "artifacts").as_posix()
+        if self.heartbeat_s * 2 > self.lease_s:
+            raise ValueError("heartbeat_s must be at most half of lease_s")
+        return self
+
+    @property
+    def offline_after_s(self) -> float:
+        """A worker silent this long is offline (and its leases are expired by then)."""
+        return self.lease_s
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (and ``.env``) now, with explicit overrides on top."""
+    return Settings(**overrides)

@@ -1,0 +1,3 @@
+from genqueue.worker.worker import Worker
+
+__all__ = ["Worker"]

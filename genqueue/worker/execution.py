@@ -1,0 +1,179 @@
+"""Execution: one run of one claimed task under its lease.
+
+It runs the handler where its kind says (event loop, thread, or killable process), under the
+kind's timeout, flushes progress to the store in the background, and turns what happened into
+an ``Outcome`` for the store. It can be stopped from outside for three reasons, each with its
+own outcome: cancellation (``Cancelled``), a lost lease (nothing is recorded: the lease is no
+longer ours) and shutdown (``Requeue`` with the attempt refunded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from genqueue.artifacts import ArtifactStore
+from genqueue.contracts import Cancelled, Failed, Lease, Outcome, Requeue, Store, Succeeded
+from genqueue.errors import LeaseLostError, RateLimited, Retry
+from genqueue.kinds import Kind
+from genqueue.models import Progress, Task
+from genqueue.worker.procpool import Job, ProcessPool, TaskCancelledError
+
+log = logging.getLogger(__name__)
+
+PROGRESS_FLUSH_S = 0.2
+
+
+class StopReason(Enum):
+    CANCEL = "cancel"
+    LEASE_LOST = "lease lost"
+    SHUTDOWN = "shutdown"
+
+
+@dataclass
+class LocalContext:
+    """TaskContext for handlers on the event loop or in a thread."""
+
+    task_id: str
+    attempt: int
+    artifacts: ArtifactStore
+    latest: Progress | None = None
+    _cancelled: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        if self._cancelled.is_set():
+            raise TaskCancelledError(self.task_id)
+        self.latest = Progress(fraction=min(1.0, max(0.0, fraction)), message=message)
+
+    def save_artifact(self, name: str, data: bytes, content_type: str) -> str:
+        return self.artifacts.save(self.task_id, name, data)
+
+
+class Execution:
+    """Runs one task; ``stop(reason)`` ends it early."""
+
+    def __init__(
+        self,
+        *,
+        kind: Kind,
+        task: Task,
+        lease: Lease,
+        store: Store,
+        artifacts: ArtifactStore,
+        pool: ProcessPool,
+    ) -> None:
+        self.kind = kind
+        self.task = task
+        self.lease = lease
+        self._store = store
+        self._artifacts = artifacts
+        self._pool = pool
+        self._ctx = LocalContext(task.id, lease.attempt, artifacts)
+        self._runner: asyncio.Task[Any] | None = None
+        self.stop_reason: StopReason | None = None
+
+    def stop(self, reason: StopReason) -> None:
+        """End the run early; the first reason given wins."""
+        if self.stop_reason is not None:
+            return
+        self.stop_reason = reason
+        self._ctx._cancelled.set()
+        if self._runner is not None:
+            self._runner.cancel()
+
+    async def run(self) -> Outcome | None:
+        """Run to an outcome; None when the lease was lost (nothing may be recorded)."""
+        flusher = asyncio.create_task(self._flush_progress())
+        try:
+            return await self._outcome()
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+
+    async def _outcome(self) -> Outcome | None:
+        kind = self.kind
+        try:
+            async with asyncio.timeout(kind.timeout_s):
+                self._runner = asyncio.create_task(self._call())
+                if self.stop_reason is not None:
+                    self._runner.cancel()
+                result = await self._runner
+            await self._flush_once()
+            return Succeeded(kind.dump_result(result))
+        except (asyncio.CancelledError, TaskCancelledError):
+            if self.stop_reason is None:
+                raise  # the worker itself is being cancelled
+            return self._stopped_outcome()
+        except TimeoutError:
+            return self._failure(f"timed out after {kind.timeout_s:g} s")
+        except RateLimited as exc:
+            # An upstream said "not now": try again later without spending an attempt.
+            delay = exc.delay_s if exc.delay_s is not None else kind.retry.delay_s(1)
+            return Requeue(delay_s=delay, error=f"rate limited: {exc}", refund=True)
+        except Retry as exc:
+            return self._failure(str(exc), exc.delay_s)
+        except Exception as exc:
+            if self.stop_reason is not None:
+                return self._stopped_outcome()
+            log.warning("task %s (%s) failed: %r", self.task.id, kind.name, exc)
+            return self._failure(f"{type(exc).__name__}: {exc}")
+
+    def _stopped_outcome(self) -> Outcome | None:
+        match self.stop_reason:
+            case StopReason.CANCEL:
+                return Cancelled("cancelled while running")
+            case StopReason.SHUTDOWN:
+                return Requeue(delay_s=0.0, error="worker shut down", refund=True)
+            case _:
+                return None
+
+    def _failure(self, error: str, delay_s: float | None = None) -> Outcome:
+        """Retry with backoff while the kind's policy allows, else fail for good."""
+        policy = self.kind.retry
+        if not policy.allows_another(self.lease.attempt):
+            return Failed(error)
+        delay = delay_s if delay_s is not None else policy.delay_s(self.lease.attempt)
+        return Requeue(delay_s=delay, error=error)
+
+    async def _call(self) -> Any:
+        kind = self.kind
+        if kind.executor == "process":
+            job = Job(
+                kind.import_path,
+                self.task.payload,
+                self.task.id,
+                self.lease.attempt,
+                self._artifacts.root_url,
+            )
+            return await self._pool.run(job, self._ctx.progress)
+        payload = kind.payload_model.model_validate(self.task.payload)
+        if kind.executor == "async":
+            return await kind.handler(payload, self._ctx)
+        # A thread cannot be killed: cancellation is cooperative through ctx.progress.
+        return await asyncio.to_thread(kind.handler, payload, self._ctx)
+
+    async def _flush_progress(self) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_FLUSH_S)
+            await self._flush_once()
+
+    async def _flush_once(self) -> None:
+        latest, self._ctx.latest = self._ctx.latest, None
+        if latest is None:
+            return
+        try:
+            await self._store.set_progress(self.lease, latest)
+        except LeaseLostError:
+            self.stop(StopReason.LEASE_LOST)
+        except Exception:
+            log.exception("progress of %s not recorded", self.task.id)

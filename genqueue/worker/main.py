@@ -1,0 +1,42 @@
+"""Process entry for ``genqueue worker``: open backends, run a Worker, stop on signals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from genqueue.artifacts import ArtifactStore
+from genqueue.backends import open_broker, open_store
+from genqueue.kinds import load_kinds
+from genqueue.settings import load_settings
+from genqueue.worker.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+async def run_worker(
+    queues: list[str] | None, concurrency: int | None, name: str | None, kinds: list[str]
+) -> None:
+    settings = load_settings()
+    registry = load_kinds(kinds)
+    store = await open_store(settings.store, settings)
+    broker = await open_broker(settings.broker, settings)
+    worker = Worker(
+        store=store,
+        broker=broker,
+        kinds=registry,
+        artifacts=ArtifactStore(settings.artifacts),
+        settings=settings,
+        queues=queues,
+        concurrency=concurrency,
+        name=name,
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.stop)
+    try:
+        await worker.run()
+    finally:
+        await broker.aclose()
+        await store.aclose()

@@ -1,0 +1,211 @@
+"""Worker: consume -> claim -> execute -> finish -> ack, with heartbeats and a clean stop.
+
+Delivery and truth are kept apart: a delivery is only a hint that a task may be ready. The
+store's atomic claim decides whether this worker runs it, the lease keeps everyone else off it
+while the heartbeat renews it, and the delivery is acknowledged only after the outcome is
+recorded, so a worker killed at any point leaves either an unacknowledged delivery or an
+expiring lease behind, and the task runs again elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from genqueue.artifacts import ArtifactStore
+from genqueue.contracts import Broker, Delivery, Failed, Requeue, Store, Succeeded
+from genqueue.dispatch import Dispatcher
+from genqueue.errors import LeaseLostError, UnknownKindError
+from genqueue.kinds import KindRegistry
+from genqueue.models import TaskStatus, WorkerInfo, utcnow
+from genqueue.settings import Settings
+from genqueue.sweeper import Sweeper
+from genqueue.worker.execution import Execution, StopReason
+from genqueue.worker.heartbeat import heartbeat
+from genqueue.worker.procpool import ProcessPool
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """One worker process's run loop over some queues."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        broker: Broker,
+        kinds: KindRegistry,
+        artifacts: ArtifactStore,
+        settings: Settings,
+        queues: Sequence[str] | None = None,
+        concurrency: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.kinds = kinds
+        self.settings = settings
+        self.queues = list(queues or kinds.queues())
+        self.concurrency = concurrency or settings.worker.concurrency
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.id = f"{self.name}-{uuid.uuid4().hex[:6]}"
+        self._artifacts = artifacts
+        self._pool = ProcessPool(settings.worker.process_pool)
+        self._dispatcher = Dispatcher(store, broker, kinds)
+        self._slots = asyncio.Semaphore(self.concurrency)
+        self._running: dict[str, Execution] = {}
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._hard_stop = asyncio.Event()
+        self.succeeded = 0
+        self.failed = 0
+
+    def stop(self) -> None:
+        """First call: stop taking work and let in-flight tasks finish (up to the grace
+        period). Second call: requeue in-flight tasks now."""
+        if self._stopping.is_set():
+            self._hard_stop.set()
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Run until :meth:`stop`; returns when every in-flight task is recorded or requeued."""
+        await self.store.register_worker(
+            WorkerInfo(
+                id=self.id,
+                name=self.name,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                queues=self.queues,
+                concurrency=self.concurrency,
+                started_at=utcnow(),
+                last_seen=utcnow(),
+            )
+        )
+        log.info("worker %s consuming %s (concurrency %d)", self.id, self.queues, self.concurrency)
+        settings = self.settings
+        background = [
+            asyncio.create_task(
+                heartbeat(
+                    self.store,
+                    self.id,
+                    lambda: list(self._running.values()),
+                    lambda: (self.succeeded, self.failed),
+                    lease_s=settings.lease_s,
+                    every_s=settings.heartbeat_s,
+                )
+            ),
+            asyncio.create_task(Sweeper(self._dispatcher, self._artifacts, settings).run()),
+        ]
+        consumer = asyncio.create_task(self._consume())
+        try:
+            await self._stopping.wait()
+        finally:
+            consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer
+            await self._drain()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await self._pool.aclose()
+            await self.store.stop_worker(self.id)
+            log.info("worker %s stopped", self.id)
+
+    async def _consume(self) -> None:
+        prefetch = self.concurrency + self.settings.worker.prefetch
+        async for delivery in self.broker.consume(self.queues, prefetch):
+            await self._slots.acquire()
+            handler = asyncio.create_task(self._handle(delivery))
+            self._handlers.add(handler)
+            handler.add_done_callback(self._handlers.discard)
+
+    async def _drain(self) -> None:
+        """Wait for in-flight runs, up to the grace period (or a second stop)."""
+        if not self._handlers:
+            return
+        log.info("waiting for %d running tasks", len(self._handlers))
+        done = asyncio.gather(*self._handlers, return_exceptions=True)
+        hard = asyncio.ensure_future(self._hard_stop.wait())
+        either: list[asyncio.Future[Any]] = [hard, done]
+        await asyncio.wait(
+            either,
+            timeout=self.settings.worker.shutdown_grace_s,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        hard.cancel()
+        for execution in list(self._running.values()):
+            execution.stop(StopReason.SHUTDOWN)
+        await done
+
+    async def _handle(self, delivery: Delivery) -> None:
+        try:
+            await self._process(delivery)
+        except Exception:
+            # The delivery stays unacknowledged: the broker or the lease brings it back.
+            log.exception("handling %s failed", delivery.task_id)
+        finally:
+            self._slots.release()
+
+    async def _process(self, delivery: Delivery) -> None:
+        lease = await self.store.claim(delivery.task_id, self.id, self.settings.lease_s)
+        if lease is None:
+            await self._not_claimed(delivery)
+            return
+        task = await self.store.get(lease.task_id)
+        try:
+            kind = self.kinds.get(task.kind)
+        except UnknownKindError:
+            await self.store.finish(lease, Failed(f"no handler for kind {task.kind!r} here"))
+            await delivery.ack()
+            return
+        execution = Execution(
+            kind=kind,
+            task=task,
+            lease=lease,
+            store=self.store,
+            artifacts=self._artifacts,
+            pool=self._pool,
+        )
+        self._running[task.id] = execution
+        try:
+            outcome = await execution.run()
+        finally:
+            del self._running[task.id]
+        if outcome is None:  # lease lost: the run that owns the task now will record it
+            await delivery.ack()
+            return
+        try:
+            await self.store.finish(execution.lease, outcome)
+        except LeaseLostError:
+            log.warning("result of %s not recorded: lease lost", task.id)
+            await delivery.ack()
+            return
+        if isinstance(outcome, Requeue):
+            await delivery.nack(outcome.delay_s)  # the same message comes back when due
+            return
+        if isinstance(outcome, Succeeded):
+            self.succeeded += 1
+        else:
+            self.failed += 1
+        await delivery.ack()
+
+    async def _not_claimed(self, delivery: Delivery) -> None:
+        """A delivery whose task cannot be claimed: early (backoff) or stale (drop it)."""
+        try:
+            task = await self.store.get(delivery.task_id)
+        except Exception:
+            await delivery.ack()
+            return
+        due_in = (task.not_before.timestamp() - time.time()) if task.not_before else 0.0
+        if task.status == TaskStatus.QUEUED and due_in > 0:
+            await delivery.nack(due_in)
+        else:
+            await delivery.ack()
