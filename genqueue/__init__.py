@@ -1,1 +1,24 @@
-"""genqueue."""
+"""genqueue: a distributed job queue for AI workloads.
+
+The public surface is what this module exports; everything else is internal.
+"""
+
+from genqueue.client import AsyncClient, Client
+from genqueue.errors import GenqueueError, RateLimited, Retry
+from genqueue.kinds import Kind, TaskContext, kind
+from genqueue.models import Task, TaskStatus
+from genqueue.retry import RetryPolicy
+
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "GenqueueError",
+    "Kind",
+    "RateLimited",
+    "Retry",
+    "RetryPolicy",
+    "Task",
+    "TaskContext",
+    "TaskStatus",
+    "kind",
+]

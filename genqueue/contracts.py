@@ -12,7 +12,7 @@ claim fails and it is acknowledged and dropped.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -173,9 +173,10 @@ class Store(Protocol):
         """Retention: delete finished tasks (and empty batches, old events, stopped workers)
         older than ``older_than_s``. Returns the deleted task ids (for artifact cleanup)."""
 
-    def watch(self) -> AsyncIterator[Event]:
-        """Events from now on, from every process sharing this store, in commit order."""
-        ...
+    async def watch(self) -> AsyncGenerator[Event, None]:
+        """Events committed after this call returns, from every process sharing this store,
+        in commit order. Awaiting it opens the feed, so nothing between "now" and the first
+        read is missed; close the generator (``aclose``) when done."""
 
     async def aclose(self) -> None:
         """Release connections; the store is unusable afterwards."""

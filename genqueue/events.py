@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from genqueue.contracts import Store
@@ -57,12 +57,12 @@ class EventHub:
         self._store = store
         self._subs: set[Subscription] = set()
         self._reader: asyncio.Task[None] | None = None
-        self._ready = asyncio.Event()
         self.listeners: list[Callable[[Event], None]] = []
 
     async def start(self) -> None:
-        self._reader = asyncio.create_task(self._read(), name="genqueue-event-hub")
-        await self._ready.wait()
+        """Open the store's feed (so nothing committed from now on is missed), then read it."""
+        feed = await self._store.watch()
+        self._reader = asyncio.create_task(self._read(feed), name="genqueue-event-hub")
 
     async def aclose(self) -> None:
         if self._reader is not None:
@@ -70,21 +70,18 @@ class EventHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
 
-    async def _read(self) -> None:
+    async def _read(self, feed: AsyncGenerator[Event, None]) -> None:
         while True:
             try:
-                feed = self._store.watch()
-                first = asyncio.ensure_future(anext(feed))
-                self._ready.set()  # the watch is open once its first poll is scheduled
-                event = await first
-                while True:
+                async for event in feed:
                     self._dispatch(event)
-                    event = await anext(feed)
             except asyncio.CancelledError:
+                await feed.aclose()
                 raise
             except Exception:
                 log.exception("event feed failed; reopening in 1 s")
                 await asyncio.sleep(1.0)
+                feed = await self._store.watch()
 
     def _dispatch(self, event: Event) -> None:
         for sub in self._subs:

@@ -12,7 +12,7 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Self
 
 from genqueue.backends.sqlite.db import Database
@@ -478,36 +478,44 @@ class SqliteStore:
 
         return await self._db.write(run)
 
-    async def watch(self) -> AsyncIterator[Event]:
-        # Poll the events table, but read it only when another connection has committed
-        # (PRAGMA data_version changes), so an idle poll costs one cheap pragma.
+    async def watch(self) -> AsyncGenerator[Event, None]:
+        # A connection of its own, polled; the events table is read only when another
+        # connection has committed (PRAGMA data_version changed), so idling is one pragma.
         def start(conn: Conn) -> tuple[int, int]:
             last = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
             return last, conn.execute("PRAGMA data_version").fetchone()[0]
 
-        def poll(conn: Conn, after: int, version: int) -> tuple[list[Row], int]:
-            now_version = conn.execute("PRAGMA data_version").fetchone()[0]
-            if now_version == version:
-                return [], version
-            rows = conn.execute(
-                "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT 1000", (after,)
-            ).fetchall()
-            return rows, (version if len(rows) == 1000 else now_version)
-
         watcher = await Database.open(f"sqlite:///{self._db.path.as_posix()}")
         try:
             last, version = await watcher.run(start)
-            while True:
-                rows, version = await watcher.run(
-                    lambda conn: poll(conn, last, version)  # noqa: B023 - awaited at once
-                )
-                for row in rows:
-                    last = row["id"]
-                    yield event_from_row(row)
-                if not rows:
-                    await asyncio.sleep(WATCH_POLL_S)
-        finally:
+        except BaseException:
             await watcher.aclose()
+            raise
+        return _follow_events(watcher, last, version)
+
+
+async def _follow_events(watcher: Database, last: int, version: int) -> AsyncGenerator[Event, None]:
+    def poll(conn: Conn, after: int, seen: int) -> tuple[list[Row], int]:
+        current = conn.execute("PRAGMA data_version").fetchone()[0]
+        if current == seen:
+            return [], seen
+        rows = conn.execute(
+            "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT 1000", (after,)
+        ).fetchall()
+        return rows, (seen if len(rows) == 1000 else current)
+
+    try:
+        while True:
+            rows, version = await watcher.run(
+                lambda conn: poll(conn, last, version)  # noqa: B023 - awaited at once
+            )
+            for row in rows:
+                last = row["id"]
+                yield event_from_row(row)
+            if not rows:
+                await asyncio.sleep(WATCH_POLL_S)
+    finally:
+        await watcher.aclose()
 
 
 def _cancel(conn: Conn, task_id: str, now: float) -> Task:

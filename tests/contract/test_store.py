@@ -1,0 +1,199 @@
+"""The Store contract, run against every backend."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from genqueue.contracts import Cancelled, Failed, Requeue, Store, Succeeded
+from genqueue.errors import LeaseLostError, TaskNotFoundError
+from genqueue.models import (
+    Batch,
+    Event,
+    EventType,
+    NewTask,
+    Progress,
+    TaskFilter,
+    TaskStatus,
+    utcnow,
+)
+
+
+def new_task(**fields: object) -> NewTask:
+    values: dict[str, object] = {
+        "id": uuid.uuid4().hex,
+        "kind": "debug.echo",
+        "queue": "q",
+        "payload": {"n": 1},
+        "max_attempts": 3,
+        **fields,
+    }
+    return NewTask.model_validate(values)
+
+
+async def submit_one(store: Store, **fields: object) -> str:
+    [(task, created)] = await store.submit([new_task(**fields)])
+    assert created
+    return task.id
+
+
+async def test_submit_then_get_returns_the_queued_task(store: Store) -> None:
+    task_id = await submit_one(store, user="ann", priority=5)
+    task = await store.get(task_id)
+    assert task.status == TaskStatus.QUEUED
+    assert (task.user, task.priority, task.payload, task.attempts) == ("ann", 5, {"n": 1}, 0)
+
+
+async def test_get_unknown_task_raises_not_found(store: Store) -> None:
+    with pytest.raises(TaskNotFoundError):
+        await store.get("nope")
+
+
+async def test_same_idempotency_key_returns_the_first_task(store: Store) -> None:
+    [(first, created_1)] = await store.submit([new_task(idempotency_key="k1")])
+    [(second, created_2)] = await store.submit([new_task(idempotency_key="k1")])
+    assert (created_1, created_2) == (True, False)
+    assert second.id == first.id
+
+
+async def test_position_orders_by_priority_then_age(store: Store) -> None:
+    low = await submit_one(store)
+    low2 = await submit_one(store)
+    high = await submit_one(store, priority=10)
+    other_queue = await submit_one(store, queue="elsewhere")
+    assert [await store.position(t) for t in (high, low, low2)] == [1, 2, 3]
+    assert await store.position(other_queue) == 1
+
+
+async def test_claim_is_exclusive_under_concurrency(store: Store) -> None:
+    task_id = await submit_one(store)
+    leases = await asyncio.gather(*(store.claim(task_id, f"w{i}", 5.0) for i in range(8)))
+    winners = [lease for lease in leases if lease is not None]
+    assert len(winners) == 1
+    task = await store.get(task_id)
+    assert (task.status, task.attempts, task.worker_id) == (
+        TaskStatus.RUNNING,
+        1,
+        winners[0].worker_id,
+    )
+    assert await store.position(task_id) is None
+
+
+async def test_finish_records_result_once(store: Store) -> None:
+    task_id = await submit_one(store)
+    lease = await store.claim(task_id, "w", 5.0)
+    assert lease is not None
+    done = await store.finish(lease, Succeeded({"ok": True}))
+    assert (done.status, done.result) == (TaskStatus.SUCCEEDED, {"ok": True})
+    with pytest.raises(LeaseLostError):
+        await store.finish(lease, Succeeded({"ok": False}))
+    assert (await store.get(task_id)).result == {"ok": True}
+
+
+async def test_requeue_delays_the_next_claim(store: Store) -> None:
+    task_id = await submit_one(store)
+    lease = await store.claim(task_id, "w", 5.0)
+    assert lease is not None
+    task = await store.finish(lease, Requeue(delay_s=30.0, error="boom"))
+    assert (task.status, task.error, task.attempts) == (TaskStatus.QUEUED, "boom", 1)
+    assert await store.claim(task_id, "w", 5.0) is None  # not due for 30 s
+
+
+async def test_refunded_requeue_does_not_spend_an_attempt(store: Store) -> None:
+    task_id = await submit_one(store)
+    lease = await store.claim(task_id, "w", 5.0)
+    assert lease is not None
+    task = await store.finish(lease, Requeue(delay_s=0.0, refund=True))
+    assert task.attempts == 0
+
+
+async def test_failed_and_cancelled_outcomes_are_final(store: Store) -> None:
+    for outcome, status in ((Failed("x"), TaskStatus.FAILED), (Cancelled(), TaskStatus.CANCELLED)):
+        task_id = await submit_one(store)
+        lease = await store.claim(task_id, "w", 5.0)
+        assert lease is not None
+        task = await store.finish(lease, outcome)
+        assert task.status == status and task.finished_at is not None
+        assert await store.claim(task_id, "w", 5.0) is None
+
+
+async def test_cancel_queued_task_means_it_never_starts(store: Store) -> None:
+    task_id = await submit_one(store)
+    assert (await store.cancel(task_id)).status == TaskStatus.CANCELLED
+    assert await store.claim(task_id, "w", 5.0) is None
+    assert (await store.cancel(task_id)).status == TaskStatus.CANCELLED  # idempotent
+
+
+async def test_cancel_running_task_is_seen_on_renew(store: Store) -> None:
+    task_id = await submit_one(store)
+    lease = await store.claim(task_id, "w", 5.0)
+    assert lease is not None
+    task = await store.cancel(task_id)
+    assert task.status == TaskStatus.RUNNING and task.cancel_requested
+    renewed = await store.renew(lease, 5.0)
+    assert renewed.cancel_requested
+
+
+async def test_progress_is_recorded_and_fenced(store: Store) -> None:
+    task_id = await submit_one(store)
+    lease = await store.claim(task_id, "w", 5.0)
+    assert lease is not None
+    await store.set_progress(lease, Progress(fraction=0.5, message="half"))
+    assert (await store.get(task_id)).progress == Progress(fraction=0.5, message="half")
+    await store.finish(lease, Succeeded({}))
+    with pytest.raises(LeaseLostError):
+        await store.set_progress(lease, Progress(fraction=0.9))
+
+
+async def test_batch_counts_and_cancel(store: Store) -> None:
+    batch = Batch(id=uuid.uuid4().hex, user="bob", created_at=utcnow(), size=3)
+    tasks = [new_task(batch_id=batch.id) for _ in range(3)]
+    await store.submit(tasks, batch=batch)
+    lease = await store.claim(tasks[0].id, "w", 5.0)
+    assert lease is not None
+    await store.finish(lease, Succeeded({}))
+    counts = (await store.get_batch(batch.id)).counts
+    assert counts == {TaskStatus.SUCCEEDED: 1, TaskStatus.QUEUED: 2}
+    cancelled = await store.cancel_batch(batch.id)
+    assert cancelled.counts == {TaskStatus.SUCCEEDED: 1, TaskStatus.CANCELLED: 2}
+    assert cancelled.finished
+
+
+async def test_list_filters_and_paginates_newest_first(store: Store) -> None:
+    ids = [await submit_one(store, user="pat") for _ in range(5)]
+    await submit_one(store, user="someone-else")
+    first = await store.list_tasks(TaskFilter(user="pat"), 2, None)
+    assert [t.id for t in first.tasks] == ids[::-1][:2]
+    assert first.next_cursor is not None
+    rest = await store.list_tasks(TaskFilter(user="pat"), 10, first.next_cursor)
+    assert [t.id for t in rest.tasks] == ids[::-1][2:]
+    assert rest.next_cursor is None
+
+
+async def test_watch_sees_events_in_order(store: Store) -> None:
+    feed = await store.watch()
+    task_id = await submit_one(store)
+    lease = await store.claim(task_id, "w", 5.0)
+    assert lease is not None
+    await store.finish(lease, Succeeded({}))
+    events: list[Event] = []
+    while len(events) < 3:
+        events.append(await asyncio.wait_for(anext(feed), 5))
+    await feed.aclose()
+    assert [e.type for e in events] == [EventType.QUEUED, EventType.STARTED, EventType.SUCCEEDED]
+    assert {e.task_id for e in events} == {task_id}
+
+
+async def test_purge_removes_only_old_finished_tasks(store: Store) -> None:
+    done = await submit_one(store)
+    lease = await store.claim(done, "w", 5.0)
+    assert lease is not None
+    await store.finish(lease, Succeeded({}))
+    waiting = await submit_one(store)
+    assert await store.purge(3600.0) == []
+    assert await store.purge(0.0) == [done]
+    with pytest.raises(TaskNotFoundError):
+        await store.get(done)
+    assert (await store.get(waiting)).status == TaskStatus.QUEUED

@@ -1,0 +1,162 @@
+"""Test helpers: waiting on conditions, real genqueue processes, the service gate."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+import pytest
+
+T = TypeVar("T")
+
+FAST_LEASES = {
+    "GENQUEUE_LEASE_S": "3",
+    "GENQUEUE_HEARTBEAT_S": "0.5",
+    "GENQUEUE_SWEEP_S": "0.5",
+}
+
+
+def unique_name(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    timeout_s: float = 10.0,
+    every_s: float = 0.02,
+    message: str = "condition",
+) -> T:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {message}")
+        time.sleep(every_s)
+
+
+async def wait_for(
+    predicate: Callable[[], Awaitable[T]],
+    timeout_s: float = 10.0,
+    every_s: float = 0.02,
+    message: str = "condition",
+) -> T:
+    """Async :func:`wait_until`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {message}")
+        await asyncio.sleep(every_s)
+
+
+async def let_time_pass(seconds: float) -> None:
+    """For tests whose subject is time itself (a lease running out): never use it to wait for
+    another process or task, wait on a condition for that."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        await asyncio.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def require_service(name: str, host: str, port: int, start_command: str) -> None:
+    """Skip loudly when a server is unreachable; under CI=true, fail instead."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return
+    except OSError as exc:
+        reason = f"{name} is not reachable at {host}:{port} ({exc}); start it with: {start_command}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+class Cluster:
+    """A real genqueue deployment for one test: an API process and worker processes that
+    share one data directory (and so one SQLite file), with fast leases."""
+
+    def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "GENQUEUE_DATA_DIR": str(data_dir),
+            "GENQUEUE_LOG_LEVEL": "WARNING",
+            **FAST_LEASES,
+            **(extra_env or {}),
+        }
+        self.api: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def _spawn(self, *args: str) -> subprocess.Popen[bytes]:
+        log = open(self.data_dir / f"{unique_name('proc')}.log", "wb")  # noqa: SIM115
+        return subprocess.Popen(
+            [sys.executable, "-m", "genqueue", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def start_api(self) -> None:
+        self.api = self._spawn("api", "--port", str(self.port))
+
+        def healthy() -> bool:
+            assert self.api is not None and self.api.poll() is None, self.logs()
+            try:
+                return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(healthy, 30, 0.1, "the API to answer /health")
+
+    def start_worker(
+        self, name: str | None = None, concurrency: int = 4, queues: str | None = None
+    ) -> subprocess.Popen[bytes]:
+        args = ["worker", "--concurrency", str(concurrency), "--name", name or unique_name("w")]
+        if queues:
+            args += ["--queues", queues]
+        proc = self._spawn(*args)
+        self.workers.append(proc)
+        return proc
+
+    def online_workers(self) -> int:
+        workers = httpx.get(f"{self.url}/v1/workers", timeout=5).json()
+        return sum(1 for w in workers if w["status"] == "online")
+
+    def logs(self) -> str:
+        return "\n".join(
+            p.read_text(errors="replace")[-3000:] for p in self.data_dir.glob("proc-*.log")
+        )
+
+    def stop(self) -> None:
+        procs = [*self.workers, *([self.api] if self.api else [])]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
