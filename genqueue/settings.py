@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     lease_s: Duration = 10.0
     heartbeat_s: Duration = 1.0
     sweep_s: Duration = 1.0
+    purge_s: Duration = 60.0
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_batch: int = Field(1000, ge=1)
     worker: WorkerSettings = WorkerSettings()

@@ -16,9 +16,6 @@ from genqueue.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PURGE_EVERY_S = 60.0
-
-
 async def upkeep(name: str, interval_s: float, step: Callable[[], Awaitable[object]]) -> None:
     """Run ``step`` every ``interval_s`` forever; a failing step is logged, not fatal."""
     while True:
@@ -62,4 +59,4 @@ class Sweeper:
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(upkeep("recover", self.settings.sweep_s, self.recover))
-            group.create_task(upkeep("purge", PURGE_EVERY_S, self.purge))
+            group.create_task(upkeep("purge", self.settings.purge_s, self.purge))

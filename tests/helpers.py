@@ -110,13 +110,13 @@ class Cluster:
         self.workers: list[subprocess.Popen[bytes]] = []
 
     def _spawn(self, *args: str) -> subprocess.Popen[bytes]:
-        log = open(self.data_dir / f"{unique_name('proc')}.log", "wb")  # noqa: SIM115
-        return subprocess.Popen(
-            [sys.executable, "-m", "genqueue", *args],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with open(self.data_dir / f"{unique_name('proc')}.log", "wb") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "genqueue", *args],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def start_api(self) -> None:
         self.api = self._spawn("api", "--port", str(self.port))

@@ -1,0 +1,58 @@
+"""Crash safety: a worker SIGKILLed mid-run loses nothing, and no result is recorded twice."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+
+from genqueue import Client, TaskStatus
+from tests.helpers import Cluster, wait_until
+
+pytestmark = pytest.mark.system
+
+TASKS = 500
+
+
+def succeeded_events(db: Path) -> dict[str, int]:
+    """How many times the store recorded each task as succeeded (read from its own file)."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT task_id, count(*) FROM events WHERE type = 'task.succeeded' GROUP BY task_id"
+        ).fetchall()
+    return dict(rows)
+
+
+def test_sigkilled_worker_loses_no_task_and_records_each_result_once(cluster: Cluster) -> None:
+    with Client(cluster.url) as client:
+        batch = client.submit_batch(
+            [{"kind": "debug.sleep", "payload": {"seconds": 0.1, "steps": 1}}] * TASKS,
+            user="crash",
+        )
+        victim = cluster.start_worker(name="victim", concurrency=4)
+        for i in range(2):
+            cluster.start_worker(name=f"survivor-{i}", concurrency=4)
+
+        def victim_is_busy() -> bool:
+            workers = {w.name: w for w in client.workers()}
+            done = client.get_batch(batch.id).counts[TaskStatus.SUCCEEDED]
+            return "victim" in workers and len(workers["victim"].running) > 0 and done > 50
+
+        wait_until(victim_is_busy, 60, 0.05, "the victim to be mid-run")
+        victim.send_signal(signal.SIGKILL)
+        wait_until(lambda: client.get_batch(batch.id).finished, 120, 0.2, "the batch to finish")
+
+        final = client.get_batch(batch.id)
+        assert final.counts[TaskStatus.SUCCEEDED] == TASKS, final.counts
+        recorded = succeeded_events(cluster.data_dir / "genqueue.db")
+        assert len(recorded) == TASKS and set(recorded.values()) == {1}
+        retried = [
+            t for t in client.list_tasks(batch_id=batch.id, limit=500).items if t.attempts > 1
+        ]
+        assert retried, "the victim held tasks; they should have run again elsewhere"
+        victim_info = next(w for w in client.workers() if w.name == "victim")
+        assert victim_info.status == "offline"
+    assert httpx.get(f"{cluster.url}/health").status_code == 200
