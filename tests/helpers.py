@@ -31,7 +31,7 @@ def unique_name(prefix: str = "t") -> str:
 
 
 def wait_until(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     timeout_s: float = 10.0,
     every_s: float = 0.02,
     message: str = "condition",
@@ -48,7 +48,7 @@ def wait_until(
 
 
 async def wait_for(
-    predicate: Callable[[], Awaitable[T]],
+    predicate: Callable[[], Awaitable[T | None]],
     timeout_s: float = 10.0,
     every_s: float = 0.02,
     message: str = "condition",
