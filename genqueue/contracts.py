@@ -46,6 +46,24 @@ class Lease:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """A successful claim: the lease, and the task as it stands now (running, attempt n)."""
+
+    lease: Lease
+    task: Task
+
+
+@dataclass(frozen=True)
+class Message:
+    """What the broker carries: a task id, where, how urgent, and from when."""
+
+    queue: str
+    task_id: str
+    priority: int = 0
+    delay_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class Succeeded:
     result: dict[str, Any]
 
@@ -108,7 +126,7 @@ class Store(Protocol):
         Order is the broker's: priority (higher first), then age.
         """
 
-    async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Lease | None:
+    async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | None:
         """Atomically move a ``queued`` task whose ``not_before`` has passed to ``running``
         under a new lease, counting one more attempt; emit ``task.started``.
 
@@ -204,10 +222,8 @@ class Broker(Protocol):
     async def ping(self) -> None:
         """Raise ``BackendUnavailableError`` unless the broker answers."""
 
-    async def publish(
-        self, queue: str, task_id: str, *, priority: int = 0, delay_s: float = 0.0
-    ) -> None:
-        """Make ``task_id`` deliverable on ``queue`` after ``delay_s``, durably, before
+    async def publish(self, messages: Sequence[Message]) -> None:
+        """Make every message deliverable on its queue after its delay, durably, before
         returning. Higher priority is delivered first, then older first."""
 
     def consume(self, queues: Sequence[str], prefetch: int) -> AsyncIterator[Delivery]:

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from genqueue.contracts import Broker, Store
+from genqueue.contracts import Broker, Message, Store
 from genqueue.errors import (
     BackendUnavailableError,
     FieldProblem,
@@ -113,8 +113,7 @@ class Dispatcher:
 
     async def _publish_new(self, tasks: list[Task]) -> None:
         try:
-            for task in tasks:
-                await self.broker.publish(task.queue, task.id, priority=task.priority)
+            await self.broker.publish([Message(t.queue, t.id, t.priority) for t in tasks])
         except (GenqueueError, OSError) as exc:
             # Not deliverable, so not accepted: withdraw what could not be published.
             for task in tasks:
@@ -124,7 +123,7 @@ class Dispatcher:
     async def requeue(self, task: Task, delay_s: float = 0.0) -> None:
         """Publish a task the store has put back to ``queued`` (retry, lost lease)."""
         if task.status == TaskStatus.QUEUED:
-            await self.broker.publish(task.queue, task.id, priority=task.priority, delay_s=delay_s)
+            await self.broker.publish([Message(task.queue, task.id, task.priority, delay_s)])
 
     async def cancel(self, task_id: str) -> Task:
         return await self.store.cancel(task_id)

@@ -16,6 +16,7 @@ from genqueue.settings import Settings
 
 log = logging.getLogger(__name__)
 
+
 async def upkeep(name: str, interval_s: float, step: Callable[[], Awaitable[object]]) -> None:
     """Run ``step`` every ``interval_s`` forever; a failing step is logged, not fatal."""
     while True:

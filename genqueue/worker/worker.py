@@ -155,11 +155,11 @@ class Worker:
             self._slots.release()
 
     async def _process(self, delivery: Delivery) -> None:
-        lease = await self.store.claim(delivery.task_id, self.id, self.settings.lease_s)
-        if lease is None:
+        claim = await self.store.claim(delivery.task_id, self.id, self.settings.lease_s)
+        if claim is None:
             await self._not_claimed(delivery)
             return
-        task = await self.store.get(lease.task_id)
+        lease, task = claim.lease, claim.task
         try:
             kind = self.kinds.get(task.kind)
         except UnknownKindError:

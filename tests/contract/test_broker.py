@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
-from genqueue.contracts import Broker, Delivery
+from genqueue.contracts import Broker, Delivery, Message
 
 
 async def take(
@@ -18,7 +18,7 @@ async def take(
 
 async def test_publish_then_consume_in_priority_then_age_order(broker: Broker) -> None:
     for task_id, priority in (("a", 0), ("b", 0), ("c", 5), ("d", -1)):
-        await broker.publish("q", task_id, priority=priority)
+        await broker.publish([Message("q", task_id, priority=priority)])
     deliveries = broker.consume(["q"], prefetch=10)
     got = await take(deliveries, 4)
     assert [d.task_id for d in got] == ["c", "a", "b", "d"]
@@ -30,7 +30,7 @@ async def test_publish_then_consume_in_priority_then_age_order(broker: Broker) -
 
 async def test_prefetch_bounds_unacknowledged_deliveries(broker: Broker) -> None:
     for i in range(5):
-        await broker.publish("q", f"t{i}")
+        await broker.publish([Message("q", f"t{i}")])
     deliveries = broker.consume(["q"], prefetch=2)
     first = await take(deliveries, 2)
     pending = asyncio.ensure_future(anext(deliveries))
@@ -43,7 +43,7 @@ async def test_prefetch_bounds_unacknowledged_deliveries(broker: Broker) -> None
 
 
 async def test_nack_with_delay_redelivers_later(broker: Broker) -> None:
-    await broker.publish("q", "x")
+    await broker.publish([Message("q", "x")])
     deliveries = broker.consume(["q"], prefetch=1)
     [first] = await take(deliveries, 1)
     started = time.monotonic()
@@ -56,8 +56,8 @@ async def test_nack_with_delay_redelivers_later(broker: Broker) -> None:
 
 
 async def test_delayed_publish_is_not_delivered_early(broker: Broker) -> None:
-    await broker.publish("q", "later", delay_s=0.5)
-    await broker.publish("q", "now")
+    await broker.publish([Message("q", "later", delay_s=0.5)])
+    await broker.publish([Message("q", "now")])
     deliveries = broker.consume(["q"], prefetch=5)
     started = time.monotonic()
     [a, b] = await take(deliveries, 2)
@@ -69,7 +69,7 @@ async def test_delayed_publish_is_not_delivered_early(broker: Broker) -> None:
 async def test_unacked_delivery_of_a_closed_consumer_is_delivered_again(
     broker: Broker, backend_settings: object
 ) -> None:
-    await broker.publish("q", "orphan")
+    await broker.publish([Message("q", "orphan")])
     first_consumer = broker.consume(["q"], prefetch=1)
     [held] = await take(first_consumer, 1)
     await first_consumer.aclose()  # type: ignore[attr-defined]
@@ -84,8 +84,8 @@ async def test_unacked_delivery_of_a_closed_consumer_is_delivered_again(
 
 
 async def test_consumers_of_different_queues_do_not_mix(broker: Broker) -> None:
-    await broker.publish("a", "for-a")
-    await broker.publish("b", "for-b")
+    await broker.publish([Message("a", "for-a")])
+    await broker.publish([Message("b", "for-b")])
     deliveries = broker.consume(["b"], prefetch=5)
     [got] = await take(deliveries, 1)
     assert got.task_id == "for-b"

@@ -10,14 +10,13 @@ import pytest
 from genqueue.contracts import Store, Succeeded
 from genqueue.errors import LeaseLostError
 from genqueue.models import TaskStatus, WorkerInfo, WorkerStatus
-from tests.contract.test_store import submit_one
+from tests.contract.test_store import lease_of, submit_one
 from tests.helpers import let_time_pass, wait_for
 
 
 async def test_expired_lease_is_requeued_once(store: Store) -> None:
     task_id = await submit_one(store)
-    lease = await store.claim(task_id, "dead", 0.05)
-    assert lease is not None
+    await lease_of(store, task_id, "dead", 0.05)
     await let_time_pass(0.1)  # the 50 ms lease runs out
     results = await asyncio.gather(*(store.requeue_expired() for _ in range(4)))
     assert sum(len(r) for r in results) == 1
@@ -28,12 +27,11 @@ async def test_expired_lease_is_requeued_once(store: Store) -> None:
 
 async def test_late_result_of_a_lost_lease_is_rejected(store: Store) -> None:
     task_id = await submit_one(store)
-    old = await store.claim(task_id, "slow", 0.05)
-    assert old is not None
+    old = await lease_of(store, task_id, "slow", 0.05)
     await let_time_pass(0.1)
     await store.requeue_expired()
-    new = await store.claim(task_id, "fast", 5.0)
-    assert new is not None and new.token != old.token
+    new = await lease_of(store, task_id, "fast", 5.0)
+    assert new.token != old.token
     with pytest.raises(LeaseLostError):
         await store.finish(old, Succeeded({"by": "slow"}))
     with pytest.raises(LeaseLostError):
@@ -44,8 +42,7 @@ async def test_late_result_of_a_lost_lease_is_rejected(store: Store) -> None:
 
 async def test_renewed_lease_is_not_requeued(store: Store) -> None:
     task_id = await submit_one(store)
-    lease = await store.claim(task_id, "alive", 0.3)
-    assert lease is not None
+    lease = await lease_of(store, task_id, "alive", 0.3)
     for _ in range(4):
         await let_time_pass(0.1)
         lease = await store.renew(lease, 0.3)

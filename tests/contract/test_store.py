@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from genqueue.contracts import Cancelled, Failed, Requeue, Store, Succeeded
+from genqueue.contracts import Cancelled, Failed, Lease, Requeue, Store, Succeeded
 from genqueue.errors import LeaseLostError, TaskNotFoundError
 from genqueue.models import (
     Batch,
@@ -31,6 +31,14 @@ def new_task(**fields: object) -> NewTask:
         **fields,
     }
     return NewTask.model_validate(values)
+
+
+async def lease_of(store: Store, task_id: str, worker_id: str, lease_s: float) -> Lease:
+    """Claim a task that must be claimable, and return the lease."""
+    claim = await store.claim(task_id, worker_id, lease_s)
+    assert claim is not None, f"{task_id} was not claimable"
+    assert claim.task.status == TaskStatus.RUNNING and claim.task.worker_id == worker_id
+    return claim.lease
 
 
 async def submit_one(store: Store, **fields: object) -> str:
@@ -69,22 +77,22 @@ async def test_position_orders_by_priority_then_age(store: Store) -> None:
 
 async def test_claim_is_exclusive_under_concurrency(store: Store) -> None:
     task_id = await submit_one(store)
-    leases = await asyncio.gather(*(store.claim(task_id, f"w{i}", 5.0) for i in range(8)))
-    winners = [lease for lease in leases if lease is not None]
+    claims = await asyncio.gather(*(store.claim(task_id, f"w{i}", 5.0) for i in range(8)))
+    winners = [claim for claim in claims if claim is not None]
     assert len(winners) == 1
     task = await store.get(task_id)
     assert (task.status, task.attempts, task.worker_id) == (
         TaskStatus.RUNNING,
         1,
-        winners[0].worker_id,
+        winners[0].lease.worker_id,
     )
+    assert winners[0].task == task
     assert await store.position(task_id) is None
 
 
 async def test_finish_records_result_once(store: Store) -> None:
     task_id = await submit_one(store)
-    lease = await store.claim(task_id, "w", 5.0)
-    assert lease is not None
+    lease = await lease_of(store, task_id, "w", 5.0)
     done = await store.finish(lease, Succeeded({"ok": True}))
     assert (done.status, done.result) == (TaskStatus.SUCCEEDED, {"ok": True})
     with pytest.raises(LeaseLostError):
@@ -94,8 +102,7 @@ async def test_finish_records_result_once(store: Store) -> None:
 
 async def test_requeue_delays_the_next_claim(store: Store) -> None:
     task_id = await submit_one(store)
-    lease = await store.claim(task_id, "w", 5.0)
-    assert lease is not None
+    lease = await lease_of(store, task_id, "w", 5.0)
     task = await store.finish(lease, Requeue(delay_s=30.0, error="boom"))
     assert (task.status, task.error, task.attempts) == (TaskStatus.QUEUED, "boom", 1)
     assert await store.claim(task_id, "w", 5.0) is None  # not due for 30 s
@@ -103,8 +110,7 @@ async def test_requeue_delays_the_next_claim(store: Store) -> None:
 
 async def test_refunded_requeue_does_not_spend_an_attempt(store: Store) -> None:
     task_id = await submit_one(store)
-    lease = await store.claim(task_id, "w", 5.0)
-    assert lease is not None
+    lease = await lease_of(store, task_id, "w", 5.0)
     task = await store.finish(lease, Requeue(delay_s=0.0, refund=True))
     assert task.attempts == 0
 
@@ -112,8 +118,7 @@ async def test_refunded_requeue_does_not_spend_an_attempt(store: Store) -> None:
 async def test_failed_and_cancelled_outcomes_are_final(store: Store) -> None:
     for outcome, status in ((Failed("x"), TaskStatus.FAILED), (Cancelled(), TaskStatus.CANCELLED)):
         task_id = await submit_one(store)
-        lease = await store.claim(task_id, "w", 5.0)
-        assert lease is not None
+        lease = await lease_of(store, task_id, "w", 5.0)
         task = await store.finish(lease, outcome)
         assert task.status == status and task.finished_at is not None
         assert await store.claim(task_id, "w", 5.0) is None
@@ -128,8 +133,7 @@ async def test_cancel_queued_task_means_it_never_starts(store: Store) -> None:
 
 async def test_cancel_running_task_is_seen_on_renew(store: Store) -> None:
     task_id = await submit_one(store)
-    lease = await store.claim(task_id, "w", 5.0)
-    assert lease is not None
+    lease = await lease_of(store, task_id, "w", 5.0)
     task = await store.cancel(task_id)
     assert task.status == TaskStatus.RUNNING and task.cancel_requested
     renewed = await store.renew(lease, 5.0)
@@ -138,8 +142,7 @@ async def test_cancel_running_task_is_seen_on_renew(store: Store) -> None:
 
 async def test_progress_is_recorded_and_fenced(store: Store) -> None:
     task_id = await submit_one(store)
-    lease = await store.claim(task_id, "w", 5.0)
-    assert lease is not None
+    lease = await lease_of(store, task_id, "w", 5.0)
     await store.set_progress(lease, Progress(fraction=0.5, message="half"))
     assert (await store.get(task_id)).progress == Progress(fraction=0.5, message="half")
     await store.finish(lease, Succeeded({}))
@@ -151,8 +154,7 @@ async def test_batch_counts_and_cancel(store: Store) -> None:
     batch = Batch(id=uuid.uuid4().hex, user="bob", created_at=utcnow(), size=3)
     tasks = [new_task(batch_id=batch.id) for _ in range(3)]
     await store.submit(tasks, batch=batch)
-    lease = await store.claim(tasks[0].id, "w", 5.0)
-    assert lease is not None
+    lease = await lease_of(store, tasks[0].id, "w", 5.0)
     await store.finish(lease, Succeeded({}))
     counts = (await store.get_batch(batch.id)).counts
     assert counts == {TaskStatus.SUCCEEDED: 1, TaskStatus.QUEUED: 2}
@@ -175,8 +177,7 @@ async def test_list_filters_and_paginates_newest_first(store: Store) -> None:
 async def test_watch_sees_events_in_order(store: Store) -> None:
     feed = await store.watch()
     task_id = await submit_one(store)
-    lease = await store.claim(task_id, "w", 5.0)
-    assert lease is not None
+    lease = await lease_of(store, task_id, "w", 5.0)
     await store.finish(lease, Succeeded({}))
     events: list[Event] = []
     while len(events) < 3:
@@ -188,8 +189,7 @@ async def test_watch_sees_events_in_order(store: Store) -> None:
 
 async def test_purge_removes_only_old_finished_tasks(store: Store) -> None:
     done = await submit_one(store)
-    lease = await store.claim(done, "w", 5.0)
-    assert lease is not None
+    lease = await lease_of(store, done, "w", 5.0)
     await store.finish(lease, Succeeded({}))
     waiting = await submit_one(store)
     assert await store.purge(3600.0) == []

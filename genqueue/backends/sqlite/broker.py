@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Self
 
 from genqueue.backends.sqlite.db import Database
+from genqueue.contracts import Message
 
 Conn = sqlite3.Connection
 IDLE_POLL_S = 0.005  # how often an idle consumer checks PRAGMA data_version
@@ -76,14 +77,14 @@ class SqliteBroker:
     async def ping(self) -> None:
         await self._db.run(lambda conn: conn.execute("SELECT 1").fetchone())
 
-    async def publish(
-        self, queue: str, task_id: str, *, priority: int = 0, delay_s: float = 0.0
-    ) -> None:
+    async def publish(self, messages: Sequence[Message]) -> None:
+        now = time.time()
+        rows = [(m.queue, m.task_id, m.priority, now + m.delay_s) for m in messages]
         await self._db.write(
-            lambda conn: conn.execute(
+            lambda conn: conn.executemany(
                 "INSERT INTO deliveries (queue, task_id, priority, available_at)"
                 " VALUES (?, ?, ?, ?)",
-                (queue, task_id, priority, time.time() + delay_s),
+                rows,
             )
         )
         self._published.set()

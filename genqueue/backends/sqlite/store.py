@@ -23,7 +23,7 @@ from genqueue.backends.sqlite.rows import (
     task_from_row,
     worker_from_row,
 )
-from genqueue.contracts import Cancelled, Failed, Lease, Outcome, Page, Requeue, Succeeded
+from genqueue.contracts import Cancelled, Claim, Failed, Lease, Outcome, Page, Requeue, Succeeded
 from genqueue.errors import LeaseLostError, TaskNotFoundError
 from genqueue.models import (
     FINISHED,
@@ -172,10 +172,10 @@ class SqliteStore:
 
         return await self._db.run(run)
 
-    async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Lease | None:
+    async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | None:
         token = secrets.token_hex(8)
 
-        def run(conn: Conn) -> Lease | None:
+        def run(conn: Conn) -> Claim | None:
             now = time.time()
             row = conn.execute(
                 "UPDATE tasks SET status = 'running', attempts = attempts + 1, worker_id = ?,"
@@ -194,7 +194,7 @@ class SqliteStore:
                 TaskStatus.RUNNING,
                 {"worker_id": worker_id, "attempt": row["attempts"]},
             )
-            return Lease(
+            lease = Lease(
                 task_id=task_id,
                 worker_id=worker_id,
                 token=token,
@@ -202,6 +202,7 @@ class SqliteStore:
                 expires_at=from_epoch(now + lease_s),
                 cancel_requested=bool(row["cancel_requested"]),
             )
+            return Claim(lease, task_from_row(row))
 
         return await self._db.write(run)
 
