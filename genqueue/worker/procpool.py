@@ -68,9 +68,19 @@ class _ChildContext:
         return self._artifacts.save(self._job.task_id, name, data)
 
 
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL when the worker dies, even by SIGKILL, so no run outlives it."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def _child_main(conn: Connection) -> None:
     from genqueue.kinds import resolve_kind
 
+    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     while True:
         try:

@@ -122,7 +122,11 @@ class Worker:
     async def _consume(self) -> None:
         prefetch = self.concurrency + self.settings.worker.prefetch
         async for delivery in self.broker.consume(self.queues, prefetch):
-            await self._slots.acquire()
+            try:
+                await self._slots.acquire()
+            except asyncio.CancelledError:
+                await delivery.nack()  # stopping: hand back what we hold but never started
+                raise
             handler = asyncio.create_task(self._handle(delivery))
             self._handlers.add(handler)
             handler.add_done_callback(self._handlers.discard)

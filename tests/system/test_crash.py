@@ -56,3 +56,27 @@ def test_sigkilled_worker_loses_no_task_and_records_each_result_once(cluster: Cl
         victim_info = next(w for w in client.workers() if w.name == "victim")
         assert victim_info.status == "offline"
     assert httpx.get(f"{cluster.url}/health").status_code == 200
+
+
+def children_of(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(c) for c in (task / "children").read_text().split()}
+    return found
+
+
+def test_pool_process_dies_with_a_sigkilled_worker(cluster: Cluster) -> None:
+    worker = cluster.start_worker(name="holder", concurrency=1)
+    with Client(cluster.url) as client:
+        task = client.submit("debug.spin", {"seconds": 300})
+        wait_until(lambda: client.get(task.id).progress.fraction > 0, 60, 0.05, "spin running")
+        pool = children_of(worker.pid)
+        assert pool, "the spin runs in a pool process"
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+        wait_until(
+            lambda: not any(Path(f"/proc/{p}").exists() for p in pool),
+            10,
+            0.05,
+            "the orphaned pool process to die",
+        )
