@@ -10,7 +10,6 @@ receipt; both match on the receipt, so a stale consumer cannot touch a row fetch
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 import sqlite3
 import time
@@ -19,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Self
 
 from genqueue.backends.sqlite.db import Database
+from genqueue.backends.sqlite.doorbell import Doorbell
 from genqueue.contracts import Message
 
 Conn = sqlite3.Connection
-IDLE_POLL_S = 0.005  # how often an idle consumer checks PRAGMA data_version
-FULL_POLL_S = 0.25  # and how often it queries anyway (delayed messages coming due)
+FALLBACK_POLL_S = 0.5  # an idle consumer looks anyway this often (the doorbell is a hint)
 
 
 @dataclass
@@ -59,7 +58,7 @@ class SqliteBroker:
         self.visibility_s = visibility_s
         self._held: dict[int, SqliteDelivery] = {}
         self._settled = asyncio.Event()
-        self._published = asyncio.Event()
+        self._bell = Doorbell(db.path, "deliveries")
 
     @classmethod
     async def connect(cls, url: str, visibility_s: float = 10.0) -> Self:
@@ -72,6 +71,7 @@ class SqliteBroker:
         await self.aclose()
 
     async def aclose(self) -> None:
+        self._bell.close()
         await self._db.aclose()
 
     async def ping(self) -> None:
@@ -87,7 +87,7 @@ class SqliteBroker:
                 rows,
             )
         )
-        self._published.set()
+        self._bell.ring()
 
     async def depth(self, queue: str) -> int:
         def run(conn: Conn) -> int:
@@ -105,60 +105,58 @@ class SqliteBroker:
         mine: set[int] = set()
         buffer: list[SqliteDelivery] = []
         touch = asyncio.create_task(self._keep_visible(mine))
-        version = -1
-        last_full = 0.0
         try:
-            while True:
-                if buffer:
-                    delivery = buffer.pop(0)
-                    yield delivery
-                    continue
-                outstanding = sum(1 for i in mine if i in self._held)
-                mine.intersection_update(self._held)
-                if outstanding >= limit:
-                    self._settled.clear()
-                    await self._settled.wait()
-                    continue
-                now = time.monotonic()
-                changed, version = await self._db.run(
-                    lambda conn: _changed(conn, version)  # noqa: B023 - awaited at once
-                )
-                if changed or self._published.is_set() or now - last_full >= FULL_POLL_S:
-                    self._published.clear()
-                    last_full = now
-                    buffer = await self._fetch(queues, limit - outstanding)
-                    mine.update(d.row_id for d in buffer)
+            with self._bell.listen() as bell:
+                while True:
                     if buffer:
+                        yield buffer.pop(0)
                         continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._published.wait(), IDLE_POLL_S)
+                    mine.intersection_update(self._held)
+                    if len(mine) >= limit:
+                        self._settled.clear()
+                        await self._settled.wait()
+                        continue
+                    buffer, next_due = await self._fetch(queues, limit - len(mine))
+                    mine.update(d.row_id for d in buffer)
+                    if not buffer:
+                        await bell.wait(min(FALLBACK_POLL_S, next_due))
         finally:
             touch.cancel()
             for delivery in buffer:  # fetched, never handed out: give them back now
                 await delivery.nack()
 
-    async def _fetch(self, queues: Sequence[str], n: int) -> list[SqliteDelivery]:
+    async def _fetch(self, queues: Sequence[str], n: int) -> tuple[list[SqliteDelivery], float]:
+        """Take up to ``n`` due messages; when there are none, also say in how many seconds
+        the next delayed one comes due."""
         receipt = secrets.token_hex(8)
         marks = ", ".join("?" for _ in queues)
 
-        def run(conn: Conn) -> list[sqlite3.Row]:
+        def run(conn: Conn) -> tuple[list[sqlite3.Row], float]:
             now = time.time()
-            return conn.execute(
+            rows = conn.execute(
                 "UPDATE deliveries SET receipt = ?, locked_until = ? WHERE id IN ("
                 f" SELECT id FROM deliveries WHERE queue IN ({marks}) AND available_at <= ?"
                 " AND (locked_until IS NULL OR locked_until < ?)"
                 " ORDER BY priority DESC, id LIMIT ?) RETURNING id, queue, task_id, priority",
                 (receipt, now + self.visibility_s, *queues, now, now, n),
             ).fetchall()
+            if rows:
+                return rows, 0.0
+            due = conn.execute(
+                f"SELECT min(available_at) FROM deliveries WHERE queue IN ({marks})"
+                " AND available_at > ?",
+                (*queues, now),
+            ).fetchone()[0]
+            return rows, FALLBACK_POLL_S if due is None else max(0.0, due - now)
 
-        rows = await self._db.write(run)
+        rows, next_due = await self._db.write(run)
         rows.sort(key=lambda r: (-r["priority"], r["id"]))
         fetched = [
             SqliteDelivery(self, r["id"], receipt, r["task_id"], r["queue"], r["priority"])
             for r in rows
         ]
         self._held.update((d.row_id, d) for d in fetched)
-        return fetched
+        return fetched, next_due
 
     async def _settle(self, delivery: SqliteDelivery, *, delete: bool, delay_s: float) -> None:
         self._held.pop(delivery.row_id, None)
@@ -175,7 +173,7 @@ class SqliteBroker:
             params = (time.time() + delay_s, *key)
         await self._db.write(lambda conn: conn.execute(sql, params))
         if not delete:
-            self._published.set()
+            self._bell.ring()
 
     async def _keep_visible(self, mine: set[int]) -> None:
         """Push the visibility deadline of held rows forward while this consumer lives."""
@@ -191,8 +189,3 @@ class SqliteBroker:
                     [(until, row_id, receipt) for row_id, receipt in held],  # noqa: B023
                 )
             )
-
-
-def _changed(conn: Conn, version: int) -> tuple[bool, int]:
-    now: int = conn.execute("PRAGMA data_version").fetchone()[0]
-    return now != version, now

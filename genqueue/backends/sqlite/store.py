@@ -7,15 +7,15 @@ commit together. Several processes share the file; the write lock serialises the
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import sqlite3
 import time
-from collections.abc import AsyncGenerator, Sequence
-from typing import Any, Self
+from collections.abc import AsyncGenerator, Callable, Sequence
+from typing import Any, Self, TypeVar
 
 from genqueue.backends.sqlite.db import Database
+from genqueue.backends.sqlite.doorbell import Doorbell, Listener
 from genqueue.backends.sqlite.rows import (
     TASK_COLUMNS,
     event_from_row,
@@ -41,9 +41,10 @@ from genqueue.models import (
 )
 
 Row = sqlite3.Row
+T = TypeVar("T")
 Conn = sqlite3.Connection
 EVENTS_KEEP_S = 600.0  # events feed live streams only; the task record is the history
-WATCH_POLL_S = 0.02
+WATCH_FALLBACK_S = 0.25  # the doorbell wakes watchers at once; this is the fallback
 _OPEN = f"('{TaskStatus.QUEUED}', '{TaskStatus.RUNNING}')"
 _RETURN = f"RETURNING {TASK_COLUMNS}"
 
@@ -62,6 +63,13 @@ class SqliteStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._bell = Doorbell(db.path, "events")
+
+    async def _write(self, fn: Callable[[Conn], T]) -> T:
+        """A write transaction whose events watchers should hear about at once."""
+        result = await self._db.write(fn)
+        self._bell.ring()
+        return result
 
     @classmethod
     async def connect(cls, url: str) -> Self:
@@ -74,6 +82,7 @@ class SqliteStore:
         await self.aclose()
 
     async def aclose(self) -> None:
+        self._bell.close()
         await self._db.aclose()
 
     async def ping(self) -> None:
@@ -122,7 +131,7 @@ class SqliteStore:
                 out.append((task_from_row(row), True))
             return out
 
-        return await self._db.write(run)
+        return await self._write(run)
 
     async def get(self, task_id: str) -> Task:
         return task_from_row(await self._db.run(lambda conn: _one_task(conn, task_id)))
@@ -204,7 +213,7 @@ class SqliteStore:
             )
             return Claim(lease, task_from_row(row))
 
-        return await self._db.write(run)
+        return await self._write(run)
 
     async def renew(self, lease: Lease, lease_s: float) -> Lease:
         def run(conn: Conn) -> Lease:
@@ -245,7 +254,7 @@ class SqliteStore:
                 {"fraction": progress.fraction, "message": progress.message},
             )
 
-        await self._db.write(run)
+        await self._write(run)
 
     async def finish(self, lease: Lease, outcome: Outcome) -> Task:
         def run(conn: Conn) -> Task:
@@ -288,10 +297,10 @@ class SqliteStore:
             insert_event(conn, now, event, row, status, data)
             return task_from_row(row)
 
-        return await self._db.write(run)
+        return await self._write(run)
 
     async def cancel(self, task_id: str) -> Task:
-        return await self._db.write(lambda conn: _cancel(conn, task_id, time.time()))
+        return await self._write(lambda conn: _cancel(conn, task_id, time.time()))
 
     async def cancel_batch(self, batch_id: str) -> Batch:
         def run(conn: Conn) -> None:
@@ -303,7 +312,7 @@ class SqliteStore:
                 _cancel(conn, task_id, now)
 
         await self.get_batch(batch_id)
-        await self._db.write(run)
+        await self._write(run)
         return await self.get_batch(batch_id)
 
     async def requeue_expired(self) -> list[Task]:
@@ -354,7 +363,7 @@ class SqliteStore:
                     requeued.append(task_from_row(new))
             return requeued
 
-        return await self._db.write(run)
+        return await self._write(run)
 
     async def get_batch(self, batch_id: str) -> Batch:
         def run(conn: Conn) -> Batch:
@@ -492,10 +501,12 @@ class SqliteStore:
         except BaseException:
             await watcher.aclose()
             raise
-        return _follow_events(watcher, last, version)
+        return _follow_events(watcher, self._bell.listen(), last, version)
 
 
-async def _follow_events(watcher: Database, last: int, version: int) -> AsyncGenerator[Event, None]:
+async def _follow_events(
+    watcher: Database, bell: Listener, last: int, version: int
+) -> AsyncGenerator[Event, None]:
     def poll(conn: Conn, after: int, seen: int) -> tuple[list[Row], int]:
         current = conn.execute("PRAGMA data_version").fetchone()[0]
         if current == seen:
@@ -506,15 +517,16 @@ async def _follow_events(watcher: Database, last: int, version: int) -> AsyncGen
         return rows, (seen if len(rows) == 1000 else current)
 
     try:
-        while True:
-            rows, version = await watcher.run(
-                lambda conn: poll(conn, last, version)  # noqa: B023 - awaited at once
-            )
-            for row in rows:
-                last = row["id"]
-                yield event_from_row(row)
-            if not rows:
-                await asyncio.sleep(WATCH_POLL_S)
+        with bell:
+            while True:
+                rows, version = await watcher.run(
+                    lambda conn: poll(conn, last, version)  # noqa: B023 - awaited at once
+                )
+                for row in rows:
+                    last = row["id"]
+                    yield event_from_row(row)
+                if not rows:
+                    await bell.wait(WATCH_FALLBACK_S)
     finally:
         await watcher.aclose()
 
