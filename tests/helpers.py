@@ -150,10 +150,12 @@ class Cluster:
         )
 
     def stop(self) -> None:
+        """Teardown: SIGTERM twice (stop now, hand in-flight tasks back), then SIGKILL."""
         procs = [*self.workers, *([self.api] if self.api else [])]
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+        for _ in range(2):
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
         for proc in procs:
             try:
                 proc.wait(15)

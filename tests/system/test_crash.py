@@ -80,3 +80,33 @@ def test_pool_process_dies_with_a_sigkilled_worker(cluster: Cluster) -> None:
             0.05,
             "the orphaned pool process to die",
         )
+
+
+def test_with_default_settings_a_killed_workers_task_runs_elsewhere_within_15_s(
+    tmp_path: Path,
+) -> None:
+    defaults = {"GENQUEUE_LEASE_S": "10", "GENQUEUE_HEARTBEAT_S": "1", "GENQUEUE_SWEEP_S": "1"}
+    cluster = Cluster(tmp_path, defaults)
+    cluster.start_api()
+    try:
+        with Client(cluster.url) as client:
+            victim = cluster.start_worker(name="victim", concurrency=1)
+            task = client.submit("debug.sleep", {"seconds": 120, "steps": 120})
+            wait_until(
+                lambda: client.get(task.id).status == TaskStatus.RUNNING,
+                30,
+                0.05,
+                "the task to run on the victim",
+            )
+            cluster.start_worker(name="rescuer", concurrency=1)
+            wait_until(lambda: cluster.online_workers() == 2, 30, 0.05, "the rescuer online")
+            victim.send_signal(signal.SIGKILL)
+
+            def rescued() -> bool:
+                now = client.get(task.id)
+                return now.status == TaskStatus.RUNNING and now.attempts == 2
+
+            wait_until(rescued, 15, 0.05, "the task to run again on the rescuer")
+            assert client.get(task.id).worker_id.startswith("rescuer")  # type: ignore[union-attr]
+    finally:
+        cluster.stop()
