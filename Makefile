@@ -35,9 +35,9 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check genqueue tests bench
-	$(BIN)/ruff format --check genqueue tests bench
-	$(BIN)/mypy genqueue tests
+	$(BIN)/ruff check genqueue tests bench examples
+	$(BIN)/ruff format --check genqueue tests bench examples
+	$(BIN)/mypy genqueue tests bench examples
 
 test: $(DEV_STAMP) browser lint
 	$(BIN)/pytest -m "not slow"

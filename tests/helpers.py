@@ -118,8 +118,8 @@ class Cluster:
                 stderr=subprocess.STDOUT,
             )
 
-    def start_api(self) -> None:
-        self.api = self._spawn("api", "--port", str(self.port))
+    def start_api(self, extra: list[str] | None = None) -> None:
+        self.api = self._spawn("api", "--port", str(self.port), *(extra or []))
 
         def healthy() -> bool:
             assert self.api is not None and self.api.poll() is None, self.logs()
@@ -131,11 +131,17 @@ class Cluster:
         wait_until(healthy, 30, 0.1, "the API to answer /health")
 
     def start_worker(
-        self, name: str | None = None, concurrency: int = 4, queues: str | None = None
+        self,
+        name: str | None = None,
+        concurrency: int = 4,
+        queues: str | None = None,
+        kinds: str | None = None,
     ) -> subprocess.Popen[bytes]:
         args = ["worker", "--concurrency", str(concurrency), "--name", name or unique_name("w")]
         if queues:
             args += ["--queues", queues]
+        if kinds:
+            args += ["--kinds", kinds]
         proc = self._spawn(*args)
         self.workers.append(proc)
         return proc

@@ -1,0 +1,1 @@
+"""Runnable examples; tests/system/test_examples.py runs them."""
