@@ -9,11 +9,12 @@ BackendUnavailableError.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from typing import Any, Self
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, Self, TypeVar
 
 import httpx
+from pydantic import BaseModel
 
 from genqueue.api.schemas import BatchPublic, QueuePublic, TaskPage, TaskPublic
 from genqueue.errors import (
@@ -27,6 +28,9 @@ from genqueue.errors import (
 from genqueue.models import WorkerInfo
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,75 @@ def _events_params(task_id: str | None, batch_id: str | None, user: str | None) 
     return {k: v for k, v in params.items() if v is not None}
 
 
+def _list_of(model: type[M]) -> Callable[[Any], list[M]]:
+    return lambda items: [model.model_validate(item) for item in items]
+
+
+@dataclass(frozen=True)
+class _Call(Generic[T]):
+    """One API call as data, so that both clients send exactly the same requests."""
+
+    method: str
+    url: str
+    parse: Callable[[Any], T]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def _submit(
+    kind: str,
+    payload: dict[str, Any] | None,
+    user: str | None,
+    priority: int,
+    queue: str | None,
+    idempotency_key: str | None,
+) -> _Call[TaskPublic]:
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    body = _task_body(kind, payload, user, priority, queue)
+    return _Call("POST", "/v1/tasks", TaskPublic.model_validate, {"json": body, "headers": headers})
+
+
+def _get(task_id: str) -> _Call[TaskPublic]:
+    return _Call("GET", f"/v1/tasks/{task_id}", TaskPublic.model_validate)
+
+
+def _list_tasks(filters: dict[str, Any]) -> _Call[TaskPage]:
+    params = {k: v for k, v in filters.items() if v is not None}
+    return _Call("GET", "/v1/tasks", TaskPage.model_validate, {"params": params})
+
+
+def _wait(task_id: str, timeout_s: float) -> _Call[TaskPublic]:
+    return _Call(
+        "GET",
+        f"/v1/tasks/{task_id}/wait",
+        TaskPublic.model_validate,
+        {"params": {"timeout": timeout_s}, "timeout": timeout_s + 10},
+    )
+
+
+def _cancel(task_id: str) -> _Call[TaskPublic]:
+    return _Call("POST", f"/v1/tasks/{task_id}/cancel", TaskPublic.model_validate)
+
+
+def _submit_batch(tasks: list[dict[str, Any]], user: str | None) -> _Call[BatchPublic]:
+    return _Call(
+        "POST", "/v1/batches", BatchPublic.model_validate, {"json": {"tasks": tasks, "user": user}}
+    )
+
+
+def _get_batch(batch_id: str) -> _Call[BatchPublic]:
+    return _Call("GET", f"/v1/batches/{batch_id}", BatchPublic.model_validate)
+
+
+def _cancel_batch(batch_id: str) -> _Call[BatchPublic]:
+    return _Call("POST", f"/v1/batches/{batch_id}/cancel", BatchPublic.model_validate)
+
+
+_QUEUES = _Call("GET", "/v1/queues", _list_of(QueuePublic))
+_WORKERS = _Call("GET", "/v1/workers", _list_of(WorkerInfo))
+_HEALTH: _Call[dict[str, Any]] = _Call("GET", "/health", dict, {"check": False})
+_STREAM = httpx.Timeout(None, connect=10)
+
+
 class AsyncClient:
     """Async client of a genqueue API."""
 
@@ -137,10 +210,13 @@ class AsyncClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _json(self, method: str, url: str, **kwargs: Any) -> Any:
-        response = await self._http.request(method, url, **kwargs)
-        _raise_for(response)
-        return response.json()
+    async def _run(self, call: _Call[T]) -> T:
+        kwargs = dict(call.kwargs)
+        check = kwargs.pop("check", True)
+        response = await self._http.request(call.method, call.url, **kwargs)
+        if check:
+            _raise_for(response)
+        return call.parse(response.json())
 
     async def submit(
         self,
@@ -152,58 +228,42 @@ class AsyncClient:
         queue: str | None = None,
         idempotency_key: str | None = None,
     ) -> TaskPublic:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        body = _task_body(kind, payload, user, priority, queue)
-        return TaskPublic.model_validate(
-            await self._json("POST", "/v1/tasks", json=body, headers=headers)
-        )
+        """Submit a task; ``idempotency_key`` makes a retried submit return the same task."""
+        return await self._run(_submit(kind, payload, user, priority, queue, idempotency_key))
 
     async def get(self, task_id: str) -> TaskPublic:
-        return TaskPublic.model_validate(await self._json("GET", f"/v1/tasks/{task_id}"))
+        return await self._run(_get(task_id))
 
     async def list_tasks(self, **filters: Any) -> TaskPage:
-        params = {k: v for k, v in filters.items() if v is not None}
-        return TaskPage.model_validate(await self._json("GET", "/v1/tasks", params=params))
+        """Filters: user, status, kind, batch_id, queue, limit, cursor."""
+        return await self._run(_list_tasks(filters))
 
     async def wait(self, task_id: str, timeout_s: float = 60.0) -> TaskPublic:
         """Until the task finishes or ``timeout_s`` passes (then its current state)."""
-        return TaskPublic.model_validate(
-            await self._json(
-                "GET",
-                f"/v1/tasks/{task_id}/wait",
-                params={"timeout": timeout_s},
-                timeout=timeout_s + 10,
-            )
-        )
+        return await self._run(_wait(task_id, timeout_s))
 
     async def cancel(self, task_id: str) -> TaskPublic:
-        return TaskPublic.model_validate(await self._json("POST", f"/v1/tasks/{task_id}/cancel"))
+        return await self._run(_cancel(task_id))
 
     async def submit_batch(
         self, tasks: list[dict[str, Any]], *, user: str | None = None
     ) -> BatchPublic:
-        return BatchPublic.model_validate(
-            await self._json("POST", "/v1/batches", json={"tasks": tasks, "user": user})
-        )
+        return await self._run(_submit_batch(tasks, user))
 
     async def get_batch(self, batch_id: str) -> BatchPublic:
-        return BatchPublic.model_validate(await self._json("GET", f"/v1/batches/{batch_id}"))
+        return await self._run(_get_batch(batch_id))
 
     async def cancel_batch(self, batch_id: str) -> BatchPublic:
-        return BatchPublic.model_validate(
-            await self._json("POST", f"/v1/batches/{batch_id}/cancel")
-        )
+        return await self._run(_cancel_batch(batch_id))
 
     async def queues(self) -> list[QueuePublic]:
-        return [QueuePublic.model_validate(q) for q in await self._json("GET", "/v1/queues")]
+        return await self._run(_QUEUES)
 
     async def workers(self) -> list[WorkerInfo]:
-        return [WorkerInfo.model_validate(w) for w in await self._json("GET", "/v1/workers")]
+        return await self._run(_WORKERS)
 
     async def health(self) -> dict[str, Any]:
-        response = await self._http.get("/health")
-        result: dict[str, Any] = response.json()
-        return result
+        return await self._run(_HEALTH)
 
     async def events(
         self, *, task_id: str | None = None, batch_id: str | None = None, user: str | None = None
@@ -211,7 +271,7 @@ class AsyncClient:
         """Server-Sent Events, as they come, until the caller stops iterating."""
         params = _events_params(task_id, batch_id, user)
         async with self._http.stream(
-            "GET", "/v1/events", params=params, timeout=httpx.Timeout(None, connect=10)
+            "GET", "/v1/events", params=params, timeout=_STREAM
         ) as response:
             _raise_for(response)
             decoder = _SseDecoder()
@@ -241,10 +301,13 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def _json(self, method: str, url: str, **kwargs: Any) -> Any:
-        response = self._http.request(method, url, **kwargs)
-        _raise_for(response)
-        return response.json()
+    def _run(self, call: _Call[T]) -> T:
+        kwargs = dict(call.kwargs)
+        check = kwargs.pop("check", True)
+        response = self._http.request(call.method, call.url, **kwargs)
+        if check:
+            _raise_for(response)
+        return call.parse(response.json())
 
     def submit(
         self,
@@ -256,60 +319,47 @@ class Client:
         queue: str | None = None,
         idempotency_key: str | None = None,
     ) -> TaskPublic:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        body = _task_body(kind, payload, user, priority, queue)
-        return TaskPublic.model_validate(
-            self._json("POST", "/v1/tasks", json=body, headers=headers)
-        )
+        """Submit a task; ``idempotency_key`` makes a retried submit return the same task."""
+        return self._run(_submit(kind, payload, user, priority, queue, idempotency_key))
 
     def get(self, task_id: str) -> TaskPublic:
-        return TaskPublic.model_validate(self._json("GET", f"/v1/tasks/{task_id}"))
+        return self._run(_get(task_id))
 
     def list_tasks(self, **filters: Any) -> TaskPage:
-        params = {k: v for k, v in filters.items() if v is not None}
-        return TaskPage.model_validate(self._json("GET", "/v1/tasks", params=params))
+        """Filters: user, status, kind, batch_id, queue, limit, cursor."""
+        return self._run(_list_tasks(filters))
 
     def wait(self, task_id: str, timeout_s: float = 60.0) -> TaskPublic:
-        return TaskPublic.model_validate(
-            self._json(
-                "GET",
-                f"/v1/tasks/{task_id}/wait",
-                params={"timeout": timeout_s},
-                timeout=timeout_s + 10,
-            )
-        )
+        """Until the task finishes or ``timeout_s`` passes (then its current state)."""
+        return self._run(_wait(task_id, timeout_s))
 
     def cancel(self, task_id: str) -> TaskPublic:
-        return TaskPublic.model_validate(self._json("POST", f"/v1/tasks/{task_id}/cancel"))
+        return self._run(_cancel(task_id))
 
     def submit_batch(self, tasks: list[dict[str, Any]], *, user: str | None = None) -> BatchPublic:
-        return BatchPublic.model_validate(
-            self._json("POST", "/v1/batches", json={"tasks": tasks, "user": user})
-        )
+        return self._run(_submit_batch(tasks, user))
 
     def get_batch(self, batch_id: str) -> BatchPublic:
-        return BatchPublic.model_validate(self._json("GET", f"/v1/batches/{batch_id}"))
+        return self._run(_get_batch(batch_id))
 
     def cancel_batch(self, batch_id: str) -> BatchPublic:
-        return BatchPublic.model_validate(self._json("POST", f"/v1/batches/{batch_id}/cancel"))
+        return self._run(_cancel_batch(batch_id))
 
     def queues(self) -> list[QueuePublic]:
-        return [QueuePublic.model_validate(q) for q in self._json("GET", "/v1/queues")]
+        return self._run(_QUEUES)
 
     def workers(self) -> list[WorkerInfo]:
-        return [WorkerInfo.model_validate(w) for w in self._json("GET", "/v1/workers")]
+        return self._run(_WORKERS)
 
     def health(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._http.get("/health").json()
-        return result
+        return self._run(_HEALTH)
 
     def events(
         self, *, task_id: str | None = None, batch_id: str | None = None, user: str | None = None
     ) -> Iterator[ServerEvent]:
+        """Server-Sent Events, as they come, until the caller stops iterating."""
         params = _events_params(task_id, batch_id, user)
-        with self._http.stream(
-            "GET", "/v1/events", params=params, timeout=httpx.Timeout(None, connect=10)
-        ) as response:
+        with self._http.stream("GET", "/v1/events", params=params, timeout=_STREAM) as response:
             _raise_for(response)
             decoder = _SseDecoder()
             for line in response.iter_lines():

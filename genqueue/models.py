@@ -50,34 +50,6 @@ class Progress(BaseModel):
     message: str = ""
 
 
-class Task(BaseModel):
-    """One unit of work, as the store holds it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    kind: str
-    queue: str
-    payload: dict[str, Any]
-    user: str | None = None
-    priority: int = 0
-    batch_id: str | None = None
-    idempotency_key: str | None = None
-    status: TaskStatus = TaskStatus.QUEUED
-    progress: Progress = Progress()
-    attempts: int = 0
-    max_attempts: int = 1
-    result: dict[str, Any] | None = None
-    error: str | None = None
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    not_before: datetime | None = None
-    worker_id: str | None = None
-    lease_expires_at: datetime | None = None
-    cancel_requested: bool = False
-
-
 class NewTask(BaseModel):
     """What the Dispatcher hands the store to create: validated, defaults resolved."""
 
@@ -92,6 +64,23 @@ class NewTask(BaseModel):
     batch_id: str | None = None
     idempotency_key: str | None = None
     max_attempts: int = 1
+
+
+class Task(NewTask):
+    """One unit of work, as the store holds it: what was asked for, and where it stands."""
+
+    status: TaskStatus = TaskStatus.QUEUED
+    progress: Progress = Progress()
+    attempts: int = 0
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    not_before: datetime | None = None
+    worker_id: str | None = None
+    lease_expires_at: datetime | None = None
+    cancel_requested: bool = False
 
 
 class Batch(BaseModel):

@@ -3,10 +3,11 @@ the Python client shares them."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from genqueue.models import Batch, Progress, Task, TaskStatus, WorkerInfo
 
@@ -23,6 +24,33 @@ class TaskCreate(BaseModel):
     user: str | None = Field(None, pattern=NAME)
     priority: int = Field(0, ge=-1000, le=1000, description="higher runs first")
     queue: str | None = Field(None, pattern=NAME, description="defaults to the kind's queue")
+
+    @field_validator("payload")
+    @classmethod
+    def _finite_numbers(cls, payload: dict[str, Any]) -> dict[str, Any]:
+        # Python's JSON parser accepts NaN and Infinity; JSON does not, and they would be
+        # stored as null. Refuse them, naming where they are.
+        bad = _non_finite(payload, "payload")
+        if bad:
+            raise ValueError(f"{bad} is NaN or Infinity, which JSON does not allow")
+        return payload
+
+
+def _non_finite(value: Any, path: str) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        found = _non_finite(item, f"{path}.{key}")
+        if found:
+            return found
+    return None
 
 
 class TaskLinks(BaseModel):
