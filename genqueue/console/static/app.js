@@ -18,7 +18,8 @@ function render(task) {
   $("position-wrap").hidden = task.position == null;
   $("position").textContent = task.position ?? "";
   $("progress").value = task.progress ? task.progress.fraction : 0;
-  $("message").textContent = task.error || (task.progress && task.progress.message) || "";
+  const note = task.status === "succeeded" ? "done" : task.progress && task.progress.message;
+  $("message").textContent = task.error || note || "";
   $("cancel").disabled = ["succeeded", "failed", "cancelled"].includes(task.status);
   const done = task.status === "succeeded" && task.result && task.result.image_url;
   $("result").hidden = !done;
