@@ -19,6 +19,10 @@ import pytest
 
 T = TypeVar("T")
 
+REDIS_START = (
+    "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no"
+)
+
 FAST_LEASES = {
     "GENQUEUE_LEASE_S": "3",
     "GENQUEUE_HEARTBEAT_S": "0.5",

@@ -26,8 +26,14 @@ async def open_store(url: str, settings: Settings) -> Store:
             from genqueue.backends.sqlite.store import SqliteStore
 
             return await SqliteStore.connect(url)
+        case "redis" | "rediss":
+            from genqueue.backends.redis.store import RedisStore
+
+            return await RedisStore.connect(url)
         case scheme:
-            raise ConfigError(f"unknown store scheme {scheme!r} in {url!r}; supported: sqlite")
+            raise ConfigError(
+                f"unknown store scheme {scheme!r} in {url!r}; supported: sqlite, redis"
+            )
 
 
 async def open_broker(url: str, settings: Settings) -> Broker:

@@ -66,9 +66,7 @@ async def test_delayed_publish_is_not_delivered_early(broker: Broker) -> None:
     await deliveries.aclose()  # type: ignore[attr-defined]
 
 
-async def test_unacked_delivery_of_a_closed_consumer_is_delivered_again(
-    broker: Broker, backend_settings: object
-) -> None:
+async def test_unacked_delivery_of_a_closed_consumer_is_delivered_again(broker: Broker) -> None:
     await broker.publish([Message("q", "orphan")])
     first_consumer = broker.consume(["q"], prefetch=1)
     [held] = await take(first_consumer, 1)

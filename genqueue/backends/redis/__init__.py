@@ -1,0 +1,37 @@
+"""Redis backend: store and broker on one Redis server (redis-py asyncio, Lua scripts).
+
+Key layout (every key starts with the prefix, ``genqueue`` unless the URL says
+``?prefix=...``):
+
+Store
+    {p}:task:{id}              hash: the task record (payload and result as JSON text)
+    {p}:seq                    counter: submission order
+    {p}:idem:{key}             string: task id of an idempotency key
+    {p}:queued:{queue}         zset: queued ids, score (100000 - priority) * 1e9 + seq, so
+                               ZRANK is the queue position (O(log n)) and ZREM a cancel
+    {p}:running                zset: running ids by lease expiry (recovery scans the head)
+    {p}:finished               zset: finished ids by finish time (retention)
+    {p}:tasks, {p}:status:{s}, {p}:by:{user|batch_id|kind|queue}:{v}
+                               zsets by seq: listings, newest first
+    {p}:counts:{queue}         hash: status -> count (queue stats without scanning)
+    {p}:queues                 set: every queue name seen
+    {p}:batch:{id}, {p}:batch:{id}:counts, {p}:batches
+                               batch record, its counts per status, batches by creation time
+    {p}:events                 stream: task events (MAXLEN ~100000), read by every API
+    {p}:worker:{id}, {p}:workers, {p}:workers:online
+                               worker record; all workers and online ones by last-seen time
+
+Broker
+    {p}:q:{queue}              zset: ready message ids, score (100000 - priority) * 1e9 + n
+    {p}:delayed                zset: message ids by due time
+    {p}:unacked                zset: delivered message ids by visibility deadline
+    {p}:msg:{id}               hash: queue, task_id, priority, receipt
+    {p}:msgseq                 counter
+    {p}:wake                   pub/sub channel: "something was published"
+
+Why sorted sets and not Streams or lists: a queue here must give priority order, a task's
+position and the cancel of one queued task, all in O(log n); a stream or a list gives none.
+Every multi-key change is one Lua script (``*.lua`` here), so a crash between two commands
+cannot leave a task half-moved. Scripts build key names from the prefix, so genqueue needs a
+single Redis (or a Redis Cluster hash-tagged on the prefix), not arbitrary sharding.
+"""

@@ -1,0 +1,14 @@
+-- ARGV: prefix, silent_s. Online workers silent that long go offline; their leases expire now.
+local t_now = now()
+local silent = redis.call('ZRANGEBYSCORE', P .. ':workers:online', '-inf', t_now - tonumber(ARGV[2]))
+for _, worker in ipairs(silent) do
+  redis.call('ZREM', P .. ':workers:online', worker)
+  redis.call('HSET', P .. ':worker:' .. worker, 'status', 'offline', 'running', '[]')
+  for _, id in ipairs(redis.call('ZRANGE', P .. ':running', 0, -1)) do
+    if field(id, 'worker_id') == worker then
+      redis.call('ZADD', P .. ':running', t_now - 0.001, id)
+      redis.call('HSET', tkey(id), 'lease_expires_at', tostring(t_now - 0.001))
+    end
+  end
+end
+return silent

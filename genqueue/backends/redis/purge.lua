@@ -1,0 +1,35 @@
+-- ARGV: prefix, older_than_s. Finished tasks older than the cutoff, with every index entry.
+local cutoff = now() - tonumber(ARGV[2])
+local ids = redis.call('ZRANGEBYSCORE', P .. ':finished', '-inf', cutoff, 'LIMIT', 0, 5000)
+for _, id in ipairs(ids) do
+  local t = redis.call('HMGET', tkey(id), 'status', 'queue', 'batch_id', 'user', 'kind',
+    'idempotency_key')
+  local status, queue, batch = t[1], t[2], t[3]
+  redis.call('ZREM', P .. ':finished', id)
+  redis.call('ZREM', P .. ':tasks', id)
+  redis.call('ZREM', P .. ':status:' .. status, id)
+  redis.call('HINCRBY', P .. ':counts:' .. queue, status, -1)
+  if batch then
+    redis.call('ZREM', P .. ':by:batch_id:' .. batch, id)
+  end
+  redis.call('ZREM', P .. ':by:queue:' .. queue, id)
+  if t[4] then redis.call('ZREM', P .. ':by:user:' .. t[4], id) end
+  if t[5] then redis.call('ZREM', P .. ':by:kind:' .. t[5], id) end
+  if t[6] then redis.call('DEL', P .. ':idem:' .. t[6]) end
+  redis.call('DEL', tkey(id))
+end
+-- Batches older than the cutoff with no task left.
+for _, batch in ipairs(redis.call('ZRANGEBYSCORE', P .. ':batches', '-inf', cutoff, 'LIMIT', 0, 1000)) do
+  if redis.call('ZCARD', P .. ':by:batch_id:' .. batch) == 0 then
+    redis.call('DEL', P .. ':batch:' .. batch, P .. ':batch:' .. batch .. ':counts')
+    redis.call('ZREM', P .. ':batches', batch)
+  end
+end
+-- Stopped or offline workers not seen since the cutoff.
+for _, worker in ipairs(redis.call('ZRANGEBYSCORE', P .. ':workers', '-inf', cutoff)) do
+  if redis.call('HGET', P .. ':worker:' .. worker, 'status') ~= 'online' then
+    redis.call('DEL', P .. ':worker:' .. worker)
+    redis.call('ZREM', P .. ':workers', worker)
+  end
+end
+return ids

@@ -1,0 +1,23 @@
+"""Loads the Lua scripts of this package; store scripts get ``common.lua`` prepended."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+
+def _text(name: str) -> str:
+    return files("genqueue.backends.redis").joinpath(f"{name}.lua").read_text()
+
+
+def load(redis: Redis, names: list[str], *, common: bool) -> dict[str, AsyncScript]:
+    prelude = _text("common") + "\n" if common else ""
+    return {name: redis.register_script(prelude + _text(name)) for name in names}
+
+
+def pairs(flat: list[Any]) -> dict[str, str]:
+    """HGETALL as returned by a script (a flat list) -> dict."""
+    return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}

@@ -1,0 +1,42 @@
+-- ARGV: prefix, batch JSON or '', tasks JSON list. All or none: validated before any write.
+local batch = ARGV[2] ~= '' and cjson.decode(ARGV[2]) or nil
+local tasks = cjson.decode(ARGV[3])
+local out = {}
+local t_now = now()
+if batch then
+  redis.call('HSET', P .. ':batch:' .. batch.id, 'id', batch.id, 'user', batch.user or '',
+    'created_at', tostring(batch.created_at), 'size', batch.size)
+  redis.call('ZADD', P .. ':batches', batch.created_at, batch.id)
+end
+for i, t in ipairs(tasks) do
+  local existing = false
+  if t.idempotency_key then
+    existing = redis.call('GET', P .. ':idem:' .. t.idempotency_key)
+  end
+  if existing then
+    out[i] = {existing, 0}
+  else
+    local seq = redis.call('INCR', P .. ':seq')
+    local key = tkey(t.id)
+    redis.call('HSET', key, 'id', t.id, 'seq', seq, 'kind', t.kind, 'queue', t.queue,
+      'payload', t.payload, 'priority', t.priority, 'attempts', 0,
+      'max_attempts', t.max_attempts, 'created_at', tostring(t_now),
+      'not_before', tostring(t_now), 'progress', 0, 'progress_message', '',
+      'cancel_requested', 0)
+    if t.user then redis.call('HSET', key, 'user', t.user) end
+    if t.batch_id then redis.call('HSET', key, 'batch_id', t.batch_id) end
+    if t.idempotency_key then
+      redis.call('HSET', key, 'idempotency_key', t.idempotency_key)
+      redis.call('SET', P .. ':idem:' .. t.idempotency_key, t.id)
+    end
+    redis.call('ZADD', P .. ':tasks', seq, t.id)
+    for _, name in ipairs({'user', 'batch_id', 'kind', 'queue'}) do
+      if t[name] then redis.call('ZADD', P .. ':by:' .. name .. ':' .. t[name], seq, t.id) end
+    end
+    redis.call('SADD', P .. ':queues', t.queue)
+    move(t.id, nil, 'queued')
+    event('task.queued', t.id, 'queued')
+    out[i] = {t.id, 1}
+  end
+end
+return out
