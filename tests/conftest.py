@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,12 +10,11 @@ import pytest
 from genqueue.backends import open_broker, open_store
 from genqueue.contracts import Broker, Store
 from genqueue.settings import Settings, load_settings
-from tests.helpers import REDIS_START, Cluster, require_service, unique_name
+from tests.helpers import Cluster, backend_url, forget
 
 STORES = ["sqlite", "redis"]
-BROKERS = ["sqlite"]
+BROKERS = ["sqlite", "redis"]
 BACKEND_MARKERS = {"redis", "amqp", "postgres"}
-REDIS_URL = os.environ.get("GENQUEUE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -34,37 +32,13 @@ def settings(tmp_path: Path) -> Settings:
     return load_settings(data_dir=tmp_path, lease_s=2.0, heartbeat_s=0.25, sweep_s=0.25)
 
 
-def backend_url(name: str, tmp_path: Path) -> str:
-    """A fresh, isolated place on the named backend: a temp file, or a unique key prefix."""
-    if name == "sqlite":
-        return f"sqlite:///{tmp_path / 'genqueue.db'}"
-    if name == "redis":
-        require_service("Redis", "127.0.0.1", 6379, REDIS_START)
-        return f"{REDIS_URL}?prefix={unique_name('gqtest')}"
-    raise ValueError(name)
-
-
-async def forget(url: str) -> None:
-    """Delete a test's keys (never FLUSHALL a shared server)."""
-    if url.startswith("redis"):
-        import redis.asyncio as aioredis
-
-        from genqueue.backends.redis.connection import split_url
-
-        plain, prefix = split_url(url)
-        client = aioredis.Redis.from_url(plain)
-        async for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            await client.delete(key)
-        await client.aclose()
-
-
 @pytest.fixture(params=STORES)
 async def store(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Store]:
     url = backend_url(request.param, settings.data_dir)
     store = await open_store(url, settings)
     yield store
     await store.aclose()
-    await forget(url)
+    forget(url)
 
 
 @pytest.fixture(params=BROKERS)
@@ -73,13 +47,25 @@ async def broker(request: pytest.FixtureRequest, settings: Settings) -> AsyncIte
     broker = await open_broker(url, settings)
     yield broker
     await broker.aclose()
-    await forget(url)
+    forget(url)
 
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     """An API process on a fresh data dir; tests start the workers they need."""
     c = Cluster(tmp_path)
+    c.start_api()
+    yield c
+    c.stop()
+
+
+DEPLOYMENTS = ["sqlite", "redis"]  # store and broker on the same engine
+
+
+@pytest.fixture(params=DEPLOYMENTS)
+def backend_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    """Like ``cluster``, once per backend: for the guarantees every backend must keep."""
+    c = Cluster(tmp_path, backend=request.param)
     c.start_api()
     yield c
     c.stop()

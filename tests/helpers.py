@@ -23,6 +23,33 @@ REDIS_START = (
     "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no"
 )
 
+REDIS_URL = os.environ.get("GENQUEUE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def backend_url(name: str, tmp_path: Path) -> str:
+    """A fresh, isolated place on the named backend: a temp file, or a unique key prefix."""
+    if name == "sqlite":
+        return f"sqlite:///{tmp_path / 'genqueue.db'}"
+    if name == "redis":
+        require_service("Redis", "127.0.0.1", 6379, REDIS_START)
+        return f"{REDIS_URL}?prefix={unique_name('gqtest')}"
+    raise ValueError(f"unknown test backend {name!r}")
+
+
+def forget(url: str) -> None:
+    """Delete what a test left on a shared server (its key prefix; never FLUSHALL)."""
+    if url.startswith("redis"):
+        import redis
+
+        from genqueue.backends.redis.connection import split_url
+
+        plain, prefix = split_url(url)
+        with redis.Redis.from_url(plain) as client:
+            keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+            for start in range(0, len(keys), 500):
+                client.delete(*keys[start : start + 500])
+
+
 FAST_LEASES = {
     "GENQUEUE_LEASE_S": "3",
     "GENQUEUE_HEARTBEAT_S": "0.5",
@@ -99,8 +126,12 @@ class Cluster:
     """A real genqueue deployment for one test: an API process and worker processes that
     share one data directory (and so one SQLite file), with fast leases."""
 
-    def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, extra_env: dict[str, str] | None = None, backend: str = "sqlite"
+    ) -> None:
         self.data_dir = data_dir
+        self.backend = backend
+        self.backend_url = backend_url(backend, data_dir)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -108,6 +139,8 @@ class Cluster:
             "GENQUEUE_DATA_DIR": str(data_dir),
             "GENQUEUE_LOG_LEVEL": "WARNING",
             **FAST_LEASES,
+            "GENQUEUE_STORE": self.backend_url,
+            "GENQUEUE_BROKER": self.backend_url,
             **(extra_env or {}),
         }
         self.api: subprocess.Popen[bytes] | None = None
@@ -172,3 +205,28 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+        forget(self.backend_url)
+
+    def succeeded_counts(self) -> dict[str, int]:
+        """How many times the store recorded each task as succeeded, read from the backend's
+        own event log (the SQLite events table, the Redis events stream)."""
+        if self.backend == "sqlite":
+            import sqlite3
+
+            with sqlite3.connect(self.data_dir / "genqueue.db") as conn:
+                rows = conn.execute(
+                    "SELECT task_id, count(*) FROM events WHERE type = 'task.succeeded'"
+                    " GROUP BY task_id"
+                ).fetchall()
+            return dict(rows)
+        import redis
+
+        from genqueue.backends.redis.connection import split_url
+
+        plain, prefix = split_url(self.backend_url)
+        counts: dict[str, int] = {}
+        with redis.Redis.from_url(plain, decode_responses=True) as client:
+            for _, fields in client.xrange(f"{prefix}:events"):
+                if fields["type"] == "task.succeeded":
+                    counts[fields["task_id"]] = counts.get(fields["task_id"], 0) + 1
+        return counts

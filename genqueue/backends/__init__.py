@@ -43,5 +43,11 @@ async def open_broker(url: str, settings: Settings) -> Broker:
             from genqueue.backends.sqlite.broker import SqliteBroker
 
             return await SqliteBroker.connect(url, visibility_s=settings.lease_s)
+        case "redis" | "rediss":
+            from genqueue.backends.redis.broker import RedisBroker
+
+            return await RedisBroker.connect(url, visibility_s=settings.lease_s)
         case scheme:
-            raise ConfigError(f"unknown broker scheme {scheme!r} in {url!r}; supported: sqlite")
+            raise ConfigError(
+                f"unknown broker scheme {scheme!r} in {url!r}; supported: sqlite, redis"
+            )

@@ -151,7 +151,7 @@ async def test_progress_is_recorded_and_fenced(store: Store) -> None:
 
 
 async def test_batch_counts_and_cancel(store: Store) -> None:
-    batch = Batch(id=uuid.uuid4().hex, user="bob", created_at=utcnow(), size=3)
+    batch = Batch(id=uuid.uuid4().hex, user=None, created_at=utcnow(), size=3)
     tasks = [new_task(batch_id=batch.id) for _ in range(3)]
     await store.submit(tasks, batch=batch)
     lease = await lease_of(store, tasks[0].id, "w", 5.0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sqlite3
 from pathlib import Path
 
 import httpx
@@ -17,16 +16,10 @@ pytestmark = pytest.mark.system
 TASKS = 500
 
 
-def succeeded_events(db: Path) -> dict[str, int]:
-    """How many times the store recorded each task as succeeded (read from its own file)."""
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT task_id, count(*) FROM events WHERE type = 'task.succeeded' GROUP BY task_id"
-        ).fetchall()
-    return dict(rows)
-
-
-def test_sigkilled_worker_loses_no_task_and_records_each_result_once(cluster: Cluster) -> None:
+def test_sigkilled_worker_loses_no_task_and_records_each_result_once(
+    backend_cluster: Cluster,
+) -> None:
+    cluster = backend_cluster
     with Client(cluster.url) as client:
         batch = client.submit_batch(
             [{"kind": "debug.sleep", "payload": {"seconds": 0.1, "steps": 1}}] * TASKS,
@@ -47,7 +40,7 @@ def test_sigkilled_worker_loses_no_task_and_records_each_result_once(cluster: Cl
 
         final = client.get_batch(batch.id)
         assert final.counts[TaskStatus.SUCCEEDED] == TASKS, final.counts
-        recorded = succeeded_events(cluster.data_dir / "genqueue.db")
+        recorded = cluster.succeeded_counts()
         assert len(recorded) == TASKS and set(recorded.values()) == {1}
         retried = [
             t for t in client.list_tasks(batch_id=batch.id, limit=500).items if t.attempts > 1

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from genqueue import Client, TaskStatus
+from tests.conftest import DEPLOYMENTS
 from tests.helpers import Cluster, wait_until
 
 pytestmark = pytest.mark.system
@@ -17,7 +18,10 @@ def running_count(client: Client, batch_id: str) -> int:
     return client.get_batch(batch_id).counts[TaskStatus.RUNNING]
 
 
-def test_sigterm_lets_in_flight_tasks_finish_and_hands_back_the_rest(cluster: Cluster) -> None:
+def test_sigterm_lets_in_flight_tasks_finish_and_hands_back_the_rest(
+    backend_cluster: Cluster,
+) -> None:
+    cluster = backend_cluster
     with Client(cluster.url) as client:
         batch = client.submit_batch(
             [{"kind": "debug.sleep", "payload": {"seconds": 1.5, "steps": 3}}] * 8
@@ -35,10 +39,11 @@ def test_sigterm_lets_in_flight_tasks_finish_and_hands_back_the_rest(cluster: Cl
         assert all(t.status == TaskStatus.SUCCEEDED and t.attempts == 1 for t in tasks)
 
 
+@pytest.mark.parametrize("backend", DEPLOYMENTS)
 def test_sigterm_past_the_grace_period_requeues_without_spending_attempts(
-    tmp_path: Path,
+    tmp_path: Path, backend: str
 ) -> None:
-    cluster = Cluster(tmp_path, {"GENQUEUE_WORKER__SHUTDOWN_GRACE_S": "0.5"})
+    cluster = Cluster(tmp_path, {"GENQUEUE_WORKER__SHUTDOWN_GRACE_S": "0.5"}, backend)
     cluster.start_api()
     try:
         with Client(cluster.url) as client:

@@ -13,9 +13,10 @@ def _text(name: str) -> str:
     return files("genqueue.backends.redis").joinpath(f"{name}.lua").read_text()
 
 
-def load(redis: Redis, names: list[str], *, common: bool) -> dict[str, AsyncScript]:
-    prelude = _text("common") + "\n" if common else ""
-    return {name: redis.register_script(prelude + _text(name)) for name in names}
+def load(redis: Redis, names: list[str], *, prelude: str) -> dict[str, AsyncScript]:
+    """Register ``names``, each with the ``prelude`` script's helpers in front."""
+    head = _text(prelude) + "\n"
+    return {name: redis.register_script(head + _text(name)) for name in names}
 
 
 def pairs(flat: list[Any]) -> dict[str, str]:

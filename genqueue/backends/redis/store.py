@@ -53,7 +53,7 @@ class RedisStore:
         # decode_responses=True narrows to str at run time but not for mypy.
         self._r: Any = redis
         self._p = prefix
-        self._s = scripts.load(redis, SCRIPTS, common=True)
+        self._s = scripts.load(redis, SCRIPTS, prelude="common")
 
     @classmethod
     async def connect(cls, url: str) -> Self:
@@ -97,20 +97,25 @@ class RedisStore:
             }
             for t in tasks
         ]
-        batch_json = (
-            ""
-            if batch is None
-            else json.dumps(
-                {
-                    "id": batch.id,
-                    "user": batch.user,
-                    "size": batch.size,
-                    "created_at": batch.created_at.timestamp(),
-                }
-            )
-        )
+        batch_json = ""
+        if batch is not None:
+            record = {
+                "id": batch.id,
+                "user": batch.user,
+                "size": batch.size,
+                "created_at": batch.created_at.timestamp(),
+            }
+            # cjson turns null into a truthy sentinel: leave absent values out instead.
+            batch_json = json.dumps({k: v for k, v in record.items() if v is not None})
         results = await self._run("submit", batch_json, json.dumps(items))
-        return [(await self.get(task_id), bool(created)) for task_id, created in results]
+        tasks = await self._get_many([task_id for task_id, _ in results])
+        return [(task, bool(created)) for task, (_, created) in zip(tasks, results, strict=True)]
+
+    async def _get_many(self, ids: list[str]) -> list[Task]:
+        async with self._r.pipeline(transaction=False) as pipe:
+            for task_id in ids:
+                pipe.hgetall(f"{self._p}:task:{task_id}")
+            return [task_from(data) for data in await pipe.execute()]
 
     async def get(self, task_id: str) -> Task:
         data = await self._r.hgetall(f"{self._p}:task:{task_id}")
@@ -218,8 +223,7 @@ class RedisStore:
         return statuses
 
     async def requeue_expired(self) -> list[Task]:
-        ids = await self._run("requeue_expired")
-        return [await self.get(task_id) for task_id in ids]
+        return await self._get_many(await self._run("requeue_expired"))
 
     async def get_batch(self, batch_id: str) -> Batch:
         record = await self._r.hgetall(f"{self._p}:batch:{batch_id}")
