@@ -145,6 +145,7 @@ class Cluster:
         }
         self.api: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.others: list[subprocess.Popen[bytes]] = []
 
     def _spawn(self, *args: str) -> subprocess.Popen[bytes]:
         with open(self.data_dir / f"{unique_name('proc')}.log", "wb") as log:
@@ -157,11 +158,22 @@ class Cluster:
 
     def start_api(self, extra: list[str] | None = None) -> None:
         self.api = self._spawn("api", "--port", str(self.port), *(extra or []))
+        self._wait_healthy(self.api, self.url)
 
+    def start_another_api(self) -> str:
+        """A second API process on the same backend (another "machine"); returns its URL."""
+        port = free_port()
+        proc = self._spawn("api", "--port", str(port))
+        self.others.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        self._wait_healthy(proc, url)
+        return url
+
+    def _wait_healthy(self, proc: subprocess.Popen[bytes], url: str) -> None:
         def healthy() -> bool:
-            assert self.api is not None and self.api.poll() is None, self.logs()
+            assert proc.poll() is None, self.logs()
             try:
-                return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
+                return httpx.get(f"{url}/health", timeout=1).status_code == 200
             except httpx.HTTPError:
                 return False
 
@@ -194,7 +206,7 @@ class Cluster:
 
     def stop(self) -> None:
         """Teardown: SIGTERM twice (stop now, hand in-flight tasks back), then SIGKILL."""
-        procs = [*self.workers, *([self.api] if self.api else [])]
+        procs = [*self.workers, *self.others, *([self.api] if self.api else [])]
         for _ in range(2):
             for proc in procs:
                 if proc.poll() is None:
