@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: install install-dev run test lint bench browser clean
+.PHONY: install install-dev run test lint bench bench-redis browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,5 +45,15 @@ test: $(DEV_STAMP) browser lint
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.throughput
 
+# genqueue on Redis beside a raw redis-py loop and Celery, Dramatiq, arq and RQ, which live in
+# their own virtualenv so they never touch genqueue's dependencies.
+.venv-bench/.installed: bench/peers.lock
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/pip install -q -r bench/peers.lock
+	touch $@
+
+bench-redis: $(DEV_STAMP) .venv-bench/.installed
+	$(BIN)/python -m bench.redis_peers
+
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-bench data .pytest_cache .mypy_cache .ruff_cache

@@ -80,6 +80,7 @@ class Execution:
         self._ctx = LocalContext(task.id, lease.attempt, artifacts)
         self._runner: asyncio.Task[Any] | None = None
         self.stop_reason: StopReason | None = None
+        self.done = False  # the run has an outcome; its lease is about to be released
 
     def stop(self, reason: StopReason) -> None:
         """End the run early; the first reason given wins."""
@@ -96,6 +97,7 @@ class Execution:
         try:
             return await self._outcome()
         finally:
+            self.done = True
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher

@@ -20,11 +20,14 @@ log = logging.getLogger(__name__)
 async def renew_leases(store: Store, executions: list[Execution], lease_s: float) -> None:
     """One round of renewals; each execution learns of cancellation or a lost lease."""
     for execution in executions:
+        if execution.done:
+            continue  # finishing now: its lease is being released, not lost
         try:
             lease = await store.renew(execution.lease, lease_s)
         except LeaseLostError:
-            log.warning("lease on %s lost; stopping its run", execution.task.id)
-            execution.stop(StopReason.LEASE_LOST)
+            if not execution.done:
+                log.warning("lease on %s lost; stopping its run", execution.task.id)
+                execution.stop(StopReason.LEASE_LOST)
             continue
         execution.lease = lease
         if lease.cancel_requested:
