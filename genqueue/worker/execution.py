@@ -1,16 +1,15 @@
 """Execution: one run of one claimed task under its lease.
 
 It runs the handler where its kind says (event loop, thread, or killable process), under the
-kind's timeout, flushes progress to the store in the background, and turns what happened into
-an ``Outcome`` for the store. It can be stopped from outside for three reasons, each with its
-own outcome: cancellation (``Cancelled``), a lost lease (nothing is recorded: the lease is no
-longer ours) and shutdown (``Requeue`` with the attempt refunded).
+kind's timeout, keeps the latest progress for the worker's flusher to send, and turns what
+happened into an ``Outcome`` for the store. It can be stopped from outside for three reasons,
+each with its own outcome: cancellation (``Cancelled``), a lost lease (nothing is recorded:
+the lease is no longer ours) and shutdown (``Requeue`` with the attempt refunded).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -25,8 +24,6 @@ from genqueue.models import Progress, Task
 from genqueue.worker.procpool import Job, ProcessPool, TaskCancelledError
 
 log = logging.getLogger(__name__)
-
-PROGRESS_FLUSH_S = 0.2
 
 
 class StopReason(Enum):
@@ -92,15 +89,12 @@ class Execution:
             self._runner.cancel()
 
     async def run(self) -> Outcome | None:
-        """Run to an outcome; None when the lease was lost (nothing may be recorded)."""
-        flusher = asyncio.create_task(self._flush_progress())
+        """Run to an outcome; None when the lease was lost (nothing may be recorded).
+        Progress is sent by the worker's one flusher loop (``flush_progress``)."""
         try:
             return await self._outcome()
         finally:
             self.done = True
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
 
     async def _outcome(self) -> Outcome | None:
         kind = self.kind
@@ -110,7 +104,7 @@ class Execution:
                 if self.stop_reason is not None:
                     self._runner.cancel()
                 result = await self._runner
-            await self._flush_once()
+            await self.flush_progress()
             return Succeeded(kind.dump_result(result))
         except (asyncio.CancelledError, TaskCancelledError):
             if self.stop_reason is None:
@@ -164,12 +158,8 @@ class Execution:
         # A thread cannot be killed: cancellation is cooperative through ctx.progress.
         return await asyncio.to_thread(kind.handler, payload, self._ctx)
 
-    async def _flush_progress(self) -> None:
-        while True:
-            await asyncio.sleep(PROGRESS_FLUSH_S)
-            await self._flush_once()
-
-    async def _flush_once(self) -> None:
+    async def flush_progress(self) -> None:
+        """Send the latest progress, if any changed since the last call."""
         latest, self._ctx.latest = self._ctx.latest, None
         if latest is None:
             return

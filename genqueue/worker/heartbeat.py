@@ -55,3 +55,18 @@ async def heartbeat(
         except Exception:
             log.exception("heartbeat failed; retrying")
         await asyncio.sleep(every_s)
+
+
+PROGRESS_FLUSH_S = 0.2
+
+
+async def flush_progress(executions: Callable[[], list[Execution]]) -> None:
+    """Forever: send the latest progress of every run, at most every 0.2 s each.
+
+    One loop per worker rather than one per run: a run that reports nothing costs nothing.
+    """
+    while True:
+        await asyncio.sleep(PROGRESS_FLUSH_S)
+        for execution in executions():
+            if not execution.done:
+                await execution.flush_progress()

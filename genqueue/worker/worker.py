@@ -28,7 +28,7 @@ from genqueue.models import TaskStatus, WorkerInfo, utcnow
 from genqueue.settings import Settings
 from genqueue.sweeper import Sweeper
 from genqueue.worker.execution import Execution, StopReason
-from genqueue.worker.heartbeat import heartbeat
+from genqueue.worker.heartbeat import flush_progress, heartbeat
 from genqueue.worker.procpool import ProcessPool
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,7 @@ class Worker:
                     every_s=settings.heartbeat_s,
                 )
             ),
+            asyncio.create_task(flush_progress(lambda: list(self._running.values()))),
             asyncio.create_task(Sweeper(self._dispatcher, self._artifacts, settings).run()),
         ]
         consumer = asyncio.create_task(self._consume())

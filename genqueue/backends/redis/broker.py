@@ -26,7 +26,7 @@ from genqueue.backends.redis.connection import connect
 from genqueue.contracts import Message
 from genqueue.errors import BackendUnavailableError
 
-SCRIPTS = ["publish", "fetch", "settle", "touch"]
+SCRIPTS = ["publish", "fetch", "settle", "touch", "ack"]
 FALLBACK_POLL_S = 0.5
 
 
@@ -42,7 +42,12 @@ class RedisDelivery:
     _done: bool = field(default=False, repr=False)
 
     async def ack(self) -> None:
-        await self._settle("ack", 0.0)
+        if self._done:
+            return
+        self._done = True
+        self.broker._held.pop(self.message_id, None)
+        self.broker._settled.set()
+        await self.broker._ack(self)
 
     async def nack(self, delay_s: float = 0.0) -> None:
         await self._settle("nack", delay_s)
@@ -68,6 +73,8 @@ class RedisBroker:
         self._settled = asyncio.Event()
         self._wake = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
+        self._acks: list[tuple[RedisDelivery, asyncio.Future[None]]] = []
+        self._acker: asyncio.Task[None] | None = None
 
     @classmethod
     async def connect(cls, url: str, visibility_s: float = 10.0) -> Self:
@@ -148,6 +155,28 @@ class RedisBroker:
         ]
         self._held.update((d.message_id, d) for d in fetched)
         return fetched, float(next_due)
+
+    async def _ack(self, delivery: RedisDelivery) -> None:
+        """Group commit: acks made while one batch is on the wire go together in the next,
+        and each caller returns once its own ack is stored."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._acks.append((delivery, done))
+        if self._acker is None or self._acker.done():
+            self._acker = asyncio.create_task(self._send_acks())
+        await done
+
+    async def _send_acks(self) -> None:
+        while self._acks:
+            batch, self._acks = self._acks, []
+            pairs = [x for d, _ in batch for x in (d.message_id, d.receipt)]
+            try:
+                await self._run("ack", *pairs)
+            except Exception as exc:
+                for _, done in batch:
+                    done.set_exception(exc)
+                continue
+            for _, done in batch:
+                done.set_result(None)
 
     async def _listen(self) -> None:
         """Subscribe once to the wake channel (a connection of its own)."""
