@@ -64,6 +64,29 @@ class Message:
 
 
 @dataclass(frozen=True)
+class QueueStatus:
+    """One broker queue as the broker sees it; None where the backend cannot tell."""
+
+    queue: str
+    ready: int
+    unacked: int | None = None
+    consumers: int | None = None
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """What ``GET /v1/broker`` shows: the backend, whether it is reachable now, and its queues.
+
+    ``detail`` is one human sentence (server version, or why it is not connected).
+    """
+
+    backend: str
+    connected: bool
+    detail: str
+    queues: list[QueueStatus]
+
+
+@dataclass(frozen=True)
 class Succeeded:
     result: dict[str, Any]
 
@@ -237,6 +260,11 @@ class Broker(Protocol):
 
     async def depth(self, queue: str) -> int:
         """Messages waiting on ``queue`` (delivered-but-unacknowledged excluded)."""
+
+    async def status(self, queues: Sequence[str]) -> BrokerStatus:
+        """Connection state and, for each of ``queues``, ready and unacknowledged messages and
+        consumers. Does not raise when the server is unreachable: it says so
+        (``connected=False``, queues empty), so an operator sees the outage."""
 
     async def aclose(self) -> None:
         """Release connections."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +38,17 @@ class WorkerSettings(BaseModel):
     shutdown_grace_s: Duration = 30.0
 
 
+class AmqpSettings(BaseModel):
+    """RabbitMQ broker options (``GENQUEUE_AMQP__*``); connection and TLS come from the URL."""
+
+    queue_type: Literal["auto", "quorum", "classic"] = "auto"
+    # genqueue queue -> RabbitMQ queue name, e.g. {"image": "image.generate.task"} for seed 000;
+    # queues not listed are named "<prefix>.<queue>" (prefix from ?prefix=, default genqueue).
+    queue_names: dict[str, str] = Field(default_factory=dict)
+    max_priority: int = Field(10, ge=1, le=255)
+    reconnect_max_s: Duration = 30.0
+
+
 class Settings(BaseSettings):
     """genqueue's configuration. Environment: ``GENQUEUE_<FIELD>``, nested with ``__``."""
 
@@ -60,6 +71,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_batch: int = Field(1000, ge=1)
     worker: WorkerSettings = WorkerSettings()
+    amqp: AmqpSettings = AmqpSettings()
 
     @model_validator(mode="after")
     def _defaults_from_data_dir(self) -> Settings:

@@ -12,8 +12,8 @@ from genqueue.contracts import Broker, Store
 from genqueue.settings import Settings, load_settings
 from tests.helpers import Cluster, backend_url, forget
 
-STORES = ["sqlite", "redis"]
-BROKERS = ["sqlite", "redis"]
+STORES = ["sqlite", "redis", "postgres"]
+BROKERS = ["sqlite", "redis", "postgres", "amqp"]
 BACKEND_MARKERS = {"redis", "amqp", "postgres"}
 
 
@@ -59,7 +59,8 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     c.stop()
 
 
-DEPLOYMENTS = ["sqlite", "redis"]  # store and broker on the same engine
+# Store and broker on one engine, or "<broker>-<store>": the pairings worth running.
+DEPLOYMENTS = ["sqlite", "redis", "postgres", "amqp-postgres", "amqp-redis"]
 
 
 @pytest.fixture(params=DEPLOYMENTS)

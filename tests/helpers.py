@@ -23,22 +23,92 @@ REDIS_START = (
     "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no"
 )
 
+POSTGRES_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+AMQP_START = "rabbitmq-server -detached"
+
 REDIS_URL = os.environ.get("GENQUEUE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+POSTGRES_URL = os.environ.get("GENQUEUE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+AMQP_URL = os.environ.get("GENQUEUE_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
 
 
 def backend_url(name: str, tmp_path: Path) -> str:
-    """A fresh, isolated place on the named backend: a temp file, or a unique key prefix."""
+    """A fresh, isolated place on the named backend: a temp file, a unique Redis key prefix, a
+    PostgreSQL schema of its own, or uniquely prefixed RabbitMQ queues."""
     if name == "sqlite":
         return f"sqlite:///{tmp_path / 'genqueue.db'}"
     if name == "redis":
         require_service("Redis", "127.0.0.1", 6379, REDIS_START)
         return f"{REDIS_URL}?prefix={unique_name('gqtest')}"
+    if name == "postgres":
+        require_service("PostgreSQL", "127.0.0.1", 5432, POSTGRES_START)
+        return f"{POSTGRES_URL}?schema={unique_name('gqtest').replace('-', '_')}"
+    if name == "amqp":
+        require_service("RabbitMQ", "127.0.0.1", 5672, AMQP_START)
+        return f"{AMQP_URL}?prefix={unique_name('gqtest')}"
     raise ValueError(f"unknown test backend {name!r}")
 
 
+def pairing_urls(pairing: str, tmp_path: Path) -> tuple[str, str]:
+    """``"redis"`` -> store and broker on one engine; ``"amqp-postgres"`` -> (store, broker)
+    with the broker named first, as the pairings are spoken of (RabbitMQ + PostgreSQL)."""
+    if "-" not in pairing:
+        url = backend_url(pairing, tmp_path)
+        return url, url
+    broker, store = pairing.split("-")
+    return backend_url(store, tmp_path), backend_url(broker, tmp_path)
+
+
+def _drop_postgres_schema(url: str) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    schema = parse_qs(urlsplit(url).query)["schema"][0]
+    subprocess.run(
+        ["psql", url.split("?")[0], "-qc", f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _delete_amqp_queues(url: str) -> None:
+    """Delete the test's queues (named ``<prefix>.*``) from the shared RabbitMQ."""
+    from urllib.parse import parse_qs, urlsplit
+
+    prefix = parse_qs(urlsplit(url).query)["prefix"][0]
+    listed = subprocess.run(
+        ["rabbitmqctl", "list_queues", "name", "--quiet", "--no-table-headers"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    names = [n for n in listed if n.startswith(f"{prefix}.")]
+    if not names:
+        return
+
+    async def delete() -> None:
+        import aio_pika
+
+        connection = await aio_pika.connect(url.split("?")[0])
+        async with connection:
+            channel = await connection.channel()
+            for name in names:
+                await channel.queue_delete(name)
+
+    # In a thread of its own: forget() is also called from inside running event loops.
+    import threading
+
+    worker = threading.Thread(target=asyncio.run, args=(delete(),))
+    worker.start()
+    worker.join(30)
+
+
 def forget(url: str) -> None:
-    """Delete what a test left on a shared server (its key prefix; never FLUSHALL)."""
-    if url.startswith("redis"):
+    """Delete what a test left on a shared server (its key prefix, schema or queues; never
+    FLUSHALL)."""
+    if url.startswith("postgres"):
+        _drop_postgres_schema(url)
+    elif url.startswith("amqp"):
+        _delete_amqp_queues(url)
+    elif url.startswith("redis"):
         import redis
 
         from genqueue.backends.redis.connection import split_url
@@ -131,7 +201,8 @@ class Cluster:
     ) -> None:
         self.data_dir = data_dir
         self.backend = backend
-        self.backend_url = backend_url(backend, data_dir)
+        self.store_url, self.broker_url = pairing_urls(backend, data_dir)
+        self.backend_url = self.store_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -139,8 +210,8 @@ class Cluster:
             "GENQUEUE_DATA_DIR": str(data_dir),
             "GENQUEUE_LOG_LEVEL": "WARNING",
             **FAST_LEASES,
-            "GENQUEUE_STORE": self.backend_url,
-            "GENQUEUE_BROKER": self.backend_url,
+            "GENQUEUE_STORE": self.store_url,
+            "GENQUEUE_BROKER": self.broker_url,
             **(extra_env or {}),
         }
         self.api: subprocess.Popen[bytes] | None = None
@@ -217,12 +288,15 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-        forget(self.backend_url)
+        forget(self.store_url)
+        if self.broker_url != self.store_url:
+            forget(self.broker_url)
 
     def succeeded_counts(self) -> dict[str, int]:
-        """How many times the store recorded each task as succeeded, read from the backend's
-        own event log (the SQLite events table, the Redis events stream)."""
-        if self.backend == "sqlite":
+        """How many times the store recorded each task as succeeded, read from the store's own
+        event log (the SQLite or PostgreSQL events table, the Redis events stream)."""
+        url = self.store_url
+        if url.startswith("sqlite"):
             import sqlite3
 
             with sqlite3.connect(self.data_dir / "genqueue.db") as conn:
@@ -231,11 +305,30 @@ class Cluster:
                     " GROUP BY task_id"
                 ).fetchall()
             return dict(rows)
+        if url.startswith("postgres"):
+            from urllib.parse import parse_qs, urlsplit
+
+            schema = parse_qs(urlsplit(url).query)["schema"][0]
+            out = subprocess.run(
+                [
+                    "psql",
+                    url.split("?")[0],
+                    "-qAtF",
+                    " ",
+                    "-c",
+                    f'SELECT task_id, count(*) FROM "{schema}".events'
+                    " WHERE type = 'task.succeeded' GROUP BY task_id",
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            return {tid: int(n) for tid, n in (line.split() for line in out.splitlines() if line)}
         import redis
 
         from genqueue.backends.redis.connection import split_url
 
-        plain, prefix = split_url(self.backend_url)
+        plain, prefix = split_url(url)
         counts: dict[str, int] = {}
         with redis.Redis.from_url(plain, decode_responses=True) as client:
             for _, fields in client.xrange(f"{prefix}:events"):

@@ -30,9 +30,13 @@ async def open_store(url: str, settings: Settings) -> Store:
             from genqueue.backends.redis.store import RedisStore
 
             return await RedisStore.connect(url)
+        case "postgresql" | "postgres":
+            from genqueue.backends.postgres.store import PostgresStore
+
+            return await PostgresStore.connect(url)
         case scheme:
             raise ConfigError(
-                f"unknown store scheme {scheme!r} in {url!r}; supported: sqlite, redis"
+                f"unknown store scheme {scheme!r} in {url!r}; supported: sqlite, redis, postgresql"
             )
 
 
@@ -47,7 +51,16 @@ async def open_broker(url: str, settings: Settings) -> Broker:
             from genqueue.backends.redis.broker import RedisBroker
 
             return await RedisBroker.connect(url, visibility_s=settings.lease_s)
+        case "postgresql" | "postgres":
+            from genqueue.backends.postgres.broker import PostgresBroker
+
+            return await PostgresBroker.connect(url, visibility_s=settings.lease_s)
+        case "amqp" | "amqps":
+            from genqueue.backends.amqp import AmqpBroker
+
+            return await AmqpBroker.connect(url, settings.amqp)
         case scheme:
             raise ConfigError(
-                f"unknown broker scheme {scheme!r} in {url!r}; supported: sqlite, redis"
+                f"unknown broker scheme {scheme!r} in {url!r};"
+                " supported: sqlite, redis, postgresql, amqp"
             )
