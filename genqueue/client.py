@@ -16,7 +16,7 @@ from typing import Any, Generic, Self, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from genqueue.api.schemas import BatchPublic, QueuePublic, TaskPage, TaskPublic
+from genqueue.api.schemas import BatchPublic, BrokerPublic, QueuePublic, TaskPage, TaskPublic
 from genqueue.errors import (
     BackendUnavailableError,
     FieldProblem,
@@ -185,6 +185,8 @@ def _cancel_batch(batch_id: str) -> _Call[BatchPublic]:
 
 _QUEUES = _Call("GET", "/v1/queues", _list_of(QueuePublic))
 _WORKERS = _Call("GET", "/v1/workers", _list_of(WorkerInfo))
+# 503 while the broker is unreachable, with the same body: the caller reads ``connected``.
+_BROKER = _Call("GET", "/v1/broker", BrokerPublic.model_validate, {"check": False})
 _HEALTH: _Call[dict[str, Any]] = _Call("GET", "/health", dict, {"check": False})
 _STREAM = httpx.Timeout(None, connect=10)
 
@@ -261,6 +263,9 @@ class AsyncClient:
 
     async def workers(self) -> list[WorkerInfo]:
         return await self._run(_WORKERS)
+
+    async def broker(self) -> BrokerPublic:
+        return await self._run(_BROKER)
 
     async def health(self) -> dict[str, Any]:
         return await self._run(_HEALTH)
@@ -350,6 +355,9 @@ class Client:
 
     def workers(self) -> list[WorkerInfo]:
         return self._run(_WORKERS)
+
+    def broker(self) -> BrokerPublic:
+        return self._run(_BROKER)
 
     def health(self) -> dict[str, Any]:
         return self._run(_HEALTH)

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from genqueue.contracts import Broker, Store
 from genqueue.models import TaskStatus, WorkerStatus
+from genqueue.rates import RateMeter
 
 
 class Metrics:
@@ -37,6 +38,24 @@ class Metrics:
         self.depth = Gauge(
             "genqueue_broker_depth", "Messages waiting in the broker", ["queue"], registry=r
         )
+        self.broker_up = Gauge(
+            "genqueue_broker_up", "1 when the broker answers", ["backend"], registry=r
+        )
+        self.unacked = Gauge(
+            "genqueue_broker_unacked",
+            "Messages delivered and not yet acknowledged",
+            ["queue"],
+            registry=r,
+        )
+        self.consumers = Gauge(
+            "genqueue_broker_consumers", "Consumers attached to a queue", ["queue"], registry=r
+        )
+        self.rate = Gauge(
+            "genqueue_queue_rate_per_second",
+            "Tasks submitted or finished per second over the last minute",
+            ["queue", "what"],
+            registry=r,
+        )
         self.workers = Gauge(
             "genqueue_workers", "Workers in the registry by status", ["status"], registry=r
         )
@@ -47,12 +66,25 @@ class Metrics:
             registry=r,
         )
 
-    async def render(self, store: Store, broker: Broker) -> bytes:
-        """Refresh the cluster gauges from the store, then render the exposition text."""
-        for stats in await store.queue_stats():
+    async def render(
+        self, store: Store, broker: Broker, kind_queues: list[str], rates: RateMeter
+    ) -> bytes:
+        """Refresh the cluster gauges from the store and broker, then render the text."""
+        all_stats = await store.queue_stats()
+        for stats in all_stats:
             for status in TaskStatus:
                 self.tasks.labels(stats.queue, status.value).set(stats.counts.get(status, 0))
-            self.depth.labels(stats.queue).set(await broker.depth(stats.queue))
+        for queue, rate in rates.read(all_stats).items():
+            self.rate.labels(queue, "submitted").set(rate.submitted_per_s)
+            self.rate.labels(queue, "finished").set(rate.finished_per_s)
+        broker_status = await broker.status(sorted({s.queue for s in all_stats} | {*kind_queues}))
+        self.broker_up.labels(broker_status.backend).set(int(broker_status.connected))
+        for q in broker_status.queues:
+            self.depth.labels(q.queue).set(q.ready)
+            if q.unacked is not None:
+                self.unacked.labels(q.queue).set(q.unacked)
+            if q.consumers is not None:
+                self.consumers.labels(q.queue).set(q.consumers)
         workers = await store.list_workers()
         for worker_status in WorkerStatus:
             count = sum(1 for w in workers if w.status == worker_status)

@@ -12,6 +12,7 @@ from genqueue.contracts import Broker, Store
 from genqueue.dispatch import Dispatcher
 from genqueue.events import EventHub
 from genqueue.kinds import KindRegistry
+from genqueue.rates import RateMeter
 from genqueue.settings import Settings
 from genqueue.sweeper import Sweeper
 
@@ -25,6 +26,7 @@ class Runtime:
     artifacts: ArtifactStore
     dispatcher: Dispatcher
     hub: EventHub
+    rates: RateMeter = field(default_factory=RateMeter)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod

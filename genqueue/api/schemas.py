@@ -152,6 +152,22 @@ class QueuePublic(BaseModel):
     kinds: list[str]
 
 
+class BrokerQueuePublic(BaseModel):
+    name: str
+    ready: int = Field(description="messages waiting to be delivered")
+    unacked: int | None = Field(description="delivered, not yet acknowledged (None: unknown)")
+    consumers: int | None = Field(description="consumers attached (None: unknown)")
+    submitted_per_s: float = Field(description="tasks submitted per second, last minute")
+    finished_per_s: float = Field(description="tasks finished per second, last minute")
+
+
+class BrokerPublic(BaseModel):
+    backend: str
+    connected: bool
+    detail: str
+    queues: list[BrokerQueuePublic]
+
+
 class WorkerPublic(WorkerInfo):
     pass
 

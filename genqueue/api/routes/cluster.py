@@ -1,12 +1,14 @@
-"""/v1/queues and /v1/workers: what is waiting where, and who is working."""
+"""/v1/queues, /v1/broker and /v1/workers: what is waiting where, and who is working."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from genqueue.api.deps import RuntimeDep, StoreDep
-from genqueue.api.schemas import QueuePublic
+from genqueue.api.schemas import BrokerPublic, BrokerQueuePublic, QueuePublic
 from genqueue.models import TaskStatus, WorkerInfo
+from genqueue.rates import QueueRates
 
 router = APIRouter(prefix="/v1", tags=["cluster"])
 
@@ -25,6 +27,34 @@ async def queues(runtime: RuntimeDep) -> list[QueuePublic]:
         )
         for name in names
     ]
+
+
+@router.get("/broker", response_model=BrokerPublic, responses={503: {"model": BrokerPublic}})
+async def broker(runtime: RuntimeDep) -> JSONResponse:
+    """The broker's connection and, per queue, ready and unacknowledged messages, consumers and
+    submit/finish rates over the last minute. 503 (same body) while it is unreachable."""
+    stats = await runtime.store.queue_stats()
+    rates = runtime.rates.read(stats)
+    names = sorted({s.queue for s in stats} | set(runtime.kinds.queues()))
+    status = await runtime.broker.status(names)
+    idle = QueueRates(0.0, 0.0)
+    body = BrokerPublic(
+        backend=status.backend,
+        connected=status.connected,
+        detail=status.detail,
+        queues=[
+            BrokerQueuePublic(
+                name=q.queue,
+                ready=q.ready,
+                unacked=q.unacked,
+                consumers=q.consumers,
+                submitted_per_s=rates.get(q.queue, idle).submitted_per_s,
+                finished_per_s=rates.get(q.queue, idle).finished_per_s,
+            )
+            for q in status.queues
+        ],
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if status.connected else 503)
 
 
 @router.get("/workers", response_model=list[WorkerInfo])

@@ -37,7 +37,9 @@ async def health(runtime: RuntimeDep) -> Response:
 @router.get("/metrics", response_class=Response)
 async def metrics(request: Request, runtime: RuntimeDep) -> Response:
     """Prometheus exposition."""
-    data = await request.app.state.metrics.render(runtime.store, runtime.broker)
+    data = await request.app.state.metrics.render(
+        runtime.store, runtime.broker, runtime.kinds.queues(), runtime.rates
+    )
     return Response(data, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 

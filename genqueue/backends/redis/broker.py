@@ -23,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from genqueue.backends.redis import scripts
 from genqueue.backends.redis.connection import connect
-from genqueue.contracts import Message
+from genqueue.contracts import BrokerStatus, Message, QueueStatus
 from genqueue.errors import BackendUnavailableError
 
 SCRIPTS = ["publish", "fetch", "settle", "touch", "ack"]
@@ -118,6 +118,31 @@ class RedisBroker:
 
     async def depth(self, queue: str) -> int:
         return int(await self._r.zcard(f"{self._p}:q:{queue}"))
+
+    async def status(self, queues: Sequence[str]) -> BrokerStatus:
+        try:
+            info = await self._r.info("server")
+            async with self._r.pipeline(transaction=False) as pipe:
+                for queue in queues:
+                    pipe.zcard(f"{self._p}:q:{queue}")
+                ready = await pipe.execute()
+            # Unacknowledged messages are few (bounded by the workers' prefetch): look them up.
+            held = await self._r.zrange(f"{self._p}:unacked", 0, -1)
+            async with self._r.pipeline(transaction=False) as pipe:
+                for message_id in held:
+                    pipe.hget(f"{self._p}:msg:{message_id}", "queue")
+                held_queues = await pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            return BrokerStatus("redis", False, f"Redis: {exc}", [])
+        return BrokerStatus(
+            "redis",
+            True,
+            f"Redis {info.get('redis_version', '?')}",
+            [
+                QueueStatus(q, int(n), sum(1 for h in held_queues if h == q))
+                for q, n in zip(queues, ready, strict=True)
+            ],
+        )
 
     async def consume(self, queues: Sequence[str], prefetch: int) -> AsyncIterator[RedisDelivery]:
         limit = max(1, prefetch)

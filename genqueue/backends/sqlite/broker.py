@@ -19,7 +19,7 @@ from typing import Self
 
 from genqueue.backends.sqlite.db import Database
 from genqueue.backends.sqlite.doorbell import Doorbell
-from genqueue.contracts import Message
+from genqueue.contracts import BrokerStatus, Message, QueueStatus
 
 Conn = sqlite3.Connection
 FALLBACK_POLL_S = 0.5  # an idle consumer looks anyway this often (the doorbell is a hint)
@@ -99,6 +99,26 @@ class SqliteBroker:
             return n
 
         return await self._db.run(run)
+
+    async def status(self, queues: Sequence[str]) -> BrokerStatus:
+        def run(conn: Conn) -> dict[str, tuple[int, int]]:
+            rows = conn.execute(
+                "SELECT queue, sum(locked_until IS NULL OR locked_until < ?),"
+                " sum(locked_until >= ?) FROM deliveries GROUP BY queue",
+                (time.time(), time.time()),
+            ).fetchall()
+            return {q: (int(ready or 0), int(held or 0)) for q, ready, held in rows}
+
+        try:
+            counts = await self._db.run(run)
+        except Exception as exc:
+            return BrokerStatus("sqlite", False, f"SQLite: {exc}", [])
+        return BrokerStatus(
+            "sqlite",
+            True,
+            f"SQLite {sqlite3.sqlite_version}, the store's file",
+            [QueueStatus(q, *counts.get(q, (0, 0))) for q in queues],
+        )
 
     async def consume(self, queues: Sequence[str], prefetch: int) -> AsyncIterator[SqliteDelivery]:
         limit = max(1, prefetch)
