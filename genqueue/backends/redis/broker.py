@@ -23,6 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from genqueue.backends.redis import scripts
 from genqueue.backends.redis.connection import connect
+from genqueue.backends.redis.group import GroupCall
 from genqueue.contracts import BrokerStatus, Message, QueueStatus
 from genqueue.errors import BackendUnavailableError
 
@@ -47,7 +48,7 @@ class RedisDelivery:
         self._done = True
         self.broker._held.pop(self.message_id, None)
         self.broker._settled.set()
-        await self.broker._ack(self)
+        await self.broker._ack(self.message_id, self.receipt)
 
     async def nack(self, delay_s: float = 0.0) -> None:
         await self._settle("nack", delay_s)
@@ -73,8 +74,7 @@ class RedisBroker:
         self._settled = asyncio.Event()
         self._wake = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
-        self._acks: list[tuple[RedisDelivery, asyncio.Future[None]]] = []
-        self._acker: asyncio.Task[None] | None = None
+        self._ack = GroupCall(self._send_acks)
 
     @classmethod
     async def connect(cls, url: str, visibility_s: float = 10.0) -> Self:
@@ -181,27 +181,10 @@ class RedisBroker:
         self._held.update((d.message_id, d) for d in fetched)
         return fetched, float(next_due)
 
-    async def _ack(self, delivery: RedisDelivery) -> None:
-        """Group commit: acks made while one batch is on the wire go together in the next,
-        and each caller returns once its own ack is stored."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._acks.append((delivery, done))
-        if self._acker is None or self._acker.done():
-            self._acker = asyncio.create_task(self._send_acks())
-        await done
-
-    async def _send_acks(self) -> None:
-        while self._acks:
-            batch, self._acks = self._acks, []
-            pairs = [x for d, _ in batch for x in (d.message_id, d.receipt)]
-            try:
-                await self._run("ack", *pairs)
-            except Exception as exc:
-                for _, done in batch:
-                    done.set_exception(exc)
-                continue
-            for _, done in batch:
-                done.set_result(None)
+    async def _send_acks(self, calls: list[Sequence[Any]]) -> list[Any]:
+        """Acks made while one batch is on the wire go together in the next (group.py)."""
+        await self._run("ack", *(x for call in calls for x in call))
+        return [None] * len(calls)
 
     async def _listen(self) -> None:
         """Subscribe once to the wake channel (a connection of its own)."""

@@ -14,6 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from genqueue.backends.redis import scripts
 from genqueue.backends.redis.connection import connect
+from genqueue.backends.redis.group import GroupCall, Send
 from genqueue.backends.redis.records import batch_from, event_from, task_from, worker_from
 from genqueue.contracts import Cancelled, Claim, Failed, Lease, Outcome, Page, Requeue, Succeeded
 from genqueue.errors import BackendUnavailableError, LeaseLostError, TaskNotFoundError
@@ -54,6 +55,9 @@ class RedisStore:
         self._r: Any = redis
         self._p = prefix
         self._s = scripts.load(redis, SCRIPTS, prelude="common")
+        # A busy worker's claims and finishes travel together (see group.py).
+        self._claim = GroupCall(self._group("claim"))
+        self._finish = GroupCall(self._group("finish"))
 
     @classmethod
     async def connect(cls, url: str) -> Self:
@@ -69,6 +73,13 @@ class RedisStore:
 
     async def aclose(self) -> None:
         await self._r.aclose()
+
+    def _group(self, name: str) -> Send:
+        async def send(calls: list[Sequence[Any]]) -> list[Any]:
+            result: list[Any] = await self._run(name, *(arg for call in calls for arg in call))
+            return result
+
+        return send
 
     async def _run(self, name: str, *args: Any) -> Any:
         try:
@@ -162,7 +173,7 @@ class RedisStore:
 
     async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | None:
         token = secrets.token_hex(8)
-        flat = await self._run("claim", task_id, worker_id, token, lease_s)
+        flat = await self._claim(task_id, worker_id, token, lease_s)
         if not flat:
             return None
         task = task_from(scripts.pairs(flat))
@@ -196,7 +207,9 @@ class RedisStore:
                 args = ("cancelled", reason, 0, 0)
             case Requeue(delay_s=delay_s, error=error, refund=refund):
                 args = ("requeue", error or "", delay_s, int(refund))
-        flat = await self._run("finish", lease.task_id, lease.token, *args, lease.attempt)
+        flat = await self._finish(lease.task_id, lease.token, *args, lease.attempt)
+        if flat == "LEASE_LOST":
+            raise LeaseLostError(f"lease of {lease.task_id} lost (finish)")
         return task_from(scripts.pairs(flat))
 
     async def cancel(self, task_id: str) -> Task:
