@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: install install-dev run test lint bench bench-redis browser clean
+.PHONY: install install-dev run test lint bench bench-redis bench-amqp browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ bench: $(DEV_STAMP)
 
 bench-redis: $(DEV_STAMP) .venv-bench/.installed
 	$(BIN)/python -m bench.redis_peers
+
+# genqueue on RabbitMQ + PostgreSQL and PostgreSQL alone beside a raw aio-pika loop, Celery and
+# Dramatiq on the same RabbitMQ (vhost gqbench, made and deleted by the bench).
+bench-amqp: $(DEV_STAMP) .venv-bench/.installed
+	$(BIN)/python -m bench.amqp_peers
 
 clean:
 	rm -rf $(VENV) .venv-bench data .pytest_cache .mypy_cache .ruff_cache

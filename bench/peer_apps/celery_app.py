@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from celery import Celery
 
-from bench.peer_apps.common import DONE_KEY, URL, done
+from bench.peer_apps.common import BROKER, DONE_KEY, done
 
-app = Celery("bench", broker=URL)
+app = Celery("bench", broker=BROKER)
 app.conf.update(
     task_ignore_result=True,
     worker_prefetch_multiplier=64,

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 
-from bench.peer_apps.common import DONE_KEY, URL, done
+from bench.peer_apps.common import BROKER, DONE_KEY, done
 
-dramatiq.set_broker(RedisBroker(url=URL))
+if BROKER.startswith("amqp"):
+    dramatiq.set_broker(RabbitmqBroker(url=BROKER))
+else:
+    dramatiq.set_broker(RedisBroker(url=BROKER))
 
 
 @dramatiq.actor(max_retries=0)
