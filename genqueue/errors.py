@@ -6,6 +6,7 @@
     ├── TaskNotFoundError           no task (or batch) with that id
     ├── InvalidInputError           a request or payload is wrong; names the field
     │   └── UnknownKindError        no kind registered under that name
+    ├── ForbiddenPathError          a path outside the allowed input root (never read)
     ├── IdempotencyConflictError    same idempotency key, different request
     └── LeaseLostError              the lease expired or was taken over; stop and record nothing
 
@@ -57,6 +58,14 @@ class UnknownKindError(InvalidInputError):
     def __init__(self, kind: str, known: list[str]) -> None:
         message = f"unknown kind {kind!r}; known kinds: {', '.join(sorted(known))}"
         super().__init__([FieldProblem("kind", message)])
+
+
+class ForbiddenPathError(GenqueueError):
+    """A request names a file outside what genqueue may read (HTTP 403); nothing is read."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
 
 
 class IdempotencyConflictError(GenqueueError):

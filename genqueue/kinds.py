@@ -17,7 +17,14 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from genqueue.errors import ConfigError, FieldProblem, InvalidInputError, UnknownKindError
+from genqueue.errors import (
+    ConfigError,
+    FieldProblem,
+    ForbiddenPathError,
+    InvalidInputError,
+    UnknownKindError,
+)
+from genqueue.inputs import InputReader
 from genqueue.retry import RetryPolicy
 
 Executor = Literal["async", "thread", "process"]
@@ -44,6 +51,12 @@ class TaskContext(Protocol):
 
     def save_artifact(self, name: str, data: bytes, content_type: str) -> str:
         """Store a file this task produced and return the URL path that serves it."""
+        ...
+
+    @property
+    def inputs(self) -> InputReader:
+        """Reads the files the payload names (``InputFile``): uploads, paths under the input
+        root, inline base64; ``inputs.image(source)`` decodes an image safely."""
         ...
 
 
@@ -88,6 +101,10 @@ class Kind:
         try:
             return self.payload_model.model_validate(payload)
         except ValidationError as exc:
+            for err in exc.errors():
+                if err["type"] == "forbidden_path":  # genqueue.inputs: a 403, not a 422
+                    where = ".".join(["payload", *(str(p) for p in err["loc"])])
+                    raise ForbiddenPathError(where, err["msg"]) from None
             raise InvalidInputError(
                 [
                     FieldProblem(".".join(["payload", *(str(p) for p in err["loc"])]), err["msg"])

@@ -39,14 +39,23 @@ class WorkerSettings(BaseModel):
 
 
 class AmqpSettings(BaseModel):
-    """RabbitMQ broker options (``GENQUEUE_AMQP__*``); connection and TLS come from the URL."""
+    """RabbitMQ broker options (``GENQUEUE_AMQP__*``); connection and TLS come from the URL
+    (``amqps://...?cafile=ca.pem&certfile=c.pem&keyfile=k.pem``, as aio-pika reads them)."""
 
+    # auto: classic priority queues, the only RabbitMQ queues with strict priority order (see
+    # genqueue/backends/amqp). quorum: replicated, but priorities are ignored (3.x) or coarse (4.x).
     queue_type: Literal["auto", "quorum", "classic"] = "auto"
     # genqueue queue -> RabbitMQ queue name, e.g. {"image": "image.generate.task"} for seed 000;
     # queues not listed are named "<prefix>.<queue>" (prefix from ?prefix=, default genqueue).
     queue_names: dict[str, str] = Field(default_factory=dict)
+    # x-max-priority of classic queues; genqueue's -1000..1000 is mapped onto 0..max_priority
+    # with 0 in the middle, so it takes at least 2 to keep negative < 0 < positive.
     max_priority: int = Field(10, ge=1, le=255)
+    # Longest pause between two reconnect attempts (the pause grows with the outage).
     reconnect_max_s: Duration = 30.0
+    # How long connect, publish (waiting for a reconnection, then for the broker's confirms),
+    # ping and status may take before the broker counts as unavailable (the API answers 503).
+    timeout_s: Duration = 5.0
 
 
 class Settings(BaseSettings):
@@ -70,6 +79,10 @@ class Settings(BaseSettings):
     purge_s: Duration = 60.0
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_batch: int = Field(1000, ge=1)
+    max_upload_bytes: int = Field(20 * 1_048_576, ge=1024)
+    max_image_pixels: int = Field(40_000_000, ge=4096)
+    # Tasks may read files by path only under this folder (on the workers); unset: never.
+    input_root: Path | None = None
     worker: WorkerSettings = WorkerSettings()
     amqp: AmqpSettings = AmqpSettings()
 

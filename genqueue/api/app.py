@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from genqueue.api.errors import BodyLimit, install_error_handlers
-from genqueue.api.routes import batches, cluster, events, ops, tasks
+from genqueue.api.routes import batches, cluster, events, ops, tasks, uploads
 from genqueue.api.runtime import Runtime
 from genqueue.console.router import mount_console
 from genqueue.kinds import KindRegistry, load_kinds
@@ -55,8 +55,12 @@ def create_app(settings: Settings, kinds: KindRegistry | None = None) -> FastAPI
             metrics.submitted.labels("any").inc()
         return response
 
-    for module in (tasks, batches, cluster, events, ops):
+    for module in (tasks, batches, cluster, events, ops, uploads):
         app.include_router(module.router)
     mount_console(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        per_path={"/v1/uploads": settings.max_upload_bytes},
+    )
     return app

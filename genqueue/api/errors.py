@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from genqueue.api.schemas import ErrorBody, FieldError
 from genqueue.errors import (
     BackendUnavailableError,
+    ForbiddenPathError,
     IdempotencyConflictError,
     InvalidInputError,
     TaskNotFoundError,
@@ -61,6 +62,11 @@ def install_error_handlers(app: FastAPI) -> None:
         fields = [FieldError(field=p.field, message=p.message) for p in exc.problems]
         return error_response(422, "invalid_request", str(exc), fields)
 
+    async def on_forbidden(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ForbiddenPathError)
+        fields = [FieldError(field=exc.field, message=str(exc))]
+        return error_response(403, "forbidden_path", str(exc), fields)
+
     async def on_not_found(_: Request, exc: Exception) -> JSONResponse:
         return error_response(404, "not_found", str(exc))
 
@@ -76,6 +82,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(InvalidInputError, on_invalid)
+    app.add_exception_handler(ForbiddenPathError, on_forbidden)
     app.add_exception_handler(TaskNotFoundError, on_not_found)
     app.add_exception_handler(IdempotencyConflictError, on_conflict)
     app.add_exception_handler(BackendUnavailableError, on_unavailable)
@@ -83,20 +90,23 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` with 413, by header or while streaming."""
+    """Refuse request bodies over ``max_bytes`` with 413, by header or while streaming.
+    ``per_path`` raises or lowers the limit for exact paths (uploads take bigger bodies)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None):
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_bytes = max_bytes
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope["path"], self.default_bytes)
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send, limit)
             return
         # Read the body here, bounded, so a streamed (chunked) body over the limit is refused
         # before the application sees any of it; then replay it.
@@ -109,8 +119,8 @@ class BodyLimit:
                 return
             body = message.get("body", b"")
             seen += len(body)
-            if seen > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if seen > limit:
+                await self._refuse(scope, receive, send, limit)
                 return
             chunks.append(body)
             if not message.get("more_body", False):
@@ -118,10 +128,8 @@ class BodyLimit:
         whole: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
         await self.app(scope, _replay([whole], receive), send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
-            413, "body_too_large", f"request body exceeds {self.max_bytes} bytes"
-        )
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = error_response(413, "body_too_large", f"request body exceeds {limit} bytes")
         await response(scope, receive, send)
 
 

@@ -172,6 +172,17 @@ class WorkerPublic(WorkerInfo):
     pass
 
 
+class UploadPublic(BaseModel):
+    """A stored upload; pass ``{"upload": id}`` wherever a kind takes an input file."""
+
+    id: str
+    url: str
+    size: int
+    format: str
+    width: int
+    height: int
+
+
 class FieldError(BaseModel):
     field: str
     message: str

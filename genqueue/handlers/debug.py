@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from genqueue.inputs import InputFile
 from genqueue.kinds import TaskContext, kind
 from genqueue.retry import RetryPolicy
 
@@ -84,4 +86,20 @@ def spin(payload: SpinPayload, ctx: TaskContext) -> dict[str, Any]:
     return {"loops": loops}
 
 
-KINDS = [echo, sleep, fail, hang, spin]
+class InspectPayload(BaseModel):
+    file: InputFile
+    as_image: bool = False
+
+
+@kind("debug.inspect", payload=InspectPayload, queue="debug", timeout_s=30.0)
+def inspect(payload: InspectPayload, ctx: TaskContext) -> dict[str, Any]:
+    """Read an input file (upload, path under the input root, or inline) and describe it."""
+    data = ctx.inputs.read(payload.file)
+    found: dict[str, Any] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    if payload.as_image:
+        image = ctx.inputs.image(payload.file, "file")
+        found |= {"format": image.format, "width": image.width, "height": image.height}
+    return found
+
+
+KINDS = [echo, sleep, fail, hang, spin, inspect]

@@ -18,7 +18,14 @@ from typing import Any
 
 from genqueue.artifacts import ArtifactStore
 from genqueue.contracts import Cancelled, Failed, Lease, Outcome, Requeue, Store, Succeeded
-from genqueue.errors import LeaseLostError, RateLimited, Retry
+from genqueue.errors import (
+    ForbiddenPathError,
+    InvalidInputError,
+    LeaseLostError,
+    RateLimited,
+    Retry,
+)
+from genqueue.inputs import InputReader
 from genqueue.kinds import Kind
 from genqueue.models import Progress, Task
 from genqueue.worker.procpool import Job, ProcessPool, TaskCancelledError
@@ -39,6 +46,7 @@ class LocalContext:
     task_id: str
     attempt: int
     artifacts: ArtifactStore
+    inputs: InputReader
     latest: Progress | None = None
     _cancelled: threading.Event = field(default_factory=threading.Event)
 
@@ -66,6 +74,7 @@ class Execution:
         lease: Lease,
         store: Store,
         artifacts: ArtifactStore,
+        inputs: InputReader,
         pool: ProcessPool,
     ) -> None:
         self.kind = kind
@@ -74,7 +83,7 @@ class Execution:
         self._store = store
         self._artifacts = artifacts
         self._pool = pool
-        self._ctx = LocalContext(task.id, lease.attempt, artifacts)
+        self._ctx = LocalContext(task.id, lease.attempt, artifacts, inputs)
         self._runner: asyncio.Task[Any] | None = None
         self.stop_reason: StopReason | None = None
         self.done = False  # the run has an outcome; its lease is about to be released
@@ -118,6 +127,8 @@ class Execution:
             return Requeue(delay_s=delay, error=f"rate limited: {exc}", refund=True)
         except Retry as exc:
             return self._failure(str(exc), exc.delay_s)
+        except (InvalidInputError, ForbiddenPathError) as exc:
+            return Failed(f"invalid input: {exc}")  # another attempt would fail the same way
         except Exception as exc:
             if self.stop_reason is not None:
                 return self._stopped_outcome()
@@ -150,6 +161,7 @@ class Execution:
                 self.task.id,
                 self.lease.attempt,
                 self._artifacts.root_url,
+                self._ctx.inputs,
             )
             return await self._pool.run(job, self._ctx.progress)
         payload = kind.payload_model.model_validate(self.task.payload)

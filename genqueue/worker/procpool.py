@@ -19,7 +19,14 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from genqueue.artifacts import ArtifactStore
-from genqueue.errors import RateLimited, Retry
+from genqueue.errors import (
+    FieldProblem,
+    ForbiddenPathError,
+    InvalidInputError,
+    RateLimited,
+    Retry,
+)
+from genqueue.inputs import InputReader
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +46,7 @@ class Job:
     task_id: str
     attempt: int
     artifact_root: str
+    inputs: InputReader
 
 
 class _ChildContext:
@@ -67,6 +75,10 @@ class _ChildContext:
     def save_artifact(self, name: str, data: bytes, content_type: str) -> str:
         return self._artifacts.save(self._job.task_id, name, data)
 
+    @property
+    def inputs(self) -> InputReader:
+        return self._job.inputs
+
 
 def _die_with_parent() -> None:
     """Linux: get SIGKILL when the worker dies, even by SIGKILL, so no run outlives it."""
@@ -94,6 +106,8 @@ def _child_main(conn: Connection) -> None:
             conn.send(("ok", kind.dump_result(result)))
         except Retry as exc:
             conn.send(("retry", type(exc) is RateLimited, str(exc), exc.delay_s))
+        except (InvalidInputError, ForbiddenPathError) as exc:
+            conn.send(("invalid", str(exc)))
         except Exception as exc:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
@@ -170,6 +184,8 @@ class ProcessPool:
                         return dict(result)
                     case ("retry", rate_limited, reason, delay_s):
                         raise (RateLimited if rate_limited else Retry)(reason, delay_s)
+                    case ("invalid", text):
+                        raise InvalidInputError([FieldProblem("payload", text)])
                     case ("error", text):
                         raise RemoteError(text)
                     case _:

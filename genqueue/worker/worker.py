@@ -23,6 +23,7 @@ from genqueue.artifacts import ArtifactStore
 from genqueue.contracts import Broker, Delivery, Failed, Requeue, Store, Succeeded
 from genqueue.dispatch import Dispatcher
 from genqueue.errors import LeaseLostError, UnknownKindError
+from genqueue.inputs import InputReader
 from genqueue.kinds import KindRegistry
 from genqueue.models import TaskStatus, WorkerInfo, utcnow
 from genqueue.settings import Settings
@@ -58,6 +59,11 @@ class Worker:
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.id = f"{self.name}-{uuid.uuid4().hex[:6]}"
         self._artifacts = artifacts
+        self._inputs = InputReader(
+            artifacts.root_url,
+            str(settings.input_root) if settings.input_root else None,
+            settings.max_image_pixels,
+        )
         self._pool = ProcessPool(settings.worker.process_pool)
         self._dispatcher = Dispatcher(store, broker, kinds)
         self._slots = asyncio.Semaphore(self.concurrency)
@@ -177,6 +183,7 @@ class Worker:
             lease=lease,
             store=self.store,
             artifacts=self._artifacts,
+            inputs=self._inputs,
             pool=self._pool,
         )
         self._running[task.id] = execution
