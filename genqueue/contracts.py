@@ -166,6 +166,11 @@ class Store(Protocol):
     async def set_progress(self, lease: Lease, progress: Progress) -> None:
         """Record progress of the current run and emit ``task.progress``; fenced like renew."""
 
+    async def add_event(self, lease: Lease, event_type: str, data: dict[str, Any]) -> None:
+        """Record an event the running handler raised (``diagnosis.alert``, ...) and send it to
+        every watcher, with the task's status ``running``. Fenced like :meth:`set_progress`:
+        ``LeaseLostError`` if the run no longer owns the task."""
+
     async def finish(self, lease: Lease, outcome: Outcome) -> Task:
         """Record the outcome of the run holding ``lease``, exactly once, and emit its event.
 

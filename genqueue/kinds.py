@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -53,11 +55,28 @@ class TaskContext(Protocol):
         """Store a file this task produced and return the URL path that serves it."""
         ...
 
+    def emit(self, event_type: str, data: dict[str, Any]) -> None:
+        """Send an event of this run to every event stream (e.g. ``diagnosis.alert``), in the
+        background like progress. ``event_type`` is dotted lower case and not ``task.*``."""
+        ...
+
     @property
     def inputs(self) -> InputReader:
         """Reads the files the payload names (``InputFile``): uploads, paths under the input
         root, inline base64; ``inputs.image(source)`` decodes an image safely."""
         ...
+
+
+_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+MAX_EVENT_BYTES = 16_384
+
+
+def check_event(event_type: str, data: dict[str, Any]) -> None:
+    """A handler's event: a dotted name outside ``task.*`` and small JSON data."""
+    if not _EVENT_TYPE.match(event_type) or event_type.startswith("task."):
+        raise ValueError(f"event type {event_type!r}: use dotted lower case, not task.*")
+    if len(json.dumps(data)) > MAX_EVENT_BYTES:
+        raise ValueError(f"event {event_type!r}: data over {MAX_EVENT_BYTES} bytes of JSON")
 
 
 Handler = Callable[[Any, TaskContext], Awaitable[Any]] | Callable[[Any, TaskContext], Any]

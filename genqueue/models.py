@@ -162,7 +162,7 @@ class Event(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: str
-    type: EventType
+    type: str  # an EventType, or a kind's own event such as "diagnosis.alert"
     task_id: str
     status: TaskStatus
     at: datetime

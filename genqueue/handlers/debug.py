@@ -102,4 +102,17 @@ def inspect(payload: InspectPayload, ctx: TaskContext) -> dict[str, Any]:
     return found
 
 
-KINDS = [echo, sleep, fail, hang, spin, inspect]
+class EmitPayload(BaseModel):
+    event_type: str = Field("debug.note", max_length=100)
+    count: int = Field(1, ge=0, le=100)
+
+
+@kind("debug.emit", payload=EmitPayload, queue="debug", timeout_s=30.0, executor="process")
+def emit(payload: EmitPayload, ctx: TaskContext) -> dict[str, Any]:
+    """Raise ``count`` events of ``event_type`` from a pool process (exercises ctx.emit)."""
+    for n in range(payload.count):
+        ctx.emit(payload.event_type, {"n": n})
+    return {"emitted": payload.count}
+
+
+KINDS = [echo, sleep, fail, hang, spin, inspect, emit]

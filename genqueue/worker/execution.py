@@ -26,11 +26,14 @@ from genqueue.errors import (
     Retry,
 )
 from genqueue.inputs import InputReader
-from genqueue.kinds import Kind
+from genqueue.kinds import Kind, check_event
 from genqueue.models import Progress, Task
 from genqueue.worker.procpool import Job, ProcessPool, TaskCancelledError
 
 log = logging.getLogger(__name__)
+
+
+MAX_PENDING_EVENTS = 1000
 
 
 class StopReason(Enum):
@@ -48,6 +51,7 @@ class LocalContext:
     artifacts: ArtifactStore
     inputs: InputReader
     latest: Progress | None = None
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     _cancelled: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -61,6 +65,15 @@ class LocalContext:
 
     def save_artifact(self, name: str, data: bytes, content_type: str) -> str:
         return self.artifacts.save(self.task_id, name, data)
+
+    def emit(self, event_type: str, data: dict[str, Any]) -> None:
+        check_event(event_type, data)
+        if len(self.events) >= MAX_PENDING_EVENTS:
+            log.warning(
+                "task %s: events arrive faster than they are sent; dropped one", self.task_id
+            )
+            return
+        self.events.append((event_type, data))
 
 
 class Execution:
@@ -99,9 +112,13 @@ class Execution:
 
     async def run(self) -> Outcome | None:
         """Run to an outcome; None when the lease was lost (nothing may be recorded).
-        Progress is sent by the worker's one flusher loop (``flush_progress``)."""
+        Progress is sent by the worker's one flusher loop (``flush_progress``), and what is
+        left of it once more before the outcome is recorded."""
         try:
-            return await self._outcome()
+            outcome = await self._outcome()
+            if outcome is not None and not isinstance(outcome, Cancelled):
+                await self.flush_progress()
+            return outcome
         finally:
             self.done = True
 
@@ -113,7 +130,6 @@ class Execution:
                 if self.stop_reason is not None:
                     self._runner.cancel()
                 result = await self._runner
-            await self.flush_progress()
             return Succeeded(kind.dump_result(result))
         except (asyncio.CancelledError, TaskCancelledError):
             if self.stop_reason is None:
@@ -163,7 +179,7 @@ class Execution:
                 self._artifacts.root_url,
                 self._ctx.inputs,
             )
-            return await self._pool.run(job, self._ctx.progress)
+            return await self._pool.run(job, self._ctx)
         payload = kind.payload_model.model_validate(self.task.payload)
         if kind.executor == "async":
             return await kind.handler(payload, self._ctx)
@@ -171,12 +187,14 @@ class Execution:
         return await asyncio.to_thread(kind.handler, payload, self._ctx)
 
     async def flush_progress(self) -> None:
-        """Send the latest progress, if any changed since the last call."""
+        """Send the events raised and the latest progress, if any, since the last call."""
         latest, self._ctx.latest = self._ctx.latest, None
-        if latest is None:
-            return
+        events, self._ctx.events = self._ctx.events, []
         try:
-            await self._store.set_progress(self.lease, latest)
+            for event_type, data in events:
+                await self._store.add_event(self.lease, event_type, data)
+            if latest is not None:
+                await self._store.set_progress(self.lease, latest)
         except LeaseLostError:
             self.stop(StopReason.LEASE_LOST)
         except Exception:

@@ -27,6 +27,7 @@ from genqueue.errors import (
     Retry,
 )
 from genqueue.inputs import InputReader
+from genqueue.kinds import TaskContext, check_event
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,10 @@ class _ChildContext:
 
     def save_artifact(self, name: str, data: bytes, content_type: str) -> str:
         return self._artifacts.save(self._job.task_id, name, data)
+
+    def emit(self, event_type: str, data: dict[str, Any]) -> None:
+        check_event(event_type, data)
+        self._conn.send(("event", event_type, data))
 
     @property
     def inputs(self) -> InputReader:
@@ -139,13 +144,13 @@ class ProcessPool:
         self._slots = asyncio.Semaphore(size)
         self._all: set[_Child] = set()
 
-    async def run(self, job: Job, on_progress: Any) -> dict[str, Any]:
+    async def run(self, job: Job, ctx: TaskContext) -> dict[str, Any]:
         """Run ``job`` in a child; cancelling this coroutine kills the child (hard stop)."""
         async with self._slots:
             child = self._idle.pop() if self._idle else await self._spawn()
             clean = False
             try:
-                result = await self._exchange(child, job, on_progress)
+                result = await self._exchange(child, job, ctx)
                 clean = True
                 return result
             finally:
@@ -160,7 +165,8 @@ class ProcessPool:
         self._all.add(child)
         return child
 
-    async def _exchange(self, child: _Child, job: Job, on_progress: Any) -> dict[str, Any]:
+    async def _exchange(self, child: _Child, job: Job, ctx: TaskContext) -> dict[str, Any]:
+        """Send the job; relay its progress and events to ``ctx`` until it ends."""
         loop = asyncio.get_running_loop()
         inbox: asyncio.Queue[Any] = asyncio.Queue()
         fd = child.conn.fileno()
@@ -179,7 +185,9 @@ class ProcessPool:
                 message = await inbox.get()
                 match message:
                     case ("progress", fraction, text):
-                        on_progress(fraction, text)
+                        ctx.progress(fraction, text)
+                    case ("event", event_type, data):
+                        ctx.emit(event_type, data)
                     case ("ok", result):
                         return dict(result)
                     case ("retry", rate_limited, reason, delay_s):

@@ -197,3 +197,17 @@ async def test_purge_removes_only_old_finished_tasks(store: Store) -> None:
     with pytest.raises(TaskNotFoundError):
         await store.get(done)
     assert (await store.get(waiting)).status == TaskStatus.QUEUED
+
+
+async def test_a_handler_event_reaches_watchers_and_is_fenced_by_the_lease(store: Store) -> None:
+    task_id = await submit_one(store)
+    lease = await lease_of(store, task_id, "w", 5.0)
+    feed = await store.watch()
+    await store.add_event(lease, "diagnosis.alert", {"check": "blur", "score": 12.5})
+    event = await asyncio.wait_for(anext(feed), 5)
+    await feed.aclose()
+    assert (event.type, event.task_id, event.status) == ("diagnosis.alert", task_id, "running")
+    assert event.data == {"check": "blur", "score": 12.5}
+    await store.finish(lease, Succeeded({}))
+    with pytest.raises(LeaseLostError):
+        await store.add_event(lease, "diagnosis.alert", {})

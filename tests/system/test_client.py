@@ -119,3 +119,20 @@ def test_up_serves_the_console_and_makes_a_real_picture(tmp_path: Path) -> None:
             up.wait(30)
         except subprocess.TimeoutExpired:
             up.kill()
+
+
+async def test_events_a_handler_raises_reach_the_event_stream_in_order(cluster: Cluster) -> None:
+    cluster.start_worker()
+    async with AsyncClient(cluster.url) as client:
+        task = await client.submit("debug.emit", {"event_type": "camera.alert", "count": 3})
+        seen = []
+        async for event in client.events(task_id=task.id):
+            if event.event == "camera.alert":
+                seen.append(event.data["data"]["n"])
+            if event.event == "task.succeeded":
+                break
+        assert seen == [0, 1, 2]
+        bad = await client.submit("debug.emit", {"event_type": "task.succeeded"})
+        failed = await client.wait(bad.id, timeout_s=20)
+        assert failed.status == TaskStatus.FAILED
+        assert failed.error is not None and "not task.*" in failed.error

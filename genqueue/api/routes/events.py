@@ -25,7 +25,7 @@ def sse(event: str, data: str, event_id: str | None = None) -> str:
 
 
 def event_frame(event: Event) -> str:
-    return sse(event.type.value, event.model_dump_json(), event.id)
+    return sse(event.type, event.model_dump_json(), event.id)
 
 
 @router.get(

@@ -7,7 +7,6 @@ import json
 from genqueue.models import (
     Batch,
     Event,
-    EventType,
     Progress,
     Task,
     TaskStatus,
@@ -87,7 +86,7 @@ def worker_from(data: dict[str, str]) -> WorkerInfo:
 def event_from(entry_id: str, fields: dict[str, str]) -> Event:
     return Event(
         id=entry_id,
-        type=EventType(fields["type"]),
+        type=fields["type"],
         task_id=fields["task_id"],
         status=TaskStatus(fields["status"]),
         at=from_epoch(float(fields["at"])),

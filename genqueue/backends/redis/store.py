@@ -36,6 +36,7 @@ SCRIPTS = [
     "claim",
     "renew",
     "progress",
+    "add_event",
     "finish",
     "cancel",
     "requeue_expired",
@@ -196,6 +197,9 @@ class RedisStore:
 
     async def set_progress(self, lease: Lease, progress: Progress) -> None:
         await self._run("progress", lease.task_id, lease.token, progress.fraction, progress.message)
+
+    async def add_event(self, lease: Lease, event_type: str, data: dict[str, Any]) -> None:
+        await self._run("add_event", lease.task_id, lease.token, event_type, json.dumps(data))
 
     async def finish(self, lease: Lease, outcome: Outcome) -> Task:
         match outcome:

@@ -8,7 +8,6 @@ from typing import Any
 
 from genqueue.models import (
     Event,
-    EventType,
     Progress,
     Task,
     TaskStatus,
@@ -71,7 +70,7 @@ def worker_from_row(row: sqlite3.Row) -> WorkerInfo:
 def event_from_row(row: sqlite3.Row) -> Event:
     return Event(
         id=str(row["id"]),
-        type=EventType(row["type"]),
+        type=row["type"],
         task_id=row["task_id"],
         status=TaskStatus(row["status"]),
         at=from_epoch(row["at"]),
@@ -85,7 +84,7 @@ def event_from_row(row: sqlite3.Row) -> Event:
 def insert_event(
     conn: sqlite3.Connection,
     now: float,
-    type_: EventType,
+    type_: str,
     row: sqlite3.Row | dict[str, Any],
     status: TaskStatus,
     data: dict[str, Any] | None = None,
@@ -96,7 +95,7 @@ def insert_event(
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             now,
-            type_.value,
+            str(type_),
             row["id"],
             status.value,
             row["user"],

@@ -256,6 +256,19 @@ class SqliteStore:
 
         await self._write(run)
 
+    async def add_event(self, lease: Lease, event_type: str, data: dict[str, Any]) -> None:
+        def run(conn: Conn) -> None:
+            row = conn.execute(
+                "SELECT id, user, batch_id, kind FROM tasks"
+                " WHERE id = ? AND lease_token = ? AND status = 'running'",
+                (lease.task_id, lease.token),
+            ).fetchone()
+            if row is None:
+                raise LeaseLostError(f"lease on {lease.task_id} lost")
+            insert_event(conn, time.time(), event_type, row, TaskStatus.RUNNING, data)
+
+        await self._write(run)
+
     async def finish(self, lease: Lease, outcome: Outcome) -> Task:
         def run(conn: Conn) -> Task:
             now = time.time()
