@@ -1,0 +1,243 @@
+"""The store's statements. Each verb is one statement: CTEs change the task rows and insert
+their events together (schema in ``migrations/001_store.sql``), so one round trip commits
+both, and asyncpg prepares each statement once per connection."""
+
+from __future__ import annotations
+
+from genqueue.backends.postgres.rows import TASK_COLUMNS
+
+T_COLUMNS = ", ".join(f"t.{c.strip()}" for c in TASK_COLUMNS.split(","))
+EVENT_INSERT = "INSERT INTO events (type, task_id, status, user_name, batch_id, kind, data)"
+
+# Safe to repeat after a lost reply: a task whose id is already stored came from an earlier
+# attempt of this same call (ids are fresh uuids), so it comes back as created; a task whose
+# idempotency key is taken comes back as the existing one, not created.
+SUBMIT = f"""
+WITH b AS (
+    INSERT INTO batches (id, user_name, created_at, size)
+    SELECT $1::text, $2::text, $3::timestamptz, $4::integer WHERE $1::text IS NOT NULL
+    ON CONFLICT (id) DO NOTHING
+), input AS (
+    SELECT * FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                         $10::integer[], $11::text[], $12::text[], $13::integer[])
+        WITH ORDINALITY AS i(id, kind, queue, payload, user_name, priority, batch_id,
+                             idempotency_key, max_attempts, n)
+), ins AS (
+    INSERT INTO tasks (id, kind, queue, payload, user_name, priority, batch_id,
+                       idempotency_key, status, max_attempts)
+    SELECT id, kind, queue, payload::jsonb, user_name, priority, batch_id, idempotency_key,
+           'queued', max_attempts
+    FROM input ORDER BY n
+    ON CONFLICT DO NOTHING
+    RETURNING {TASK_COLUMNS}
+), ev AS (
+    {EVENT_INSERT}
+    SELECT 'task.queued', id, 'queued', user_name, batch_id, kind, '{{}}' FROM ins
+)
+SELECT i.n, x.* FROM input i CROSS JOIN LATERAL (
+    SELECT 1 AS rank, true AS created, ins.* FROM ins WHERE ins.id = i.id
+    UNION ALL
+    SELECT 2, true, {TASK_COLUMNS} FROM tasks WHERE tasks.id = i.id
+    UNION ALL
+    SELECT 3, false, ins.* FROM ins WHERE ins.idempotency_key = i.idempotency_key
+    UNION ALL
+    SELECT 4, false, {TASK_COLUMNS} FROM tasks WHERE tasks.idempotency_key = i.idempotency_key
+    ORDER BY rank LIMIT 1
+) x
+ORDER BY i.n
+"""
+
+BY_IDEMPOTENCY_KEY = f"SELECT {TASK_COLUMNS} FROM tasks WHERE idempotency_key = ANY($1::text[])"
+
+GET = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"
+
+# 1 + queued tasks ahead: higher priority, or same priority and older. Two range scans of the
+# partial index tasks_queued.
+POSITION = """
+SELECT me.status, CASE WHEN me.status = 'queued' THEN 1
+    + (SELECT count(*) FROM tasks t WHERE t.status = 'queued' AND t.queue = me.queue
+       AND t.priority > me.priority)
+    + (SELECT count(*) FROM tasks t WHERE t.status = 'queued' AND t.queue = me.queue
+       AND t.priority = me.priority AND t.seq < me.seq)
+    END AS position
+FROM tasks me WHERE me.id = $1
+"""
+
+CLAIM = f"""
+WITH t AS (
+    UPDATE tasks SET status = 'running', attempts = attempts + 1, worker_id = $2,
+        lease_token = $3, lease_expires_at = now() + make_interval(secs => $4),
+        started_at = now(), progress = 0, progress_message = '', error = NULL
+    WHERE id = $1 AND status = 'queued' AND not_before <= now()
+    RETURNING {TASK_COLUMNS}
+), e AS (
+    {EVENT_INSERT}
+    SELECT 'task.started', id, 'running', user_name, batch_id, kind,
+           jsonb_build_object('worker_id', worker_id, 'attempt', attempts) FROM t
+)
+SELECT * FROM t
+"""
+
+RENEW = """
+UPDATE tasks SET lease_expires_at = now() + make_interval(secs => $3)
+WHERE id = $1 AND lease_token = $2 AND status = 'running'
+RETURNING cancel_requested, lease_expires_at
+"""
+
+PROGRESS = f"""
+WITH t AS (
+    UPDATE tasks SET progress = $3, progress_message = $4
+    WHERE id = $1 AND lease_token = $2 AND status = 'running'
+    RETURNING id, user_name, batch_id, kind
+), e AS (
+    {EVENT_INSERT}
+    SELECT 'task.progress', id, 'running', user_name, batch_id, kind,
+           jsonb_build_object('fraction', $3::float8, 'message', $4::text) FROM t
+)
+SELECT count(*) FROM t
+"""
+
+# FOR KEY SHARE fences the event against a concurrent finish, and gives the transaction its
+# xid before the event takes its id, as the feed's hole tracking requires (see feed.py).
+ADD_EVENT = f"""
+WITH t AS (
+    SELECT id, user_name, batch_id, kind FROM tasks
+    WHERE id = $1 AND lease_token = $2 AND status = 'running' FOR KEY SHARE
+)
+{EVENT_INSERT} SELECT $3, id, 'running', user_name, batch_id, kind, $4::jsonb FROM t
+RETURNING id
+"""
+
+# Every outcome in one statement, fenced by the lease token. $3 is the new status: the
+# finished ones, or 'queued' for a retry after $6 seconds (refunding $7 attempts).
+FINISH = f"""
+WITH t AS (
+    UPDATE tasks SET status = $3,
+        result = CASE WHEN $3 = 'succeeded' THEN $4::jsonb ELSE result END,
+        error = CASE WHEN $3 = 'succeeded' THEN error ELSE $5 END,
+        progress = CASE $3 WHEN 'succeeded' THEN 1 WHEN 'queued' THEN 0 ELSE progress END,
+        progress_message = CASE WHEN $3 = 'queued' THEN '' ELSE progress_message END,
+        finished_at = CASE WHEN $3 = 'queued' THEN finished_at ELSE now() END,
+        not_before = CASE WHEN $3 = 'queued' THEN now() + make_interval(secs => $6)
+                          ELSE not_before END,
+        attempts = attempts - $7, lease_token = NULL, lease_expires_at = NULL
+    WHERE id = $1 AND lease_token = $2 AND status = 'running'
+    RETURNING {TASK_COLUMNS}
+), e AS (
+    {EVENT_INSERT} SELECT $8, id, status, user_name, batch_id, kind, $9::jsonb FROM t
+)
+SELECT * FROM t
+"""
+
+# Queued -> cancelled; running -> cancel_requested; anything else is left alone. Rows are
+# locked in id order so that two cancels of one batch cannot deadlock.
+_CANCEL = f"""
+WITH target AS (
+    SELECT id FROM tasks WHERE {{where}}
+        AND (status = 'queued' OR (status = 'running' AND NOT cancel_requested))
+    ORDER BY id FOR UPDATE
+), c AS (
+    UPDATE tasks t SET
+        status = CASE WHEN t.status = 'queued' THEN 'cancelled' ELSE t.status END,
+        finished_at = CASE WHEN t.status = 'queued' THEN now() ELSE t.finished_at END,
+        error = CASE WHEN t.status = 'queued' THEN 'cancelled' ELSE t.error END,
+        cancel_requested = t.cancel_requested OR t.status = 'running'
+    FROM target WHERE t.id = target.id
+        AND (t.status = 'queued' OR (t.status = 'running' AND NOT t.cancel_requested))
+    RETURNING {T_COLUMNS}
+), e AS (
+    {EVENT_INSERT}
+    SELECT CASE WHEN status = 'cancelled' THEN 'task.cancelled' ELSE 'task.cancel_requested'
+           END, id, status, user_name, batch_id, kind, '{{{{}}}}' FROM c
+)
+"""
+CANCEL = _CANCEL.format(where="id = $1") + (
+    f"SELECT * FROM c UNION ALL SELECT {TASK_COLUMNS} FROM tasks"
+    " WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM c)"
+)
+CANCEL_BATCH = _CANCEL.format(where="batch_id = $1") + "SELECT count(*) FROM c"
+
+_RETRYABLE = "NOT t.cancel_requested AND t.attempts < t.max_attempts"
+# SKIP LOCKED: sweepers running at once take disjoint rows, so each task is requeued once.
+REQUEUE_EXPIRED = f"""
+WITH expired AS (
+    SELECT id FROM tasks WHERE status = 'running' AND lease_expires_at < now()
+    ORDER BY lease_expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED
+), r AS (
+    UPDATE tasks t SET
+        status = CASE WHEN t.cancel_requested THEN 'cancelled'
+                      WHEN t.attempts >= t.max_attempts THEN 'failed' ELSE 'queued' END,
+        finished_at = CASE WHEN {_RETRYABLE} THEN t.finished_at ELSE now() END,
+        not_before = CASE WHEN {_RETRYABLE} THEN now() ELSE t.not_before END,
+        progress = CASE WHEN {_RETRYABLE} THEN 0 ELSE t.progress END,
+        progress_message = CASE WHEN {_RETRYABLE} THEN '' ELSE t.progress_message END,
+        error = 'lease expired on worker ' || coalesce(t.worker_id, '?')
+                || ' (attempt ' || t.attempts || ')',
+        worker_id = NULL, lease_token = NULL, lease_expires_at = NULL
+    FROM expired WHERE t.id = expired.id AND t.status = 'running'
+    RETURNING {T_COLUMNS}
+), e AS (
+    {EVENT_INSERT}
+    SELECT CASE WHEN status = 'queued' THEN 'task.retrying' ELSE 'task.' || status END,
+           id, status, user_name, batch_id, kind, jsonb_build_object('error', error) FROM r
+)
+SELECT * FROM r WHERE status = 'queued'
+"""
+
+GET_BATCH = """
+SELECT b.id, b.user_name, b.created_at, b.size,
+    (SELECT jsonb_object_agg(status, n) FROM (
+        SELECT status, count(*) AS n FROM tasks WHERE batch_id = b.id GROUP BY status) s
+    ) AS counts
+FROM batches b WHERE b.id = $1
+"""
+
+QUEUE_STATS = "SELECT queue, status, count(*) AS n FROM tasks GROUP BY queue, status"
+
+REGISTER_WORKER = """
+INSERT INTO workers (id, name, host, pid, queues, concurrency, status, started_at, last_seen)
+VALUES ($1, $2, $3, $4, $5, $6, 'online', $7, now())
+ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, host = EXCLUDED.host, pid = EXCLUDED.pid,
+    queues = EXCLUDED.queues, concurrency = EXCLUDED.concurrency, status = 'online',
+    started_at = EXCLUDED.started_at, last_seen = now(), running = '[]', succeeded = 0,
+    failed = 0
+"""
+
+HEARTBEAT_WORKER = """
+UPDATE workers SET last_seen = now(), running = $2, succeeded = $3, failed = $4,
+    status = 'online'
+WHERE id = $1
+"""
+
+STOP_WORKER = """
+UPDATE workers SET status = 'stopped', running = '[]', last_seen = now() WHERE id = $1
+"""
+
+LIST_WORKERS = "SELECT * FROM workers ORDER BY started_at DESC"
+
+# Leases of silent workers expire now, so the next requeue_expired recovers their tasks.
+MARK_OFFLINE = """
+WITH w AS (
+    UPDATE workers SET status = 'offline', running = '[]'
+    WHERE status = 'online' AND last_seen < now() - make_interval(secs => $1)
+    RETURNING id
+), t AS (
+    UPDATE tasks SET lease_expires_at = now() - interval '1 millisecond'
+    WHERE status = 'running' AND worker_id IN (SELECT id FROM w)
+)
+SELECT id FROM w
+"""
+
+PURGE_TASKS = """
+DELETE FROM tasks WHERE status IN ('succeeded', 'failed', 'cancelled')
+    AND finished_at < now() - make_interval(secs => $1)
+RETURNING id
+"""
+PURGE_BATCHES = """
+DELETE FROM batches b WHERE created_at < now() - make_interval(secs => $1)
+    AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.batch_id = b.id)
+"""
+PURGE_EVENTS = "DELETE FROM events WHERE at < now() - make_interval(secs => $1)"
+PURGE_WORKERS = """
+DELETE FROM workers WHERE status <> 'online' AND last_seen < now() - make_interval(secs => $1)
+"""

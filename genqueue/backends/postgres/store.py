@@ -1,0 +1,288 @@
+"""PostgresStore: the Store contract on PostgreSQL (schema in ``migrations/``, SQL in
+``queries.py``, the event feed in ``feed.py``).
+
+Each verb is one statement on a pooled connection: the row change and its events commit
+together, claims and fenced updates rely on row locks, and lease recovery takes rows with
+``FOR UPDATE SKIP LOCKED`` so any number of sweepers requeue each task once.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any, Self
+
+from genqueue.backends.postgres import queries as q
+from genqueue.backends.postgres.db import Conn, Database
+from genqueue.backends.postgres.feed import open_feed
+from genqueue.backends.postgres.rows import (
+    TASK_COLUMNS,
+    batch_from_row,
+    task_from_row,
+    worker_from_row,
+)
+from genqueue.contracts import Cancelled, Claim, Failed, Lease, Outcome, Page, Requeue, Succeeded
+from genqueue.errors import LeaseLostError, TaskNotFoundError
+from genqueue.models import (
+    Batch,
+    Event,
+    EventType,
+    NewTask,
+    Progress,
+    QueueStats,
+    Task,
+    TaskFilter,
+    TaskStatus,
+    WorkerInfo,
+)
+
+POOL_SIZE = 8
+EVENTS_KEEP_S = 600.0  # events feed live streams only; the task record is the history
+_FILTER_COLUMNS = {
+    "user": "user_name",
+    "status": "status",
+    "kind": "kind",
+    "batch_id": "batch_id",
+    "queue": "queue",
+}
+
+
+class PostgresStore:
+    """The Store contract on PostgreSQL. See ``genqueue.contracts.Store`` for every guarantee."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @classmethod
+    async def connect(cls, url: str) -> Self:
+        return cls(await Database.open(url, POOL_SIZE))
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._db.aclose()
+
+    async def ping(self) -> None:
+        await self._db.fetchval("SELECT 1")
+
+    async def submit(
+        self, tasks: Sequence[NewTask], *, batch: Batch | None = None
+    ) -> list[tuple[Task, bool]]:
+        if not tasks and batch is None:
+            return []
+        columns: list[list[Any]] = [
+            [t.id for t in tasks],
+            [t.kind for t in tasks],
+            [t.queue for t in tasks],
+            [json.dumps(t.payload) for t in tasks],
+            [t.user for t in tasks],
+            [t.priority for t in tasks],
+            [t.batch_id for t in tasks],
+            [t.idempotency_key for t in tasks],
+            [t.max_attempts for t in tasks],
+        ]
+        head = (
+            (batch.id, batch.user, batch.created_at, batch.size)
+            if batch is not None
+            else (None, None, None, None)
+        )
+        rows = await self._db.fetch(q.SUBMIT, *head, *columns)
+        found = {r["n"]: (task_from_row(r), r["created"]) for r in rows}
+        if len(found) < len(tasks):
+            # Keys taken by a transaction that committed while ours ran: ours skipped them,
+            # and only now can they be read.
+            keys = [t.idempotency_key for t in tasks]
+            taken = {
+                r["idempotency_key"]: task_from_row(r)
+                for r in await self._db.fetch(q.BY_IDEMPOTENCY_KEY, keys)
+            }
+            for n, t in enumerate(tasks, 1):
+                if n not in found and t.idempotency_key in taken:
+                    found[n] = (taken[t.idempotency_key], False)
+        return [found[n] for n in range(1, len(tasks) + 1)]
+
+    async def get(self, task_id: str) -> Task:
+        row = await self._db.fetchrow(q.GET, task_id)
+        if row is None:
+            raise TaskNotFoundError(f"no task {task_id!r}")
+        return task_from_row(row)
+
+    async def list_tasks(self, where: TaskFilter, limit: int, cursor: str | None) -> Page:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for name, column in _FILTER_COLUMNS.items():
+            value = getattr(where, name)
+            if value is not None:
+                params.append(str(value))
+                clauses.append(f"{column} = ${len(params)}")
+        if cursor is not None:
+            params.append(int(cursor))
+            clauses.append(f"seq < ${len(params)}")
+        sql = f"SELECT seq, {TASK_COLUMNS} FROM tasks"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += f" ORDER BY seq DESC LIMIT {int(limit) + 1}"
+        rows = await self._db.fetch(sql, *params)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(
+            tasks=[task_from_row(r) for r in rows],
+            next_cursor=str(rows[-1]["seq"]) if more and rows else None,
+        )
+
+    async def position(self, task_id: str) -> int | None:
+        row = await self._db.fetchrow(q.POSITION, task_id)
+        if row is None:
+            raise TaskNotFoundError(f"no task {task_id!r}")
+        return None if row["position"] is None else int(row["position"])
+
+    async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | None:
+        token = secrets.token_hex(8)
+        # Safe to retry: if a lost reply hid a success, the retry finds the task running and
+        # returns None; the unrenewed lease then expires and the task runs again.
+        row = await self._db.fetchrow(q.CLAIM, task_id, worker_id, token, float(lease_s))
+        if row is None:
+            return None
+        task = task_from_row(row)
+        assert task.lease_expires_at is not None
+        lease = Lease(
+            task_id, worker_id, token, task.attempts, task.lease_expires_at, task.cancel_requested
+        )
+        return Claim(lease, task)
+
+    async def renew(self, lease: Lease, lease_s: float) -> Lease:
+        row = await self._db.fetchrow(q.RENEW, lease.task_id, lease.token, float(lease_s))
+        if row is None:
+            raise LeaseLostError(f"lease on {lease.task_id} lost")
+        return Lease(
+            lease.task_id,
+            lease.worker_id,
+            lease.token,
+            lease.attempt,
+            row["lease_expires_at"],
+            row["cancel_requested"],
+        )
+
+    async def set_progress(self, lease: Lease, progress: Progress) -> None:
+        n = await self._db.fetchval(
+            q.PROGRESS, lease.task_id, lease.token, progress.fraction, progress.message
+        )
+        if not n:
+            raise LeaseLostError(f"lease on {lease.task_id} lost")
+
+    async def add_event(self, lease: Lease, event_type: str, data: dict[str, Any]) -> None:
+        event_id = await self._db.fetchval(
+            q.ADD_EVENT, lease.task_id, lease.token, event_type, data
+        )
+        if event_id is None:
+            raise LeaseLostError(f"lease on {lease.task_id} lost")
+
+    async def finish(self, lease: Lease, outcome: Outcome) -> Task:
+        data: dict[str, Any] = {"attempt": lease.attempt}
+        result: dict[str, Any] | None = None
+        error: str | None = None
+        delay_s, refund = 0.0, 0
+        match outcome:
+            case Succeeded(result=result):
+                status = TaskStatus.SUCCEEDED
+            case Failed(error=error):
+                status = TaskStatus.FAILED
+                data["error"] = error
+            case Cancelled(reason=error):
+                status = TaskStatus.CANCELLED
+                data["error"] = error
+            case Requeue(delay_s=delay_s, error=error, refund=refund_flag):
+                status, refund = TaskStatus.QUEUED, int(refund_flag)
+                data.update(error=error, delay_s=delay_s)
+        event = EventType.RETRYING if status == TaskStatus.QUEUED else EventType(f"task.{status}")
+        # Safe to retry: fenced by the token, a repeat of a stored outcome is LeaseLostError.
+        row = await self._db.fetchrow(
+            q.FINISH,
+            lease.task_id,
+            lease.token,
+            status.value,
+            result,
+            error,
+            float(delay_s),
+            refund,
+            event.value,
+            data,
+        )
+        if row is None:
+            raise LeaseLostError(f"lease on {lease.task_id} lost; outcome not recorded")
+        return task_from_row(row)
+
+    async def cancel(self, task_id: str) -> Task:
+        row = await self._db.fetchrow(q.CANCEL, task_id)
+        if row is None:
+            raise TaskNotFoundError(f"no task {task_id!r}")
+        return task_from_row(row)
+
+    async def cancel_batch(self, batch_id: str) -> Batch:
+        await self.get_batch(batch_id)
+        await self._db.fetchval(q.CANCEL_BATCH, batch_id)
+        return await self.get_batch(batch_id)
+
+    async def requeue_expired(self) -> list[Task]:
+        # Not retried: a repeat after a lost reply would find nothing left to return.
+        rows = await self._db.fetch(q.REQUEUE_EXPIRED, retry=False)
+        return [task_from_row(r) for r in rows]
+
+    async def get_batch(self, batch_id: str) -> Batch:
+        row = await self._db.fetchrow(q.GET_BATCH, batch_id)
+        if row is None:
+            raise TaskNotFoundError(f"no batch {batch_id!r}")
+        return batch_from_row(row)
+
+    async def queue_stats(self) -> list[QueueStats]:
+        by_queue: dict[str, dict[TaskStatus, int]] = {}
+        for row in await self._db.fetch(q.QUEUE_STATS):
+            by_queue.setdefault(row["queue"], {})[TaskStatus(row["status"])] = row["n"]
+        return [QueueStats(queue=name, counts=c) for name, c in sorted(by_queue.items())]
+
+    async def register_worker(self, info: WorkerInfo) -> None:
+        await self._db.execute(
+            q.REGISTER_WORKER,
+            info.id,
+            info.name,
+            info.host,
+            info.pid,
+            info.queues,
+            info.concurrency,
+            info.started_at,
+        )
+
+    async def heartbeat_worker(
+        self, worker_id: str, running: list[str], succeeded: int, failed: int
+    ) -> None:
+        await self._db.execute(q.HEARTBEAT_WORKER, worker_id, running, succeeded, failed)
+
+    async def stop_worker(self, worker_id: str) -> None:
+        await self._db.execute(q.STOP_WORKER, worker_id)
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        return [worker_from_row(r) for r in await self._db.fetch(q.LIST_WORKERS)]
+
+    async def mark_offline(self, silent_s: float) -> list[str]:
+        return [r["id"] for r in await self._db.fetch(q.MARK_OFFLINE, float(silent_s))]
+
+    async def purge(self, older_than_s: float) -> list[str]:
+        age = float(older_than_s)
+
+        async def run(conn: Conn) -> list[str]:
+            async with conn.transaction():
+                ids = [r["id"] for r in await conn.fetch(q.PURGE_TASKS, age)]
+                await conn.execute(q.PURGE_BATCHES, age)
+                await conn.execute(q.PURGE_EVENTS, min(age, EVENTS_KEEP_S))
+                await conn.execute(q.PURGE_WORKERS, age)
+            return ids
+
+        return await self._db.run(run, retry=False)
+
+    async def watch(self) -> AsyncGenerator[Event, None]:
+        return await open_feed(self._db.target)
