@@ -72,7 +72,7 @@ def worker(
 
     _logging()
     queue_list = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
-    asyncio.run(run_worker(queue_list, concurrency, name, kinds or []))
+    _call(lambda: asyncio.run(run_worker(queue_list, concurrency, name, kinds or [])))
 
 
 @app.command()

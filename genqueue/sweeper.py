@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from genqueue.artifacts import ArtifactStore
 from genqueue.dispatch import Dispatcher
+from genqueue.models import Task
 from genqueue.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class Sweeper:
         self.dispatcher = dispatcher
         self.artifacts = artifacts
         self.settings = settings
+        # Requeued in the store but not yet published: kept until the broker takes them.
+        self._unpublished: dict[str, Task] = {}
 
     async def recover(self) -> int:
         """Silent workers offline, expired leases requeued and published again."""
@@ -44,9 +47,16 @@ class Sweeper:
         if offline:
             log.warning("workers offline: %s; recovering their tasks", ", ".join(offline))
         requeued = await store.requeue_expired()
-        for task in requeued:
-            await self.dispatcher.requeue(task)
+        self._unpublished.update((task.id, task) for task in requeued)
+        await self._publish_requeued()
         return len(requeued)
+
+    async def _publish_requeued(self) -> None:
+        """Publish what was requeued; if the broker is down, the rest waits for the next round
+        (the store already says ``queued``, so without a message the task would sit forever)."""
+        for task_id, task in list(self._unpublished.items()):
+            await self.dispatcher.requeue(task)
+            del self._unpublished[task_id]
 
     async def purge(self) -> int:
         """Retention: records and artifacts older than ``GENQUEUE_RETENTION``."""

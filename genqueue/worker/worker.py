@@ -34,6 +34,8 @@ from genqueue.worker.procpool import ProcessPool
 
 log = logging.getLogger(__name__)
 
+RETRY_HANDLING_S = 1.0  # a delivery whose handling failed on a backend comes back after this
+
 
 class Worker:
     """One worker process's run loop over some queues."""
@@ -112,12 +114,20 @@ class Worker:
             asyncio.create_task(Sweeper(self._dispatcher, self._artifacts, settings).run()),
         ]
         consumer = asyncio.create_task(self._consume())
+        # A consumer that dies (a queue declared with other arguments, say) stops the worker,
+        # which then reports why instead of idling with nothing to consume.
+        consumer.add_done_callback(lambda _: self._stopping.set())
+        failure: BaseException | None = None
         try:
             await self._stopping.wait()
         finally:
             consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await consumer
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:
+                failure = exc
             await self._drain()
             for task in background:
                 task.cancel()
@@ -125,6 +135,8 @@ class Worker:
             await self._pool.aclose()
             await self.store.stop_worker(self.id)
             log.info("worker %s stopped", self.id)
+        if failure is not None:
+            raise failure
 
     async def _consume(self) -> None:
         prefetch = self.concurrency + self.settings.worker.prefetch
@@ -160,8 +172,11 @@ class Worker:
         try:
             await self._process(delivery)
         except Exception:
-            # The delivery stays unacknowledged: the broker or the lease brings it back.
+            # A backend failed mid-way (an outage). Give the delivery back so it comes again
+            # later; if even that fails, the broker's redelivery or the lease brings it back.
             log.exception("handling %s failed", delivery.task_id)
+            with contextlib.suppress(Exception):
+                await delivery.nack(RETRY_HANDLING_S)
         finally:
             self._slots.release()
 

@@ -52,16 +52,16 @@ def test_two_apis_three_workers_one_killed_every_task_once_events_everywhere(
     seen: dict[str, list[ServerEvent]] = {url_a: [], url_b: []}
     for url in (url_a, url_b):
         threading.Thread(target=collect_events, args=(url, "multi", seen[url]), daemon=True).start()
-        # A probe task makes sure the stream is connected before the real work starts.
+        # Probe tasks until one is streamed: then the stream is connected (a probe submitted
+        # before the stream subscribed is never seen, so one is not enough).
         with Client(url) as client:
-            probe = client.submit("debug.echo", {"probe": url}, user="multi")
-            wait_until(
-                partial(streamed, seen[url], "task.queued", {probe.id}),
-                15,
-                0.02,
-                "the stream to connect",
-            )
-            client.cancel(probe.id)
+
+            def probe_seen(client: Client = client, url: str = url) -> bool:
+                probe = client.submit("debug.echo", {"probe": url}, user="multi")
+                client.cancel(probe.id)
+                return any(e.event == "task.queued" for e in seen[url])
+
+            wait_until(probe_seen, 15, 0.2, "the stream to connect")
 
     with Client(url_a) as a, Client(url_b) as b:
         batch_a = a.submit_batch(
