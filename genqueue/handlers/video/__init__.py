@@ -1,0 +1,41 @@
+"""``video.generate``: a prompt to an MP4, made here (``local``) or by Tencent Cloud VOD AIGC
+(``cloud``).
+
+One kind, two providers, so that clients and the console ask for a video one way. The handler
+is async: the cloud provider spends minutes waiting on HTTP and must not hold a pool process,
+and the local one runs its CPU work in a killable child process of its own (local.py).
+
+    models.py   payload and result, with each provider's bounds
+    local.py    procedural animation (animate.py) encoded to H.264 (encode.py), in a child
+    cloud.py    the VOD AIGC client: create, poll, download; rate limits -> RateLimited
+    tc3.py      Tencent Cloud API 3.0 signing
+"""
+
+from __future__ import annotations
+
+from genqueue.handlers.video.models import VideoGenerate, VideoResult
+from genqueue.kinds import TaskContext, kind
+from genqueue.retry import RetryPolicy
+
+
+@kind(
+    "video.generate",
+    payload=VideoGenerate,
+    result=VideoResult,
+    queue="video",
+    timeout_s=1800.0,
+    retry=RetryPolicy(max_attempts=3, base_delay_s=2.0, max_delay_s=60.0),
+)
+async def generate(payload: VideoGenerate, ctx: TaskContext) -> VideoResult:
+    """Generate a short video from a prompt, locally (procedural) or on Tencent Cloud VOD AIGC."""
+    if payload.provider == "cloud":
+        from genqueue.handlers.video.cloud import generate_cloud
+        from genqueue.settings import load_settings
+
+        return await generate_cloud(payload, ctx, load_settings().video)
+    from genqueue.handlers.video.local import generate_local
+
+    return await generate_local(payload, ctx)
+
+
+KINDS = [generate]

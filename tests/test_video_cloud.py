@@ -1,0 +1,211 @@
+"""video.generate, provider cloud: our VOD client against the Tencent VOD stand-in on 127.0.0.1."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from genqueue.errors import InvalidInputError, RateLimited, Retry
+from genqueue.handlers.video import generate, tc3
+from genqueue.handlers.video.cloud import UpstreamError, VodClient, generate_cloud
+from genqueue.handlers.video.encode import probe_mp4
+from genqueue.handlers.video.models import VideoGenerate
+from tests.video_support import Standin, local_context, running_standin
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[Standin]:
+    with running_standin() as s:
+        yield s
+
+
+def cloud(prompt: str = "a small boy running down the street", **extra: object) -> VideoGenerate:
+    values: dict[str, object] = {"prompt": prompt, "provider": "cloud", "duration_s": 5}
+    return VideoGenerate.model_validate(values | extra)
+
+
+def inject(standin: Standin, **fault: object) -> None:
+    httpx.post(f"{standin.url}/admin/faults", json=fault).raise_for_status()
+
+
+def test_signature_matches_the_worked_example_in_tencents_documentation() -> None:
+    body = (
+        b'{"Limit": 1, "Filters": [{"Values": ["\\u672a\\u547d\\u540d"], "Name": "instance-name"}]}'
+    )
+    signature = tc3.signature(
+        secret_key="Gu5t9xGARNpq86cd98joQYCN3EXAMPLE",
+        service="cvm",
+        headers={
+            "Content-Type": "application/json; charset=utf-8",
+            "Host": "cvm.tencentcloudapi.com",
+        },
+        signed="content-type;host",
+        body=body,
+        timestamp=1551113065,
+    )
+    assert signature == "72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168"
+
+
+async def test_cloud_video_is_created_polled_downloaded_and_saved(
+    standin: Standin, tmp_path: Path
+) -> None:
+    ctx = local_context(tmp_path, task_id="t-cloud")
+    result = await generate_cloud(cloud(resolution="1080P"), ctx, standin.settings())
+    saved = (tmp_path / "artifacts" / "t-cloud" / "video.mp4").read_bytes()
+    assert result.video_url == "/v1/artifacts/t-cloud/video.mp4" and saved[4:8] == b"ftyp"
+    info = probe_mp4(saved)
+    assert (result.width, result.height, result.frames) == (info.width, info.height, info.frames)
+    assert result.duration_s == pytest.approx(5.0, abs=0.01) and result.file_size == len(saved)
+    assert result.provider == "cloud" and result.model == "Hailuo 2.3"
+    assert result.upstream_task_id and "-AigcVideoTask-" in result.upstream_task_id
+    assert ctx.latest is not None and ctx.latest.fraction == 1.0
+
+
+async def test_http_429_raises_rate_limited_with_the_retry_after_delay(
+    standin: Standin, tmp_path: Path
+) -> None:
+    inject(standin, status=429, retry_after_s=7)
+    with pytest.raises(RateLimited) as info:
+        await generate_cloud(cloud(), local_context(tmp_path), standin.settings())
+    assert info.value.delay_s == 7.0 and "429" in str(info.value)
+
+
+@pytest.mark.parametrize("code", ["RequestLimitExceeded", "LimitExceeded.AigcVideoConcurrency"])
+async def test_rate_limit_error_codes_raise_rate_limited(
+    standin: Standin, tmp_path: Path, code: str
+) -> None:
+    inject(standin, code=code)
+    settings = standin.settings(rate_limit_delay_s=3)
+    with pytest.raises(RateLimited) as info:
+        await generate_cloud(cloud(), local_context(tmp_path), settings)
+    assert info.value.delay_s == 3.0 and code in str(info.value)
+
+
+async def test_upstream_5xx_and_internal_error_ask_for_a_retry(
+    standin: Standin, tmp_path: Path
+) -> None:
+    inject(standin, status=503, code="InternalError")
+    with pytest.raises(Retry) as info:
+        await generate_cloud(cloud(), local_context(tmp_path), standin.settings())
+    assert not isinstance(info.value, RateLimited) and "HTTP 503" in str(info.value)
+    inject(standin, code="InternalError.Busy")
+    with pytest.raises(Retry):
+        await generate_cloud(cloud(), local_context(tmp_path), standin.settings())
+
+
+async def test_unreachable_upstream_asks_for_a_retry(tmp_path: Path, standin: Standin) -> None:
+    settings = standin.settings(endpoint="http://127.0.0.1:9", request_timeout_s=2)
+    with pytest.raises(Retry, match="unreachable"):
+        await generate_cloud(cloud(), local_context(tmp_path), settings)
+
+
+async def test_a_rate_limited_poll_is_waited_out_not_abandoned(
+    standin: Standin, tmp_path: Path
+) -> None:
+    inject(standin, action="DescribeTaskDetail", status=429, retry_after_s=0.05, count=2)
+    result = await generate_cloud(cloud(), local_context(tmp_path), standin.settings())
+    assert result.frames > 0
+
+
+async def test_failed_upstream_job_fails_with_the_upstreams_message(
+    standin: Standin, tmp_path: Path
+) -> None:
+    with pytest.raises(UpstreamError, match=r"failed \(70015\): The prompt was rejected"):
+        await generate_cloud(cloud("a cat [fail]"), local_context(tmp_path), standin.settings())
+
+
+async def test_wrong_secret_key_is_refused_by_signature_check(
+    standin: Standin, tmp_path: Path
+) -> None:
+    settings = standin.settings(secret_key="not-the-key")
+    with pytest.raises(UpstreamError, match=r"AuthFailure\.SignatureFailure"):
+        await generate_cloud(cloud(), local_context(tmp_path), settings)
+
+
+async def test_the_stand_in_refuses_unsigned_calls(standin: Standin) -> None:
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(
+            standin.url, json={}, headers={"X-TC-Action": "DescribeTaskDetail"}
+        )
+        assert answer.json()["Response"]["Error"]["Code"] == "MissingParameter"
+        client = VodClient(standin.settings(), http)
+        with pytest.raises(UpstreamError, match="ResourceNotFound"):
+            await client.describe("no-such-task")
+
+
+async def test_missing_credentials_are_a_clear_config_error(tmp_path: Path) -> None:
+    from genqueue.errors import ConfigError
+    from genqueue.settings import VideoSettings
+
+    with pytest.raises(ConfigError, match="GENQUEUE_VIDEO__SECRET_ID"):
+        await generate_cloud(cloud(), local_context(tmp_path), VideoSettings())
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "words"),
+    [
+        ({"prompt": "   "}, "payload.prompt", "blank"),
+        ({"prompt": "x" * 2001}, "payload.prompt", "2000"),
+        ({"prompt": "x", "duration_s": 11}, "payload.duration_s", "10"),
+        (
+            {"prompt": "x", "provider": "cloud", "duration_s": 7},
+            "payload.duration_s",
+            "5, 6, 8, 10",
+        ),
+        ({"prompt": "x", "provider": "cloud", "resolution": "480p"}, "payload.resolution", "720p"),
+        ({"prompt": "x", "resolution": "4k"}, "payload.resolution", "1080p"),
+        ({"prompt": "x", "fps": 60}, "payload.fps", "30"),
+        ({"prompt": "x", "provider": "cloud", "fps": 24}, "payload.fps", "local only"),
+        ({"prompt": "x", "model_name": "Kling"}, "payload.model_name", "cloud only"),
+        ({"prompt": "x", "provider": "sora"}, "payload.provider", "local"),
+    ],
+)
+def test_payload_bounds_name_the_field(payload: dict[str, object], field: str, words: str) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        generate.validate_payload(payload)
+    assert [p.field for p in info.value.problems] == [field]
+    assert words in info.value.problems[0].message
+
+
+def test_cloud_payload_in_vod_spelling_is_accepted() -> None:
+    payload = generate.validate_payload(
+        {
+            "prompt": "一个小男孩在街上跑步",
+            "provider": "cloud",
+            "duration_s": 6,
+            "resolution": "768P",
+        }
+    )
+    assert isinstance(payload, VideoGenerate) and payload.resolution == "768p"
+
+
+def test_retry_after_is_read_as_seconds() -> None:
+    from genqueue.handlers.video.cloud import retry_after_s
+
+    assert retry_after_s("2", 9.0) == 2.0
+    assert retry_after_s(time.strftime("%a, %d %b %Y %H:%M:%S GMT"), 9.0) == 9.0
+    assert retry_after_s(None, 9.0) == 9.0
+
+
+async def test_cancelling_stops_following_the_upstream_job(
+    standin: Standin, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from tests.helpers import wait_for
+
+    ctx = local_context(tmp_path, task_id="t-cancel")
+    run = asyncio.create_task(generate_cloud(cloud("a slow pan [slow]"), ctx, standin.settings()))
+
+    async def polling() -> bool:
+        return ctx.latest is not None and ctx.latest.message.startswith("upstream")
+
+    await wait_for(polling, 10, message="the upstream job to be polled")
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert not (tmp_path / "artifacts" / "t-cancel").exists()
