@@ -1,0 +1,221 @@
+"""One diagnosis from start to end: read, prepare, run the chosen checks, detect, compare with
+the camera's last frame, annotate, raise an event per alert. Runs in a worker's pool process;
+everything it needs comes from the payload, the context and the settings passed in."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from genqueue.artifacts import ArtifactStore
+from genqueue.handlers.diagnose import checks, detect, frozen
+from genqueue.handlers.diagnose.annotate import annotate
+from genqueue.handlers.diagnose.models import (
+    ALL_CHECKS,
+    MAX_BOXES,
+    Box,
+    Check,
+    Counts,
+    DiagnosePayload,
+    DiagnoseResult,
+    Finding,
+)
+from genqueue.kinds import TaskContext
+from genqueue.settings import DiagnosisSettings
+
+PICTURE_CHECKS: dict[Check, Callable[[checks.Frame], checks.Measure]] = {
+    "signal_loss": checks.signal_loss,  # first: when it alerts, most others have nothing to judge
+    "dark": checks.dark,
+    "bright": checks.bright,
+    "contrast": checks.contrast,
+    "blur": checks.blur,
+    "noise": checks.noise,
+    "colour_cast": checks.colour_cast,
+    "occlusion": checks.occlusion,
+}
+ALERT_BELOW: frozenset[Check] = frozenset({"blur", "dark", "contrast", "frozen"})
+# Still meaningful on a lost signal: they tell a black screen from a white one.
+JUDGED_WITHOUT_PICTURE: frozenset[Check] = frozenset({"signal_loss", "dark", "bright"})
+ANNOTATED = "annotated.png"
+
+
+class _Stages:
+    """Milliseconds per stage, to see where a frame's time goes."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def done(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.ms[stage] = round(self.ms.get(stage, 0.0) + (now - self._last) * 1000, 2)
+        self._last = now
+
+
+def judge(check: Check, score: float, threshold: float) -> bool:
+    """True when the score is on the wrong side of its threshold (ties are healthy)."""
+    return score < threshold if check in ALERT_BELOW else score > threshold
+
+
+def run_diagnosis(
+    payload: DiagnosePayload, ctx: TaskContext, settings: DiagnosisSettings
+) -> DiagnoseResult:
+    """Diagnose one frame. A signal loss found first marks the checks that need a picture as
+    skipped, so one dead feed raises one or two alerts rather than eight."""
+    started = time.perf_counter()
+    stages = _Stages()
+    wanted = set(payload.checks or ALL_CHECKS)
+    thresholds: dict[Check, float] = {c: float(getattr(settings, c)) for c in ALL_CHECKS}
+    thresholds |= payload.thresholds or {}
+    ctx.progress(0.02, "reading the image")
+    image = ctx.inputs.image(payload.image, "image")
+    width, height = image.size
+    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    stages.done("decode")
+    frame = checks.prepare(rgb, settings.analysis_side)
+    scale = width / frame.rgb.shape[1]
+    stages.done("prepare")
+
+    findings: list[Finding] = []
+    no_picture = False
+    picture = [c for c in PICTURE_CHECKS if c in wanted]
+    for n, check in enumerate(picture):
+        ctx.progress(0.05 + 0.45 * n / len(picture), f"checking {check.replace('_', ' ')}")
+        if no_picture and check not in JUDGED_WITHOUT_PICTURE:
+            findings.append(_skipped(check, thresholds[check], "no picture (signal loss)"))
+            continue
+        measure = PICTURE_CHECKS[check](frame)
+        alert = judge(check, measure.score, thresholds[check])
+        no_picture = no_picture or (check == "signal_loss" and alert)
+        findings.append(_finding(check, measure.score, thresholds[check], alert, measure.detail))
+        stages.done(check)
+
+    if "frozen" in wanted:
+        ctx.progress(0.5, "comparing with the camera's last frame")
+        findings.append(_frozen(payload, ctx, frame, thresholds["frozen"], no_picture))
+        stages.done("frozen")
+
+    found: dict[Check, list[detect.Detection]] = {"faces": [], "people": []}
+    for check, progress, asked, default in (
+        ("faces", 0.6, payload.alert_on_faces, settings.alert_on_faces),
+        ("people", 0.75, payload.alert_on_people, settings.alert_on_people),
+    ):
+        if check not in wanted:
+            continue
+        if no_picture:
+            findings.append(_skipped(check, thresholds[check], "no picture (signal loss)"))
+            continue
+        ctx.progress(progress, f"looking for {check}")
+        found[check] = detect.faces(frame.gray) if check == "faces" else detect.people(frame.rgb)
+        alert_on = default if asked is None else asked
+        findings.append(_count(check, found[check], thresholds[check], alert_on, scale))
+        stages.done(check)
+
+    alerts = [f for f in findings if f.verdict == "alert"]
+    annotated_url = None
+    if payload.annotate:
+        ctx.progress(0.9, "drawing the annotated picture")
+        png = annotate(frame.rgb, found["faces"], found["people"], findings)
+        annotated_url = ctx.save_artifact(ANNOTATED, png, "image/png")
+        stages.done("annotate")
+    for f in alerts:
+        ctx.emit(
+            "diagnosis.alert",
+            {
+                "camera_id": payload.camera_id,
+                "check": f.check,
+                "score": f.score,
+                "threshold": f.threshold,
+                "detail": f.detail,
+            },
+        )
+    ctx.progress(1.0, f"{len(alerts)} alert(s)" if alerts else "all checks ok")
+    return DiagnoseResult(
+        camera_id=payload.camera_id,
+        verdict="alert" if alerts else "ok",
+        alerts=[f.check for f in alerts],
+        findings=findings,
+        counts=Counts(faces=len(found["faces"]), people=len(found["people"]), alerts=len(alerts)),
+        width=width,
+        height=height,
+        analysed_width=int(frame.rgb.shape[1]),
+        analysed_height=int(frame.rgb.shape[0]),
+        annotated_url=annotated_url,
+        elapsed_s=round(time.perf_counter() - started, 4),
+        stage_ms=stages.ms,
+    )
+
+
+def _finding(check: Check, score: float, threshold: float, alert: bool, detail: str) -> Finding:
+    return Finding(
+        check=check,
+        score=round(score, 4),
+        threshold=threshold,
+        verdict="alert" if alert else "ok",
+        detail=detail,
+    )
+
+
+def _skipped(check: Check, threshold: float, why: str) -> Finding:
+    return Finding(check=check, score=None, threshold=threshold, verdict="skipped", detail=why)
+
+
+def _frozen(
+    payload: DiagnosePayload,
+    ctx: TaskContext,
+    frame: checks.Frame,
+    threshold: float,
+    no_picture: bool,
+) -> Finding:
+    """Compare with the camera's last frame. A lost signal is not compared nor remembered, so
+    a feed that comes back stuck on its last picture is still caught."""
+    if payload.camera_id is None:
+        return _skipped("frozen", threshold, "needs a camera_id")
+    if no_picture:
+        return _skipped("frozen", threshold, "no picture (signal loss)")
+    store = ArtifactStore(ctx.inputs.artifact_root)
+    seen = frozen.compare_and_remember(
+        store, payload.camera_id, ctx.task_id, frozen.thumbnail(frame.gray)
+    )
+    if seen.difference is None:
+        return _skipped("frozen", threshold, "first frame seen from this camera")
+    detail = (
+        f"mean difference {seen.difference:.3f} grey levels to the frame seen "
+        f"{seen.age_s or 0.0:.0f} s ago"
+    )
+    return _finding("frozen", seen.difference, threshold, seen.difference < threshold, detail)
+
+
+def _count(
+    check: Check,
+    found: list[detect.Detection],
+    threshold: float,
+    alert_on: bool,
+    scale: float,
+) -> Finding:
+    """Detections as a finding: the score is the count, the threshold the number tolerated
+    (default 0: any face or person), and it alerts only when asked to (``alert_on_faces``,
+    ``alert_on_people``): people in view are normal for most cameras, forbidden for some."""
+    alert = alert_on and len(found) > threshold
+    noun = {"faces": ("face", "faces"), "people": ("person", "people")}[check][len(found) != 1]
+    rule = f"alert above {threshold:g}" if alert_on else "report only"
+    boxes = [
+        Box(
+            x=round(d.x * scale),
+            y=round(d.y * scale),
+            width=round(d.width * scale),
+            height=round(d.height * scale),
+            score=round(d.score, 3),
+        )
+        for d in found[:MAX_BOXES]
+    ]
+    return Finding(
+        check=check,
+        score=float(len(found)),
+        threshold=threshold,
+        verdict="alert" if alert else "ok",
+        detail=f"{len(found)} {noun} ({rule})",
+        boxes=boxes,
+    )
