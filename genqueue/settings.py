@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -58,6 +58,54 @@ class AmqpSettings(BaseModel):
     timeout_s: Duration = 5.0
 
 
+class VideoSettings(BaseModel):
+    """``video.generate`` with ``provider="cloud"`` (``GENQUEUE_VIDEO__*``): a Tencent Cloud VOD
+    AIGC endpoint and its credentials, named after seed 003's ``TENCENTCLOUD_SECRET_ID``,
+    ``TENCENTCLOUD_SECRET_KEY`` and ``VOD_SUBAPP_ID``. ``python -m genqueue.standins.tencent_vod``
+    is a local stand-in to point ``endpoint`` at for demos and tests."""
+
+    endpoint: str = "https://vod.tencentcloudapi.com"
+    secret_id: SecretStr = SecretStr("")
+    secret_key: SecretStr = SecretStr("")
+    sub_app_id: int | None = Field(None, ge=1)
+    region: str = ""
+    # TC3 signing scope and API version of the VOD AIGC actions (CreateAigcVideoTask, ...).
+    service: str = "vod"
+    api_version: str = "2018-07-17"
+    model_name: str = "Hailuo"
+    model_version: str = "2.3"
+    default_duration_s: int = Field(6, ge=1, le=10)
+    default_resolution: Literal["720p", "768p", "1080p"] = "720p"
+    poll_interval_s: Duration = 5.0
+    request_timeout_s: Duration = 30.0
+    # Wait after a rate-limit answer that does not say how long (no Retry-After).
+    rate_limit_delay_s: Duration = 10.0
+    max_download_bytes: int = Field(512 * 1024 * 1024, ge=1024)
+
+
+class DiagnosisSettings(BaseModel):
+    """Defaults of ``image.diagnose`` (``GENQUEUE_DIAGNOSIS__*``); a task's ``thresholds``
+    override them one by one. Each threshold's unit and the reason for its value are in the
+    docstring of its check in ``genqueue/handlers/diagnose/checks.py``."""
+
+    blur: float = Field(15.0, ge=0)  # Laplacian variance of the normalised frame, below
+    dark: float = Field(40.0, ge=0, le=255)  # mean luma, below
+    bright: float = Field(215.0, ge=0, le=255)  # mean luma, above
+    contrast: float = Field(0.2, ge=0, le=1)  # luma spread / exposure headroom, below
+    colour_cast: float = Field(30.0, ge=0)  # mean chroma offset in CIELAB units, above
+    noise: float = Field(10.0, ge=0)  # estimated noise sigma in grey levels, above
+    signal_loss: float = Field(0.9, ge=0, le=1)  # share of the frame within one grey band, above
+    occlusion: float = Field(0.35, ge=0, le=1)  # largest flat region's share of the frame, above
+    frozen: float = Field(0.05, ge=0)  # mean thumbnail difference to the last frame, below
+    faces: float = Field(0.0, ge=0)  # faces tolerated (alerts only with alert_on_faces)
+    people: float = Field(0.0, ge=0)  # people tolerated (alerts only with alert_on_people)
+    alert_on_faces: bool = False
+    alert_on_people: bool = False
+    # Frames are analysed with their long side at most this (detectors and thresholds assume
+    # ~640); noise is measured at full resolution, where it lives.
+    analysis_side: int = Field(640, ge=160, le=2048)
+
+
 class Settings(BaseSettings):
     """genqueue's configuration. Environment: ``GENQUEUE_<FIELD>``, nested with ``__``."""
 
@@ -85,6 +133,8 @@ class Settings(BaseSettings):
     input_root: Path | None = None
     worker: WorkerSettings = WorkerSettings()
     amqp: AmqpSettings = AmqpSettings()
+    video: VideoSettings = VideoSettings()
+    diagnosis: DiagnosisSettings = DiagnosisSettings()
 
     @model_validator(mode="after")
     def _defaults_from_data_dir(self) -> Settings:
