@@ -7,7 +7,7 @@ import contextlib
 from dataclasses import dataclass, field
 
 from genqueue.artifacts import ArtifactStore
-from genqueue.backends import open_broker, open_store
+from genqueue.backends import open_broker, open_patiently, open_store
 from genqueue.contracts import Broker, Store
 from genqueue.dispatch import Dispatcher
 from genqueue.events import EventHub
@@ -31,8 +31,8 @@ class Runtime:
 
     @classmethod
     async def start(cls, settings: Settings, kinds: KindRegistry, *, sweep: bool = True) -> Runtime:
-        store = await open_store(settings.store, settings)
-        broker = await open_broker(settings.broker, settings)
+        store = await open_patiently(open_store, settings.store, settings)
+        broker = await open_patiently(open_broker, settings.broker, settings)
         artifacts = ArtifactStore(settings.artifacts)
         dispatcher = Dispatcher(store, broker, kinds)
         hub = EventHub(store)

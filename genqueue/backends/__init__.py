@@ -5,11 +5,18 @@ Each branch imports its backend lazily, so a driver is needed only when its sche
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from genqueue.contracts import Broker, Store
-from genqueue.errors import ConfigError
+from genqueue.errors import BackendUnavailableError, ConfigError
 from genqueue.settings import Settings
+
+log = logging.getLogger(__name__)
+B = TypeVar("B")
 
 
 def _scheme(url: str) -> str:
@@ -64,3 +71,19 @@ async def open_broker(url: str, settings: Settings) -> Broker:
                 f"unknown broker scheme {scheme!r} in {url!r};"
                 " supported: sqlite, redis, postgresql, amqp"
             )
+
+
+async def open_patiently(
+    opener: Callable[[str, Settings], Awaitable[B]], url: str, settings: Settings
+) -> B:
+    """Open a backend, waiting with growing pauses (up to 10 s) while its server is down, so
+    a process started before its broker or database comes up by itself. A ``ConfigError``
+    (wrong URL, mismatched queue) is raised at once: waiting would not fix it."""
+    pause = 0.5
+    while True:
+        try:
+            return await opener(url, settings)
+        except BackendUnavailableError as exc:
+            log.warning("%s; trying again in %.1f s", exc, pause)
+            await asyncio.sleep(pause)
+            pause = min(10.0, pause * 2)

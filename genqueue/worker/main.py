@@ -7,7 +7,7 @@ import logging
 import signal
 
 from genqueue.artifacts import ArtifactStore
-from genqueue.backends import open_broker, open_store
+from genqueue.backends import open_broker, open_patiently, open_store
 from genqueue.kinds import load_kinds
 from genqueue.settings import load_settings
 from genqueue.worker.worker import Worker
@@ -20,8 +20,8 @@ async def run_worker(
 ) -> None:
     settings = load_settings()
     registry = load_kinds(kinds)
-    store = await open_store(settings.store, settings)
-    broker = await open_broker(settings.broker, settings)
+    store = await open_patiently(open_store, settings.store, settings)
+    broker = await open_patiently(open_broker, settings.broker, settings)
     worker = Worker(
         store=store,
         broker=broker,

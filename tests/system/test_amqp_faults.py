@@ -128,9 +128,10 @@ def submit(cluster: Cluster, payload: dict[str, Any]) -> httpx.Response:
 def test_submit_while_the_broker_is_down_is_refused_and_works_once_it_is_back(
     cluster: Cluster,
 ) -> None:
-    cluster.start_worker(name="w", concurrency=2)
     try:
         rabbitmqctl("stop_app")
+        # A worker started while RabbitMQ is down waits for it instead of exiting.
+        cluster.start_worker(name="w", concurrency=2)
         refused = submit(cluster, {"n": 1})
         assert refused.status_code == 503, refused.text
         assert "broker" in refused.json()["message"].lower() or "rabbitmq" in refused.text
