@@ -234,3 +234,65 @@ def test_fixing_the_input_clears_the_error_and_submits(page: Page, cluster: Clus
         "seed": None,
         "steps": 5,
     }
+
+
+def test_video_tab_renders_and_plays_an_mp4(page: Page, cluster: Cluster) -> None:
+    cluster.start_worker(queues="video")
+    page.goto(cluster.url)
+    page.get_by_role("tab", name="Video").click()
+    expect(page.locator("#generate")).to_be_hidden()
+    page.locator("#video-prompt").fill("snow falling on a quiet village at night")
+    page.locator("#video-duration").fill("1")
+    page.locator("#video-resolution").select_option("240p")
+    page.locator("#video-submit").click()
+
+    expect(page.locator("#task-kind")).to_have_text("video.generate")
+    expect(page.locator("#status")).to_have_text("succeeded", timeout=SLOW_MS)
+    [stored] = tasks(cluster)
+    result = stored["result"]
+    assert isinstance(result, dict)
+    video = page.locator("#video")
+    expect(video).to_be_visible()
+    expect(page.locator("#image")).to_be_hidden()
+    assert video.get_attribute("src") == result["video_url"]
+    # The browser itself decodes it: metadata loaded, a picture of the right size.
+    page.wait_for_function(
+        "() => { const v = document.getElementById('video');"
+        " return v.readyState >= 1 && v.videoWidth > 0; }",
+        timeout=SLOW_MS,
+    )
+    width, height, duration = video.evaluate("v => [v.videoWidth, v.videoHeight, v.duration]")
+    assert (width, height) == (result["width"], result["height"])
+    assert abs(duration - 1.0) < 0.2
+    expect(page.locator("#caption")).to_contain_text("local")
+
+
+def test_diagnose_tab_uploads_a_frame_and_shows_live_alerts_and_findings(
+    page: Page, cluster: Cluster, tmp_path: Path
+) -> None:
+    from tests import diagnose_scenes as scenes
+
+    frame = tmp_path / "cam.png"
+    frame.write_bytes(scenes.encode(scenes.dark(scenes.blurred(scenes.scene()))))
+    cluster.start_worker(queues="diagnosis")
+    page.goto(cluster.url)
+    page.get_by_role("tab", name="Diagnose").click()
+    page.locator("#diag-submit").click()
+    expect(page.locator("#error")).to_contain_text("image: choose a camera image first")
+    assert tasks(cluster) == []
+
+    page.locator("#diag-file").set_input_files(str(frame))
+    page.locator("#diag-camera").fill("gate-9")
+    page.locator("#diag-submit").click()
+    expect(page.locator("#status")).to_have_text("succeeded", timeout=SLOW_MS)
+    expect(page.locator("#error")).to_be_hidden()
+    alerts = page.locator("#alerts li")
+    expect(alerts.filter(has_text="dark")).to_have_count(1)
+    expect(alerts.filter(has_text="blur")).to_have_count(1)
+    expect(page.locator("#findings tr.alert")).to_have_count(alerts.count())
+    [stored] = tasks(cluster)
+    result = stored["result"]
+    assert isinstance(result, dict) and stored["kind"] == "image.diagnose"
+    assert stored["payload"]["camera_id"] == "gate-9"  # type: ignore[index]
+    assert page.locator("#image").get_attribute("src") == result["annotated_url"]
+    expect(page.locator("#caption")).to_contain_text("verdict: alert")
