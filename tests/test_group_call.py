@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from genqueue.backends.redis.group import GroupCall
+from genqueue.backends.group import GroupCall
 
 
 async def test_calls_waiting_behind_one_in_flight_go_together_in_order() -> None:

@@ -21,9 +21,9 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from genqueue.backends.group import GroupCall
 from genqueue.backends.redis import scripts
 from genqueue.backends.redis.connection import connect
-from genqueue.backends.redis.group import GroupCall
 from genqueue.contracts import BrokerStatus, Message, QueueStatus
 from genqueue.errors import BackendUnavailableError
 

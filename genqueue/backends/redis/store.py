@@ -12,9 +12,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from genqueue.backends.group import GroupCall, Send
 from genqueue.backends.redis import scripts
 from genqueue.backends.redis.connection import connect
-from genqueue.backends.redis.group import GroupCall, Send
 from genqueue.backends.redis.records import batch_from, event_from, task_from, worker_from
 from genqueue.contracts import Cancelled, Claim, Failed, Lease, Outcome, Page, Requeue, Succeeded
 from genqueue.errors import BackendUnavailableError, LeaseLostError, TaskNotFoundError

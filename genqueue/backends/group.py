@@ -1,4 +1,5 @@
-"""Group commit: calls made while one round trip is on the wire travel together in the next.
+"""Group commit: calls made while one round trip (or transaction) is under way travel together
+in the next.
 
 A worker runs many tasks at once, and each one claims, finishes and acknowledges on its own.
 Sent one by one, every call pays a round trip and redis-py's per-command overhead; grouped,
