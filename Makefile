@@ -3,12 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+MODELS_STAMP := $(VENV)/.models
 DEV_STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: install install-dev run test lint bench bench-redis bench-amqp browser clean
+.PHONY: install install-dev models run test lint bench bench-redis bench-amqp browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,15 +20,24 @@ $(STAMP): $(BIN)/python requirements.lock pyproject.toml
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
-$(DEV_STAMP): $(STAMP) requirements-dev.lock
+$(DEV_STAMP): $(STAMP) $(MODELS_STAMP) requirements-dev.lock
 	$(BIN)/pip install -q -r requirements-dev.lock
 	touch $@
 
-install: $(STAMP)
+# EfficientNet-Lite0 exported once to ONNX inside the venv (feature.extract, /v1/collections);
+# torch is needed for the export only, so it lives in requirements-models.lock.
+$(MODELS_STAMP): $(STAMP) requirements-models.lock genqueue/ml/export_effnet.py
+	$(BIN)/pip install -q -r requirements-models.lock
+	$(BIN)/python -m genqueue.ml.export_effnet
+	touch $@
+
+models: $(MODELS_STAMP)
+
+install: $(STAMP) $(MODELS_STAMP)
 
 install-dev: $(DEV_STAMP)
 
-run: $(STAMP)
+run: install
 	$(BIN)/genqueue up --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 # Debian's Chromium for the console tests (Playwright drives it; no browser download).
