@@ -1,4 +1,9 @@
-"""``image.generate``: a prompt rendered to a PNG by the procedural engine (render.py)."""
+"""``image.generate``: a prompt rendered to a PNG by one of two engines.
+
+``procedural`` (the default; render.py): a fast deterministic painter, no model. ``guided``
+(handlers/guided/): classifier-guided synthesis with EfficientNet-Lite0 and MiniLM, slower
+and model-driven, DeepDream-like; not a diffusion model, and labelled as such in the result.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from genqueue.kinds import TaskContext, kind
 from genqueue.retry import RetryPolicy
 
 Style = Literal["default", "photorealistic", "artistic", "cartoon", "abstract"]
+Engine = Literal["procedural", "guided"]
 MIN_SIDE, MAX_SIDE = 64, 2048
 
 
@@ -24,6 +30,7 @@ class ImageGenerate(BaseModel):
     style: Style = "default"
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     steps: int = Field(20, ge=1, le=150)
+    engine: Engine = "procedural"
 
     @field_validator("prompt")
     @classmethod
@@ -31,6 +38,16 @@ class ImageGenerate(BaseModel):
         if not value.strip():
             raise ValueError("prompt must not be blank")
         return value
+
+
+class MatchedClass(BaseModel):
+    """An ImageNet class the guided engine matched the prompt to, and its weight in the
+    objective (the weights sum to 1)."""
+
+    index: int
+    name: str
+    similarity: float
+    weight: float
 
 
 class ImageResult(BaseModel):
@@ -42,6 +59,8 @@ class ImageResult(BaseModel):
     generator: str
     seed: int | None
     style: Style
+    engine: Engine = "procedural"
+    classes: list[MatchedClass] | None = None  # guided engine only
 
 
 @kind(
@@ -54,10 +73,12 @@ class ImageResult(BaseModel):
     executor="process",
 )
 def generate(payload: ImageGenerate, ctx: TaskContext) -> ImageResult:
-    """Render the prompt procedurally, step by step, and save it as a PNG artifact."""
+    """Render the prompt (procedural or classifier-guided engine) and save it as a PNG."""
     from genqueue.handlers.render import render_image
 
     started = time.perf_counter()
+    if payload.engine == "guided":
+        return _generate_guided(payload, ctx, started)
 
     def on_step(step: int, steps: int) -> None:
         ctx.progress(0.95 * step / steps, f"step {step}/{steps}")
@@ -85,6 +106,37 @@ def generate(payload: ImageGenerate, ctx: TaskContext) -> ImageResult:
         generator="genqueue-procedural/1",
         seed=payload.seed,
         style=payload.style,
+    )
+
+
+def _generate_guided(payload: ImageGenerate, ctx: TaskContext, started: float) -> ImageResult:
+    from genqueue.handlers.guided import GENERATOR, render_guided
+
+    done = render_guided(
+        payload.prompt,
+        payload.width,
+        payload.height,
+        style=payload.style,
+        seed=payload.seed,
+        steps=payload.steps,
+        on_progress=ctx.progress,
+    )
+    ctx.progress(0.97, "encoding PNG")
+    buffer = io.BytesIO()
+    done.image.save(buffer, format="PNG", optimize=False)
+    data = buffer.getvalue()
+    url = ctx.save_artifact("image.png", data, "image/png")
+    return ImageResult(
+        image_url=url,
+        width=payload.width,
+        height=payload.height,
+        file_size=len(data),
+        duration=round(time.perf_counter() - started, 3),
+        generator=GENERATOR,
+        seed=payload.seed,
+        style=payload.style,
+        engine="guided",
+        classes=[MatchedClass(**vars(c)) for c in done.classes],
     )
 
 
