@@ -106,6 +106,28 @@ class DiagnosisSettings(BaseModel):
     analysis_side: int = Field(640, ge=160, le=2048)
 
 
+class FeatureSettings(BaseModel):
+    """``feature.extract`` and the ``/v1/collections`` indexes (``GENQUEUE_FEATURES__*``)."""
+
+    # The ONNX graph ``make models`` exports; unset: <sys.prefix>/share/genqueue/models/...
+    model_path: Path | None = None
+    # Where each API process keeps its collections (definition, FAISS index, id map);
+    # unset: <data_dir>/collections. Several API machines: a shared folder (NFS).
+    index_dir: Path | None = None
+    # A collection that always exists (made on first use), so clients need no setup step.
+    default_collection: str = "default"
+    # Images per ONNX run; a bulk ingest puts ``ingest_images_per_task`` (at most that) in
+    # each task, up to ``ingest_max_items`` images per request.
+    max_batch: int = Field(32, ge=1, le=256)
+    ingest_images_per_task: int = Field(8, ge=1, le=256)
+    ingest_max_items: int = Field(10_000, ge=1)
+    # ONNX Runtime intra-op threads per process; 0: one per CPU, at most 4.
+    intra_op_threads: int = Field(0, ge=0, le=64)
+    # An index that changed is written to disk at most this often (and on shutdown); a save
+    # writes the whole index (512 MB per 100 000 vectors), so not too often.
+    save_interval_s: Duration = 10.0
+
+
 class Settings(BaseSettings):
     """genqueue's configuration. Environment: ``GENQUEUE_<FIELD>``, nested with ``__``."""
 
@@ -135,6 +157,7 @@ class Settings(BaseSettings):
     amqp: AmqpSettings = AmqpSettings()
     video: VideoSettings = VideoSettings()
     diagnosis: DiagnosisSettings = DiagnosisSettings()
+    features: FeatureSettings = FeatureSettings()
 
     @model_validator(mode="after")
     def _defaults_from_data_dir(self) -> Settings:

@@ -127,6 +127,7 @@ def test_generate_shows_the_task_live_and_the_finished_png(page: Page, cluster: 
         "style": "default",
         "seed": None,
         "steps": 5,
+        "engine": "procedural",
     }
 
     finished = re.compile(r"^(succeeded|failed|cancelled)$")
@@ -233,6 +234,7 @@ def test_fixing_the_input_clears_the_error_and_submits(page: Page, cluster: Clus
         "style": "default",
         "seed": None,
         "steps": 5,
+        "engine": "procedural",
     }
 
 

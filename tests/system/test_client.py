@@ -32,7 +32,13 @@ async def test_async_client_submits_streams_and_waits(cluster: Cluster) -> None:
         assert done.status == TaskStatus.SUCCEEDED and done.result == {"slept_s": 0.3}
         batch = await client.submit_batch([{"kind": "debug.echo", "payload": {"i": 1}}])
         assert (await client.get_batch(batch.id)).size == 1
-        assert [q.name for q in await client.queues()] == ["debug", "diagnosis", "image", "video"]
+        assert [q.name for q in await client.queues()] == [
+            "debug",
+            "diagnosis",
+            "features",
+            "image",
+            "video",
+        ]
 
 
 def test_client_raises_typed_errors(cluster: Cluster) -> None:
