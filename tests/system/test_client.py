@@ -142,3 +142,26 @@ async def test_events_a_handler_raises_reach_the_event_stream_in_order(cluster: 
         failed = await client.wait(bad.id, timeout_s=20)
         assert failed.status == TaskStatus.FAILED
         assert failed.error is not None and "not task.*" in failed.error
+
+
+def test_similar_prompts_find_past_results_through_the_api(cluster: Cluster) -> None:
+    cluster.start_worker(queues="image")
+    with Client(cluster.url) as client:
+        prompts = ["a red fox in the snow", "a bowl of ramen", "a sailing boat at dawn"]
+        tasks = [
+            client.submit("image.generate", {"prompt": p, "width": 64, "height": 64, "steps": 1})
+            for p in prompts
+        ]
+        for task in tasks:
+            assert client.wait(task.id, timeout_s=60).status == TaskStatus.SUCCEEDED
+    answer = httpx.get(
+        f"{cluster.url}/v1/prompts/similar", params={"q": "noodle soup", "k": 2}, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    hits = answer.json()
+    assert len(hits) == 2
+    assert hits[0]["task"]["id"] == tasks[1].id
+    assert hits[0]["task"]["result"]["image_url"].endswith("image.png")
+    assert hits[0]["score"] > hits[1]["score"]
+    empty = httpx.get(f"{cluster.url}/v1/prompts/similar", params={"q": ""}, timeout=10)
+    assert empty.status_code == 422 and empty.json()["fields"][0]["field"] == "q"
