@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import time
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -92,21 +92,7 @@ def generate(payload: ImageGenerate, ctx: TaskContext) -> ImageResult:
         steps=payload.steps,
         on_step=on_step,
     )
-    ctx.progress(0.97, "encoding PNG")
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False)
-    data = buffer.getvalue()
-    url = ctx.save_artifact("image.png", data, "image/png")
-    return ImageResult(
-        image_url=url,
-        width=payload.width,
-        height=payload.height,
-        file_size=len(data),
-        duration=round(time.perf_counter() - started, 3),
-        generator="genqueue-procedural/1",
-        seed=payload.seed,
-        style=payload.style,
-    )
+    return _save_png(image, payload, ctx, started, generator="genqueue-procedural/1")
 
 
 def _generate_guided(payload: ImageGenerate, ctx: TaskContext, started: float) -> ImageResult:
@@ -121,22 +107,34 @@ def _generate_guided(payload: ImageGenerate, ctx: TaskContext, started: float) -
         steps=payload.steps,
         on_progress=ctx.progress,
     )
+    return _save_png(
+        done.image,
+        payload,
+        ctx,
+        started,
+        generator=GENERATOR,
+        engine="guided",
+        classes=[MatchedClass(**vars(c)) for c in done.classes],
+    )
+
+
+def _save_png(
+    image: Any, payload: ImageGenerate, ctx: TaskContext, started: float, **result: Any
+) -> ImageResult:
+    """Encode the picture, store it as ``image.png`` and describe it."""
     ctx.progress(0.97, "encoding PNG")
     buffer = io.BytesIO()
-    done.image.save(buffer, format="PNG", optimize=False)
+    image.save(buffer, format="PNG", optimize=False)
     data = buffer.getvalue()
-    url = ctx.save_artifact("image.png", data, "image/png")
     return ImageResult(
-        image_url=url,
+        image_url=ctx.save_artifact("image.png", data, "image/png"),
         width=payload.width,
         height=payload.height,
         file_size=len(data),
         duration=round(time.perf_counter() - started, 3),
-        generator=GENERATOR,
         seed=payload.seed,
         style=payload.style,
-        engine="guided",
-        classes=[MatchedClass(**vars(c)) for c in done.classes],
+        **result,
     )
 
 
