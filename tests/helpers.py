@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -269,6 +270,17 @@ class Cluster:
     def online_workers(self) -> int:
         workers = httpx.get(f"{self.url}/v1/workers", timeout=5).json()
         return sum(1 for w in workers if w["status"] == "online")
+
+    def wait_exit(self, proc: subprocess.Popen[bytes], timeout_s: float) -> int:
+        """The process's exit code; if it is still running after ``timeout_s``, ask it where
+        its tasks are stuck (SIGUSR1), then fail with its log."""
+        try:
+            return proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(2)
+            raise AssertionError(f"still running after {timeout_s} s:\n{self.logs()}") from None
 
     def logs(self) -> str:
         return "\n".join(

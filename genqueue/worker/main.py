@@ -15,6 +15,16 @@ from genqueue.worker.worker import Worker
 log = logging.getLogger(__name__)
 
 
+def dump_tasks() -> None:
+    """SIGUSR1: log where every asyncio task of this worker is waiting (for a stuck worker)."""
+    for task in asyncio.all_tasks():
+        stack = "".join(
+            f"\n  {f.f_code.co_filename}:{f.f_lineno} in {f.f_code.co_name}"
+            for f in task.get_stack()
+        )
+        log.warning("task %s:%s", task.get_name(), stack or " (no frames)")
+
+
 async def run_worker(
     queues: list[str] | None, concurrency: int | None, name: str | None, kinds: list[str]
 ) -> None:
@@ -35,6 +45,7 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
+    loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     try:
         await worker.run()
     finally:

@@ -29,7 +29,7 @@ def test_sigterm_lets_in_flight_tasks_finish_and_hands_back_the_rest(
         worker = cluster.start_worker(name="leaving", concurrency=4)
         wait_until(lambda: running_count(client, batch.id) == 4, 30, 0.05, "4 tasks running")
         worker.send_signal(signal.SIGTERM)
-        assert worker.wait(30) == 0
+        assert cluster.wait_exit(worker, 30) == 0
         counts = client.get_batch(batch.id).counts
         # The 4 in flight finished during the grace period; the others were never started.
         assert counts[TaskStatus.SUCCEEDED] == 4 and counts[TaskStatus.QUEUED] == 4, counts
@@ -53,7 +53,7 @@ def test_sigterm_past_the_grace_period_requeues_without_spending_attempts(
             worker = cluster.start_worker(name="impatient", concurrency=2)
             wait_until(lambda: running_count(client, batch.id) == 2, 30, 0.05, "2 running")
             worker.send_signal(signal.SIGTERM)
-            assert worker.wait(20) == 0
+            assert cluster.wait_exit(worker, 20) == 0
             tasks = client.list_tasks(batch_id=batch.id).items
             assert [(t.status, t.attempts) for t in tasks] == [(TaskStatus.QUEUED, 0)] * 2
             # Handed back to the queue: another worker picks them up at once.
