@@ -12,7 +12,7 @@ claim fails and it is acknowledged and dropped.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -254,7 +254,7 @@ class Broker(Protocol):
         """Make every message deliverable on its queue after its delay, durably, before
         returning. Higher priority is delivered first, then older first."""
 
-    def consume(self, queues: Sequence[str], prefetch: int) -> AsyncIterator[Delivery]:
+    def consume(self, queues: Sequence[str], prefetch: int) -> AsyncGenerator[Delivery, None]:
         """Deliveries from ``queues``, holding at most ``prefetch`` unacknowledged at a time.
 
         A delivery not acknowledged by a consumer that died is delivered again (after the

@@ -140,15 +140,19 @@ class Worker:
 
     async def _consume(self) -> None:
         prefetch = self.concurrency + self.settings.worker.prefetch
-        async for delivery in self.broker.consume(self.queues, prefetch):
-            try:
-                await self._slots.acquire()
-            except asyncio.CancelledError:
-                await delivery.nack()  # stopping: hand back what we hold but never started
-                raise
-            handler = asyncio.create_task(self._handle(delivery))
-            self._handlers.add(handler)
-            handler.add_done_callback(self._handlers.discard)
+        # Closed here, not whenever the loop gets round to it: what the broker fetched but
+        # never handed out goes back while the broker connection is still open.
+        deliveries = self.broker.consume(self.queues, prefetch)
+        async with contextlib.aclosing(deliveries):
+            async for delivery in deliveries:
+                try:
+                    await self._slots.acquire()
+                except asyncio.CancelledError:
+                    await delivery.nack()  # stopping: hand back what we hold, never started
+                    raise
+                handler = asyncio.create_task(self._handle(delivery))
+                self._handlers.add(handler)
+                handler.add_done_callback(self._handlers.discard)
 
     async def _drain(self) -> None:
         """Wait for in-flight runs, up to the grace period (or a second stop)."""

@@ -24,7 +24,7 @@ async def test_publish_then_consume_in_priority_then_age_order(broker: Broker) -
     assert [d.task_id for d in got] == ["c", "a", "b", "d"]
     for d in got:
         await d.ack()
-    await deliveries.aclose()  # type: ignore[attr-defined]
+    await deliveries.aclose()
     assert await broker.depth("q") == 0
 
 
@@ -39,7 +39,7 @@ async def test_prefetch_bounds_unacknowledged_deliveries(broker: Broker) -> None
     await first[0].ack()
     third = await asyncio.wait_for(pending, 5)
     assert third.task_id == "t2"
-    await deliveries.aclose()  # type: ignore[attr-defined]
+    await deliveries.aclose()
 
 
 async def test_nack_with_delay_redelivers_later(broker: Broker) -> None:
@@ -52,7 +52,7 @@ async def test_nack_with_delay_redelivers_later(broker: Broker) -> None:
     assert again.task_id == "x"
     assert time.monotonic() - started >= 0.35
     await again.ack()
-    await deliveries.aclose()  # type: ignore[attr-defined]
+    await deliveries.aclose()
 
 
 async def test_delayed_publish_is_not_delivered_early(broker: Broker) -> None:
@@ -63,21 +63,21 @@ async def test_delayed_publish_is_not_delivered_early(broker: Broker) -> None:
     [a, b] = await take(deliveries, 2)
     assert [a.task_id, b.task_id] == ["now", "later"]
     assert time.monotonic() - started >= 0.45
-    await deliveries.aclose()  # type: ignore[attr-defined]
+    await deliveries.aclose()
 
 
 async def test_unacked_delivery_of_a_closed_consumer_is_delivered_again(broker: Broker) -> None:
     await broker.publish([Message("q", "orphan")])
     first_consumer = broker.consume(["q"], prefetch=1)
     [held] = await take(first_consumer, 1)
-    await first_consumer.aclose()  # type: ignore[attr-defined]
+    await first_consumer.aclose()
     # Never acked: another consumer gets it once the first one's hold lapses.
     second = broker.consume(["q"], prefetch=1)
     [again] = await take(second, 1, timeout_s=15)
     assert again.task_id == held.task_id
     await again.ack()
     await held.ack()  # a stale ack changes nothing
-    await second.aclose()  # type: ignore[attr-defined]
+    await second.aclose()
     assert await broker.depth("q") == 0
 
 
@@ -88,4 +88,4 @@ async def test_consumers_of_different_queues_do_not_mix(broker: Broker) -> None:
     [got] = await take(deliveries, 1)
     assert got.task_id == "for-b"
     assert await broker.depth("a") == 1
-    await deliveries.aclose()  # type: ignore[attr-defined]
+    await deliveries.aclose()

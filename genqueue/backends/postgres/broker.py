@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -175,7 +175,7 @@ class PostgresBroker:
 
     async def consume(
         self, queues: Sequence[str], prefetch: int
-    ) -> AsyncIterator[PostgresDelivery]:
+    ) -> AsyncGenerator[PostgresDelivery, None]:
         limit = max(1, prefetch)
         mine: set[int] = set()
         buffer: list[PostgresDelivery] = []

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -144,7 +144,9 @@ class RedisBroker:
             ],
         )
 
-    async def consume(self, queues: Sequence[str], prefetch: int) -> AsyncIterator[RedisDelivery]:
+    async def consume(
+        self, queues: Sequence[str], prefetch: int
+    ) -> AsyncGenerator[RedisDelivery, None]:
         limit = max(1, prefetch)
         mine: set[str] = set()
         buffer: list[RedisDelivery] = []

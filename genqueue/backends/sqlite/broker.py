@@ -13,7 +13,7 @@ import asyncio
 import secrets
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Self
 
@@ -120,7 +120,9 @@ class SqliteBroker:
             [QueueStatus(q, *counts.get(q, (0, 0))) for q in queues],
         )
 
-    async def consume(self, queues: Sequence[str], prefetch: int) -> AsyncIterator[SqliteDelivery]:
+    async def consume(
+        self, queues: Sequence[str], prefetch: int
+    ) -> AsyncGenerator[SqliteDelivery, None]:
         limit = max(1, prefetch)
         mine: set[int] = set()
         buffer: list[SqliteDelivery] = []
