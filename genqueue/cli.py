@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+from functools import partial
 from typing import Annotated, Any
 
 import typer
@@ -88,13 +89,19 @@ def up(
     extra = [arg for k in kinds or [] for arg in ("--kinds", k)]
     if concurrency:
         extra += ["--concurrency", str(concurrency)]
+    from genqueue.worker.procpool import die_with_parent
+
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "genqueue", "worker", "--name", f"up-{i + 1}", *extra]
+            [sys.executable, "-m", "genqueue", "worker", "--name", f"up-{i + 1}", *extra],
+            preexec_fn=partial(die_with_parent, signal.SIGTERM),  # even if `up` is killed
         )
         for i in range(workers)
     ]
     out.print(f"[bold green]genqueue is up:[/] http://{host}:{port}  ({workers} workers)")
+    # uvicorn re-raises a SIGTERM it caught once it has shut down; with the default action
+    # that would end this process before the `finally` below stops the workers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         _serve_api(host, port, kinds or [])
     finally:

@@ -85,19 +85,20 @@ class _ChildContext:
         return self._job.inputs
 
 
-def _die_with_parent() -> None:
-    """Linux: get SIGKILL when the worker dies, even by SIGKILL, so no run outlives it."""
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Linux: get ``sig`` when the parent dies, even by SIGKILL, so no child outlives it
+    (pool processes get SIGKILL; the workers of ``genqueue up`` get SIGTERM, a clean stop)."""
     with contextlib.suppress(OSError, AttributeError):
         import ctypes
 
         pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, sig)
 
 
 def _child_main(conn: Connection) -> None:
     from genqueue.kinds import resolve_kind
 
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     while True:
         try:

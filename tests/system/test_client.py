@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -165,3 +166,44 @@ def test_similar_prompts_find_past_results_through_the_api(cluster: Cluster) -> 
     assert hits[0]["score"] > hits[1]["score"]
     empty = httpx.get(f"{cluster.url}/v1/prompts/similar", params={"q": ""}, timeout=10)
     assert empty.status_code == 422 and empty.json()["fields"][0]["field"] == "q"
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_up_takes_its_workers_down_with_it(tmp_path: Path, how: signal.Signals) -> None:
+    port = free_port()
+    env = {**os.environ, "GENQUEUE_DATA_DIR": str(tmp_path)}
+    with open(tmp_path / "up.log", "wb") as log:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "genqueue", "up", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        with Client(f"http://127.0.0.1:{port}") as client:
+
+            def worker_pids() -> list[int] | None:
+                assert up.poll() is None, (tmp_path / "up.log").read_text()
+                try:
+                    online = [w.pid for w in client.workers() if w.status == "online"]
+                except httpx.HTTPError:
+                    return None
+                return online if len(online) == 2 else None
+
+            pids = wait_until(worker_pids, 30, 0.1, "2 workers online")
+        up.send_signal(how)
+
+        def gone(pid: int) -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # not our child, but reap if it is
+            return False
+
+        wait_until(lambda: all(gone(p) for p in pids), 30, 0.1, "the workers to exit")
+    finally:
+        if up.poll() is None:
+            up.kill()
+        up.wait(10)
