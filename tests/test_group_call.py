@@ -9,23 +9,29 @@ from typing import Any
 import pytest
 
 from genqueue.backends.group import GroupCall
+from tests.helpers import wait_for
 
 
 async def test_calls_waiting_behind_one_in_flight_go_together_in_order() -> None:
     sent: list[list[Sequence[Any]]] = []
-    gate = asyncio.Event()
+    on_the_wire, gate = asyncio.Event(), asyncio.Event()
 
     async def send(calls: list[Sequence[Any]]) -> list[Any]:
         sent.append(calls)
         if len(sent) == 1:
+            on_the_wire.set()
             await gate.wait()  # hold the first round trip on the wire
         return [args[0] * 10 for args in calls]
 
     group = GroupCall(send)
     first = asyncio.ensure_future(group(1))
-    await asyncio.sleep(0)
+    await asyncio.wait_for(on_the_wire.wait(), 5)
     others = [asyncio.ensure_future(group(n)) for n in (2, 3, 4)]
-    await asyncio.sleep(0)
+
+    async def all_waiting() -> bool:
+        return len(group._waiting) == 3
+
+    await wait_for(all_waiting, 5, 0.001, "the three calls to queue up behind the first")
     gate.set()
     assert await first == 10
     assert await asyncio.gather(*others) == [20, 30, 40]
