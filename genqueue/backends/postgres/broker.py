@@ -17,6 +17,7 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+from genqueue.backends.group import GroupCall
 from genqueue.backends.postgres.db import Database
 from genqueue.backends.postgres.listen import Listener, sleep_until
 from genqueue.contracts import BrokerStatus, Message, QueueStatus
@@ -117,8 +118,7 @@ class PostgresBroker:
         self._wakes: set[asyncio.Event] = set()
         self._listener = Listener(db.target, "deliveries", self._wake_all)
         self._listening: asyncio.Task[None] | None = None
-        self._acks: list[tuple[PostgresDelivery, asyncio.Future[None]]] = []
-        self._acker: asyncio.Task[None] | None = None
+        self._acks = GroupCall(self._send_acks)
 
     @classmethod
     async def connect(cls, url: str, visibility_s: float = 10.0) -> Self:
@@ -241,28 +241,13 @@ class PostgresBroker:
         )
 
     async def _ack(self, delivery: PostgresDelivery) -> None:
-        """Group commit: acks made while one batch is on the wire go together in the next,
-        and each caller returns once its own ack is stored."""
+        """Acks made while one batch is on the wire go together in the next (group.py)."""
         self._release(delivery)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._acks.append((delivery, done))
-        if self._acker is None or self._acker.done():
-            self._acker = asyncio.create_task(self._send_acks())
-        await done
+        await self._acks(delivery.row_id, delivery.receipt)
 
-    async def _send_acks(self) -> None:
-        while self._acks:
-            batch, self._acks = self._acks, []
-            try:
-                await self._db.execute(
-                    ACK, [d.row_id for d, _ in batch], [d.receipt for d, _ in batch]
-                )
-            except Exception as exc:
-                for _, done in batch:
-                    done.set_exception(exc)
-                continue
-            for _, done in batch:
-                done.set_result(None)
+    async def _send_acks(self, calls: list[Sequence[Any]]) -> list[Any]:
+        await self._db.execute(ACK, [row_id for row_id, _ in calls], [r for _, r in calls])
+        return [None] * len(calls)
 
     def _wake_all(self) -> None:
         for wake in self._wakes:
