@@ -28,6 +28,7 @@ from genqueue.errors import (
 )
 from genqueue.inputs import InputReader
 from genqueue.retry import RetryPolicy
+from genqueue.settings import Settings
 
 Executor = Literal["async", "thread", "process"]
 
@@ -58,6 +59,11 @@ class TaskContext(Protocol):
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
         """Send an event of this run to every event stream (e.g. ``diagnosis.alert``), in the
         background like progress. ``event_type`` is dotted lower case and not ``task.*``."""
+        ...
+
+    @property
+    def settings(self) -> Settings:
+        """The worker's settings (read once per worker, not once per task)."""
         ...
 
     @property

@@ -28,6 +28,7 @@ from genqueue.errors import (
 from genqueue.inputs import InputReader
 from genqueue.kinds import Kind, check_event
 from genqueue.models import Progress, Task
+from genqueue.settings import Settings, load_settings
 from genqueue.worker.procpool import Job, ProcessPool, TaskCancelledError
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class LocalContext:
     attempt: int
     artifacts: ArtifactStore
     inputs: InputReader
+    # A test or bench that builds a context by hand gets the environment's settings.
+    settings: Settings = field(default_factory=load_settings)
     latest: Progress | None = None
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     _cancelled: threading.Event = field(default_factory=threading.Event)
@@ -88,6 +91,7 @@ class Execution:
         store: Store,
         artifacts: ArtifactStore,
         inputs: InputReader,
+        settings: Settings,
         pool: ProcessPool,
     ) -> None:
         self.kind = kind
@@ -96,7 +100,7 @@ class Execution:
         self._store = store
         self._artifacts = artifacts
         self._pool = pool
-        self._ctx = LocalContext(task.id, lease.attempt, artifacts, inputs)
+        self._ctx = LocalContext(task.id, lease.attempt, artifacts, inputs, settings)
         self._runner: asyncio.Task[Any] | None = None
         self.stop_reason: StopReason | None = None
         self.done = False  # the run has an outcome; its lease is about to be released
@@ -178,6 +182,7 @@ class Execution:
                 self.lease.attempt,
                 self._artifacts.root_url,
                 self._ctx.inputs,
+                self._ctx.settings,
             )
             return await self._pool.run(job, self._ctx)
         payload = kind.payload_model.model_validate(self.task.payload)

@@ -28,6 +28,7 @@ from genqueue.errors import (
 )
 from genqueue.inputs import InputReader
 from genqueue.kinds import TaskContext, check_event
+from genqueue.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class Job:
     attempt: int
     artifact_root: str
     inputs: InputReader
+    settings: Settings
 
 
 class _ChildContext:
@@ -83,6 +85,10 @@ class _ChildContext:
     @property
     def inputs(self) -> InputReader:
         return self._job.inputs
+
+    @property
+    def settings(self) -> Settings:
+        return self._job.settings
 
 
 def die_with_parent(sig: int = signal.SIGKILL) -> None:

@@ -203,6 +203,7 @@ class Worker:
             store=self.store,
             artifacts=self._artifacts,
             inputs=self._inputs,
+            settings=self.settings,
             pool=self._pool,
         )
         self._running[task.id] = execution

@@ -33,9 +33,8 @@ from genqueue.retry import RetryPolicy
 def diagnose(payload: DiagnosePayload, ctx: TaskContext) -> DiagnoseResult:
     """Diagnose one camera frame: picture quality checks, faces and people, frozen feed."""
     from genqueue.handlers.diagnose.pipeline import run_diagnosis
-    from genqueue.settings import load_settings
 
-    return run_diagnosis(payload, ctx, load_settings().diagnosis)
+    return run_diagnosis(payload, ctx, ctx.settings.diagnosis)
 
 
 KINDS = [diagnose]

@@ -31,9 +31,8 @@ from genqueue.retry import RetryPolicy
 def extract_features(payload: FeaturePayload, ctx: TaskContext) -> FeatureResult:
     """Embed images (1280-d, L2-normalised) and name their top ImageNet classes."""
     from genqueue.handlers.features.extract import run_extract
-    from genqueue.settings import load_settings
 
-    return run_extract(payload, ctx, load_settings().features)
+    return run_extract(payload, ctx, ctx.settings.features)
 
 
 KINDS = [extract_features]

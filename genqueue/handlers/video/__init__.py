@@ -30,9 +30,8 @@ async def generate(payload: VideoGenerate, ctx: TaskContext) -> VideoResult:
     """Generate a short video from a prompt, locally (procedural) or on Tencent Cloud VOD AIGC."""
     if payload.provider == "cloud":
         from genqueue.handlers.video.cloud import generate_cloud
-        from genqueue.settings import load_settings
 
-        return await generate_cloud(payload, ctx, load_settings().video)
+        return await generate_cloud(payload, ctx, ctx.settings.video)
     from genqueue.handlers.video.local import generate_local
 
     return await generate_local(payload, ctx)

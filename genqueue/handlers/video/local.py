@@ -100,6 +100,7 @@ async def generate_local(payload: VideoGenerate, ctx: TaskContext) -> VideoResul
             ctx.attempt,
             tempfile.gettempdir(),
             ctx.inputs,
+            ctx.settings,
         )
         out = Rendered(**await pool.run(job, ctx))
     finally:
