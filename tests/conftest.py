@@ -42,12 +42,17 @@ async def store(request: pytest.FixtureRequest, settings: Settings) -> AsyncIter
 
 
 @pytest.fixture(params=BROKERS)
-async def broker(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Broker]:
+def broker_url(request: pytest.FixtureRequest, settings: Settings) -> Iterator[str]:
     url = backend_url(request.param, settings.data_dir)
-    broker = await open_broker(url, settings)
+    yield url
+    forget(url)
+
+
+@pytest.fixture
+async def broker(broker_url: str, settings: Settings) -> AsyncIterator[Broker]:
+    broker = await open_broker(broker_url, settings)
     yield broker
     await broker.aclose()
-    forget(url)
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
+from genqueue.backends import open_broker
 from genqueue.contracts import Broker, Delivery, Message
+from genqueue.settings import Settings
 
 
 async def take(
@@ -66,17 +68,20 @@ async def test_delayed_publish_is_not_delivered_early(broker: Broker) -> None:
     await deliveries.aclose()
 
 
-async def test_unacked_delivery_of_a_closed_consumer_is_delivered_again(broker: Broker) -> None:
+async def test_unacked_delivery_of_a_closed_broker_is_delivered_again(
+    broker: Broker, broker_url: str, settings: Settings
+) -> None:
     await broker.publish([Message("q", "orphan")])
-    first_consumer = broker.consume(["q"], prefetch=1)
+    dying = await open_broker(broker_url, settings)  # another process, which then dies
+    first_consumer = dying.consume(["q"], prefetch=1)
     [held] = await take(first_consumer, 1)
     await first_consumer.aclose()
-    # Never acked: another consumer gets it once the first one's hold lapses.
+    await dying.aclose()
+    # Never acked: another consumer gets it once the dead one's hold lapses.
     second = broker.consume(["q"], prefetch=1)
     [again] = await take(second, 1, timeout_s=15)
     assert again.task_id == held.task_id
     await again.ack()
-    await held.ack()  # a stale ack changes nothing
     await second.aclose()
     assert await broker.depth("q") == 0
 

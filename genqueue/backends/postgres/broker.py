@@ -12,22 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Self
 
 from genqueue.backends.group import GroupCall
 from genqueue.backends.postgres.db import Database
-from genqueue.backends.postgres.listen import Listener, sleep_until
+from genqueue.backends.postgres.listen import Listener
+from genqueue.backends.pull import FALLBACK_POLL_S, Bell, Chime, Fetched, PullDelivery, Puller
 from genqueue.contracts import BrokerStatus, Message, QueueStatus
 from genqueue.errors import BackendUnavailableError
 
 log = logging.getLogger(__name__)
 
 POOL_SIZE = 4
-FALLBACK_POLL_S = 0.5  # an idle consumer looks anyway this often (NOTIFY is a hint)
-OUTAGE_PAUSE_S = 1.0  # a consumer that cannot reach the server tries again this often
 STATUS_TIMEOUT_S = 3.0
 
 PUBLISH = """
@@ -85,40 +82,17 @@ FROM unnest($1::text[]) AS q(name)
 """
 
 
-@dataclass
-class PostgresDelivery:
-    """One fetched row; ``ack``/``nack`` are fenced by the fetch's receipt."""
-
-    broker: PostgresBroker
-    row_id: int
-    receipt: str
-    task_id: str
-    queue: str
-    _done: bool = field(default=False, repr=False)
-
-    async def ack(self) -> None:
-        if not self._done:
-            self._done = True
-            await self.broker._ack(self)
-
-    async def nack(self, delay_s: float = 0.0) -> None:
-        if not self._done:
-            self._done = True
-            await self.broker._nack(self, delay_s)
-
-
 class PostgresBroker:
     """The Broker contract on PostgreSQL. See ``genqueue.contracts.Broker``."""
 
     def __init__(self, db: Database, visibility_s: float = 10.0) -> None:
         self._db = db
         self.visibility_s = visibility_s
-        self._held: dict[int, PostgresDelivery] = {}
-        self._settled = asyncio.Event()
-        self._wakes: set[asyncio.Event] = set()
-        self._listener = Listener(db.target, "deliveries", self._wake_all)
+        self._chime = Chime()
+        self._listener = Listener(db.target, "deliveries", self._chime.ring)
         self._listening: asyncio.Task[None] | None = None
         self._acks = GroupCall(self._send_acks)
+        self._puller = Puller(self, visibility_s)
 
     @classmethod
     async def connect(cls, url: str, visibility_s: float = 10.0) -> Self:
@@ -131,6 +105,7 @@ class PostgresBroker:
         await self.aclose()
 
     async def aclose(self) -> None:
+        await self._puller.aclose()
         if self._listening is not None:
             self._listening.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -173,96 +148,43 @@ class PostgresBroker:
             [QueueStatus(r["name"], r["ready"], r["unacked"]) for r in rows],
         )
 
-    async def consume(
-        self, queues: Sequence[str], prefetch: int
-    ) -> AsyncGenerator[PostgresDelivery, None]:
-        limit = max(1, prefetch)
-        mine: set[int] = set()
-        buffer: list[PostgresDelivery] = []
-        wake = asyncio.Event()
-        self._wakes.add(wake)
+    def consume(self, queues: Sequence[str], prefetch: int) -> AsyncGenerator[PullDelivery, None]:
+        return self._puller.deliveries(queues, prefetch)
+
+    def bell(self) -> contextlib.AbstractAsyncContextManager[Bell]:
         if self._listening is None:
             self._listening = asyncio.create_task(self._listener.keep_listening())
-        touch = asyncio.create_task(self._keep_visible(mine))
-        try:
-            while True:
-                if buffer:
-                    yield buffer.pop(0)
-                    continue
-                mine.intersection_update(self._held)
-                if len(mine) >= limit:
-                    self._settled.clear()
-                    await self._settled.wait()
-                    continue
-                wake.clear()
-                try:
-                    buffer, due_in = await self._fetch(queues, limit - len(mine))
-                except BackendUnavailableError as exc:
-                    # Keep consuming through an outage: the server comes back, we carry on.
-                    log.warning("fetch from %s failed: %s", queues, exc)
-                    await asyncio.sleep(OUTAGE_PAUSE_S)
-                    continue
-                mine.update(d.row_id for d in buffer)
-                if not buffer:
-                    await sleep_until(wake, min(FALLBACK_POLL_S, due_in))
-        finally:
-            touch.cancel()
-            self._wakes.discard(wake)
-            for delivery in buffer:  # fetched, never handed out: give them back now
-                with contextlib.suppress(BackendUnavailableError):
-                    await delivery.nack()
+        return self._chime.bell()
 
-    async def _fetch(self, queues: Sequence[str], n: int) -> tuple[list[PostgresDelivery], float]:
-        receipt = secrets.token_hex(8)
-        rows = await self._db.fetch(FETCH, list(queues), n, receipt, float(self.visibility_s))
+    async def fetch(
+        self, queues: Sequence[str], n: int, receipt: str, visibility_s: float
+    ) -> tuple[list[Fetched], float]:
+        rows = await self._db.fetch(FETCH, list(queues), n, receipt, float(visibility_s))
         fetched = [
-            PostgresDelivery(self, r["id"], receipt, r["task_id"], r["queue"])
+            Fetched(r["id"], r["task_id"], r["queue"], r["priority"])
             for r in rows
             if r["id"] is not None
         ]
-        self._held.update((d.row_id, d) for d in fetched)
         due = [r["due_in"] for r in rows if r["id"] is None and r["due_in"] is not None]
         return fetched, max(0.0, due[0]) if due else FALLBACK_POLL_S
 
-    def _release(self, delivery: PostgresDelivery) -> None:
-        # No longer kept visible from here on: if the statement below fails, the row's
-        # deadline lapses and it is delivered again.
-        self._held.pop(delivery.row_id, None)
-        self._settled.set()
-
-    async def _nack(self, delivery: PostgresDelivery, delay_s: float) -> None:
-        self._release(delivery)
+    async def settle(self, delivery: PullDelivery, delay_s: float | None) -> None:
+        if delay_s is None:  # acks made while one batch is on the wire go in the next
+            await self._acks(delivery.key, delivery.receipt)
+            return
         await self._db.fetch(
             NACK,
-            delivery.row_id,
+            delivery.key,
             delivery.receipt,
             float(delay_s),
             self._db.target.channel("deliveries"),
         )
 
-    async def _ack(self, delivery: PostgresDelivery) -> None:
-        """Acks made while one batch is on the wire go together in the next (group.py)."""
-        self._release(delivery)
-        await self._acks(delivery.row_id, delivery.receipt)
-
     async def _send_acks(self, calls: list[Sequence[Any]]) -> list[Any]:
         await self._db.execute(ACK, [row_id for row_id, _ in calls], [r for _, r in calls])
         return [None] * len(calls)
 
-    def _wake_all(self) -> None:
-        for wake in self._wakes:
-            wake.set()
-
-    async def _keep_visible(self, mine: set[int]) -> None:
-        """Push the visibility deadline of held rows forward while this consumer lives."""
-        while True:
-            await asyncio.sleep(self.visibility_s / 3)
-            held = [d for i in list(mine) if (d := self._held.get(i))]
-            if held:
-                with contextlib.suppress(BackendUnavailableError):
-                    await self._db.execute(
-                        TOUCH,
-                        [d.row_id for d in held],
-                        [d.receipt for d in held],
-                        float(self.visibility_s),
-                    )
+    async def touch(self, held: Sequence[PullDelivery], visibility_s: float) -> None:
+        await self._db.execute(
+            TOUCH, [d.key for d in held], [d.receipt for d in held], float(visibility_s)
+        )

@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import secrets
-from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, Self
 
 from redis.asyncio import Redis
@@ -22,44 +20,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from genqueue.backends.group import GroupCall
+from genqueue.backends.pull import FALLBACK_POLL_S, Bell, Chime, Fetched, PullDelivery, Puller
 from genqueue.backends.redis import scripts
 from genqueue.backends.redis.connection import connect
 from genqueue.contracts import BrokerStatus, Message, QueueStatus
 from genqueue.errors import BackendUnavailableError
 
 SCRIPTS = ["publish", "fetch", "settle", "touch", "ack"]
-FALLBACK_POLL_S = 0.5
-
-
-@dataclass
-class RedisDelivery:
-    """One delivered message; ``ack``/``nack`` are fenced by the fetch's receipt."""
-
-    broker: RedisBroker
-    message_id: str
-    receipt: str
-    task_id: str
-    queue: str
-    _done: bool = field(default=False, repr=False)
-
-    async def ack(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        self.broker._held.pop(self.message_id, None)
-        self.broker._settled.set()
-        await self.broker._ack(self.message_id, self.receipt)
-
-    async def nack(self, delay_s: float = 0.0) -> None:
-        await self._settle("nack", delay_s)
-
-    async def _settle(self, mode: str, delay_s: float) -> None:
-        if self._done:
-            return
-        self._done = True
-        self.broker._held.pop(self.message_id, None)
-        self.broker._settled.set()
-        await self.broker._run("settle", self.message_id, self.receipt, mode, delay_s)
 
 
 class RedisBroker:
@@ -70,11 +37,11 @@ class RedisBroker:
         self._p = prefix
         self.visibility_s = visibility_s
         self._s = scripts.load(redis, SCRIPTS, prelude="broker_common")
-        self._held: dict[str, RedisDelivery] = {}
-        self._settled = asyncio.Event()
-        self._wake = asyncio.Event()
+        self._chime = Chime()
         self._listener: asyncio.Task[None] | None = None
+        self._closing = False
         self._ack = GroupCall(self._send_acks)
+        self._puller = Puller(self, visibility_s)
 
     @classmethod
     async def connect(cls, url: str, visibility_s: float = 10.0) -> Self:
@@ -89,10 +56,12 @@ class RedisBroker:
         await self.aclose()
 
     async def aclose(self) -> None:
+        await self._puller.aclose()
+        self._closing = True
         if self._listener is not None:
+            # redis-py's get_message can swallow a cancellation; the flag ends the loop then.
             self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            await asyncio.wait([self._listener], timeout=2 * FALLBACK_POLL_S)
         await self._r.aclose()
 
     async def _run(self, name: str, *args: Any) -> Any:
@@ -144,78 +113,64 @@ class RedisBroker:
             ],
         )
 
-    async def consume(
-        self, queues: Sequence[str], prefetch: int
-    ) -> AsyncGenerator[RedisDelivery, None]:
-        limit = max(1, prefetch)
-        mine: set[str] = set()
-        buffer: list[RedisDelivery] = []
-        await self._listen()
-        touch = asyncio.create_task(self._keep_visible(mine))
-        try:
-            while True:
-                if buffer:
-                    yield buffer.pop(0)
-                    continue
-                mine.intersection_update(self._held)
-                if len(mine) >= limit:
-                    self._settled.clear()
-                    await self._settled.wait()
-                    continue
-                self._wake.clear()
-                buffer, next_due = await self._fetch(queues, limit - len(mine))
-                mine.update(d.message_id for d in buffer)
-                if not buffer:
-                    wait = FALLBACK_POLL_S if next_due < 0 else min(FALLBACK_POLL_S, next_due)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), wait)
-        finally:
-            touch.cancel()
-            for delivery in buffer:  # fetched, never handed out: give them back now
-                await delivery.nack()
+    def consume(self, queues: Sequence[str], prefetch: int) -> AsyncGenerator[PullDelivery, None]:
+        return self._puller.deliveries(queues, prefetch)
 
-    async def _fetch(self, queues: Sequence[str], n: int) -> tuple[list[RedisDelivery], float]:
-        receipt = secrets.token_hex(8)
-        rows, next_due = await self._run("fetch", receipt, self.visibility_s, n, *queues)
-        fetched = [
-            RedisDelivery(self, m_id, receipt, task_id, queue) for m_id, queue, task_id, _ in rows
-        ]
-        self._held.update((d.message_id, d) for d in fetched)
-        return fetched, float(next_due)
+    @contextlib.asynccontextmanager
+    async def bell(self) -> AsyncIterator[Bell]:
+        self._listen()
+        async with self._chime.bell() as bell:
+            yield bell
+
+    async def fetch(
+        self, queues: Sequence[str], n: int, receipt: str, visibility_s: float
+    ) -> tuple[list[Fetched], float]:
+        rows, next_due = await self._run("fetch", receipt, visibility_s, n, *queues)
+        due = float(next_due)
+        fetched = [Fetched(m_id, task_id, queue, int(p)) for m_id, queue, task_id, p in rows]
+        return fetched, FALLBACK_POLL_S if due < 0 else due
+
+    async def settle(self, delivery: PullDelivery, delay_s: float | None) -> None:
+        if delay_s is None:
+            await self._ack(delivery.key, delivery.receipt)
+        else:
+            await self._run("settle", delivery.key, delivery.receipt, "nack", delay_s)
+
+    async def touch(self, held: Sequence[PullDelivery], visibility_s: float) -> None:
+        await self._run("touch", visibility_s, *(x for d in held for x in (d.key, d.receipt)))
 
     async def _send_acks(self, calls: list[Sequence[Any]]) -> list[Any]:
         """Acks made while one batch is on the wire go together in the next (group.py)."""
         await self._run("ack", *(x for call in calls for x in call))
         return [None] * len(calls)
 
-    async def _listen(self) -> None:
-        """Subscribe once to the wake channel (a connection of its own)."""
+    def _listen(self) -> None:
+        """Keep one subscription to the wake channel (a connection of its own), made anew
+        after a failure; every (re)subscription wakes the consumers, since anything may have
+        been published while it was down."""
         if self._listener is not None:
             return
-        pubsub = self._r.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(f"{self._p}:wake")
+        channel = f"{self._p}:wake"
 
         async def relay() -> None:
+            pubsub: Any = None
             try:
-                while True:
+                while not self._closing:
                     try:
-                        message = await pubsub.get_message(timeout=FALLBACK_POLL_S)
+                        if pubsub is None:
+                            pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+                            await pubsub.subscribe(channel)
+                            self._chime.ring()
+                        if await pubsub.get_message(timeout=FALLBACK_POLL_S) is not None:
+                            self._chime.ring()
                     except (RedisConnectionError, RedisTimeoutError, OSError):
-                        await asyncio.sleep(FALLBACK_POLL_S)  # reconnects on the next call
-                        continue
-                    if message is not None:
-                        self._wake.set()
+                        if pubsub is not None:
+                            with contextlib.suppress(Exception):
+                                await pubsub.aclose()
+                            pubsub = None
+                        await asyncio.sleep(FALLBACK_POLL_S)
             finally:
-                await pubsub.aclose()
+                if pubsub is not None:
+                    await pubsub.aclose()
 
         self._listener = asyncio.create_task(relay(), name="genqueue-redis-wake")
-
-    async def _keep_visible(self, mine: set[str]) -> None:
-        while True:
-            await asyncio.sleep(self.visibility_s / 3)
-            held = [
-                x for i in list(mine) if (d := self._held.get(i)) for x in (d.message_id, d.receipt)
-            ]
-            if held:
-                with contextlib.suppress(BackendUnavailableError):
-                    await self._run("touch", self.visibility_s, *held)

@@ -9,45 +9,18 @@ receipt; both match on the receipt, so a stale consumer cannot touch a row fetch
 
 from __future__ import annotations
 
-import asyncio
-import secrets
+import contextlib
 import sqlite3
 import time
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass, field
 from typing import Self
 
+from genqueue.backends.pull import FALLBACK_POLL_S, Bell, Fetched, PullDelivery, Puller
 from genqueue.backends.sqlite.db import Database
 from genqueue.backends.sqlite.doorbell import Doorbell
 from genqueue.contracts import BrokerStatus, Message, QueueStatus
 
 Conn = sqlite3.Connection
-FALLBACK_POLL_S = 0.5  # an idle consumer looks anyway this often (the doorbell is a hint)
-
-
-@dataclass
-class SqliteDelivery:
-    """One fetched row; ``ack``/``nack`` are fenced by the fetch's receipt."""
-
-    broker: SqliteBroker
-    row_id: int
-    receipt: str
-    task_id: str
-    queue: str
-    priority: int
-    _done: bool = field(default=False, repr=False)
-
-    async def ack(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        await self.broker._settle(self, delete=True, delay_s=0.0)
-
-    async def nack(self, delay_s: float = 0.0) -> None:
-        if self._done:
-            return
-        self._done = True
-        await self.broker._settle(self, delete=False, delay_s=delay_s)
 
 
 class SqliteBroker:
@@ -56,9 +29,8 @@ class SqliteBroker:
     def __init__(self, db: Database, visibility_s: float = 10.0) -> None:
         self._db = db
         self.visibility_s = visibility_s
-        self._held: dict[int, SqliteDelivery] = {}
-        self._settled = asyncio.Event()
         self._bell = Doorbell(db.path, "deliveries")
+        self._puller = Puller(self, visibility_s)
 
     @classmethod
     async def connect(cls, url: str, visibility_s: float = 10.0) -> Self:
@@ -71,6 +43,7 @@ class SqliteBroker:
         await self.aclose()
 
     async def aclose(self) -> None:
+        await self._puller.aclose()
         self._bell.close()
         await self._db.aclose()
 
@@ -120,37 +93,15 @@ class SqliteBroker:
             [QueueStatus(q, *counts.get(q, (0, 0))) for q in queues],
         )
 
-    async def consume(
-        self, queues: Sequence[str], prefetch: int
-    ) -> AsyncGenerator[SqliteDelivery, None]:
-        limit = max(1, prefetch)
-        mine: set[int] = set()
-        buffer: list[SqliteDelivery] = []
-        touch = asyncio.create_task(self._keep_visible(mine))
-        try:
-            with self._bell.listen() as bell:
-                while True:
-                    if buffer:
-                        yield buffer.pop(0)
-                        continue
-                    mine.intersection_update(self._held)
-                    if len(mine) >= limit:
-                        self._settled.clear()
-                        await self._settled.wait()
-                        continue
-                    buffer, next_due = await self._fetch(queues, limit - len(mine))
-                    mine.update(d.row_id for d in buffer)
-                    if not buffer:
-                        await bell.wait(min(FALLBACK_POLL_S, next_due))
-        finally:
-            touch.cancel()
-            for delivery in buffer:  # fetched, never handed out: give them back now
-                await delivery.nack()
+    def consume(self, queues: Sequence[str], prefetch: int) -> AsyncGenerator[PullDelivery, None]:
+        return self._puller.deliveries(queues, prefetch)
 
-    async def _fetch(self, queues: Sequence[str], n: int) -> tuple[list[SqliteDelivery], float]:
-        """Take up to ``n`` due messages; when there are none, also say in how many seconds
-        the next delayed one comes due."""
-        receipt = secrets.token_hex(8)
+    def bell(self) -> contextlib.AbstractAsyncContextManager[Bell]:
+        return self._bell.bell()
+
+    async def fetch(
+        self, queues: Sequence[str], n: int, receipt: str, visibility_s: float
+    ) -> tuple[list[Fetched], float]:
         marks = ", ".join("?" for _ in queues)
 
         def run(conn: Conn) -> tuple[list[sqlite3.Row], float]:
@@ -160,7 +111,7 @@ class SqliteBroker:
                 f" SELECT id FROM deliveries WHERE queue IN ({marks}) AND available_at <= ?"
                 " AND (locked_until IS NULL OR locked_until < ?)"
                 " ORDER BY priority DESC, id LIMIT ?) RETURNING id, queue, task_id, priority",
-                (receipt, now + self.visibility_s, *queues, now, now, n),
+                (receipt, now + visibility_s, *queues, now, now, n),
             ).fetchall()
             if rows:
                 return rows, 0.0
@@ -173,19 +124,12 @@ class SqliteBroker:
 
         rows, next_due = await self._db.write(run)
         rows.sort(key=lambda r: (-r["priority"], r["id"]))
-        fetched = [
-            SqliteDelivery(self, r["id"], receipt, r["task_id"], r["queue"], r["priority"])
-            for r in rows
-        ]
-        self._held.update((d.row_id, d) for d in fetched)
-        return fetched, next_due
+        return [Fetched(r["id"], r["task_id"], r["queue"], r["priority"]) for r in rows], next_due
 
-    async def _settle(self, delivery: SqliteDelivery, *, delete: bool, delay_s: float) -> None:
-        self._held.pop(delivery.row_id, None)
-        self._settled.set()
-        key = (delivery.row_id, delivery.receipt)
+    async def settle(self, delivery: PullDelivery, delay_s: float | None) -> None:
+        key = (delivery.key, delivery.receipt)
         params: tuple[object, ...]
-        if delete:
+        if delay_s is None:
             sql, params = "DELETE FROM deliveries WHERE id = ? AND receipt = ?", key
         else:
             sql = (
@@ -194,20 +138,14 @@ class SqliteBroker:
             )
             params = (time.time() + delay_s, *key)
         await self._db.write(lambda conn: conn.execute(sql, params))
-        if not delete:
+        if delay_s is not None:
             self._bell.ring()
 
-    async def _keep_visible(self, mine: set[int]) -> None:
-        """Push the visibility deadline of held rows forward while this consumer lives."""
-        while True:
-            await asyncio.sleep(self.visibility_s / 3)
-            held = [(d.row_id, d.receipt) for i in list(mine) if (d := self._held.get(i))]
-            if not held:
-                continue
-            until = time.time() + self.visibility_s
-            await self._db.write(
-                lambda conn: conn.executemany(
-                    "UPDATE deliveries SET locked_until = ? WHERE id = ? AND receipt = ?",
-                    [(until, row_id, receipt) for row_id, receipt in held],  # noqa: B023
-                )
+    async def touch(self, held: Sequence[PullDelivery], visibility_s: float) -> None:
+        until = time.time() + visibility_s
+        await self._db.write(
+            lambda conn: conn.executemany(
+                "UPDATE deliveries SET locked_until = ? WHERE id = ? AND receipt = ?",
+                [(until, d.key, d.receipt) for d in held],
             )
+        )

@@ -14,6 +14,7 @@ import hashlib
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 
@@ -49,6 +50,12 @@ class Doorbell:
     def listen(self) -> Listener:
         return Listener(self)
 
+    @contextlib.asynccontextmanager
+    async def bell(self) -> AsyncIterator[Listener]:
+        """The listener as a consumer's wake-up (``genqueue.backends.pull.Bell``)."""
+        with self.listen() as listener:
+            yield listener
+
     def close(self) -> None:
         if self._sender is not None:
             self._sender.close()
@@ -83,6 +90,9 @@ class Listener:
             while self._sock.recv(64):
                 pass
         self._rang.set()
+
+    def arm(self) -> None:
+        """Nothing to do: a ring is kept until the next :meth:`wait` returns."""
 
     async def wait(self, timeout_s: float) -> None:
         """Return when the bell rings (or rang since the last wait), or after ``timeout_s``."""
