@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: install install-dev models run test lint bench bench-redis bench-amqp browser clean
+.PHONY: install install-dev models run test lint bench bench-redis bench-amqp soak browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,13 @@ bench-redis: $(DEV_STAMP) .venv-bench/.installed
 # Dramatiq on the same RabbitMQ (vhost gqbench, made and deleted by the bench).
 bench-amqp: $(DEV_STAMP) .venv-bench/.installed
 	$(BIN)/python -m bench.amqp_peers
+
+# Every store/broker pairing under load while workers, the API and private Redis/PostgreSQL
+# servers are killed at random (RabbitMQ: the shared one, stopped once per pairing); fails if
+# an accepted task is lost or recorded twice. SOAK_MINUTES of load in all, plus the drains.
+SOAK_MINUTES ?= 10
+soak: $(DEV_STAMP)
+	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(VENV) .venv-bench data .pytest_cache .mypy_cache .ruff_cache

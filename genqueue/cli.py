@@ -11,18 +11,17 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
-from functools import partial
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from genqueue.client import DEFAULT_URL, Client
-from genqueue.errors import GenqueueError
+from genqueue.errors import ConfigError, GenqueueError
 from genqueue.models import TaskStatus
 
 app = typer.Typer(help="genqueue: a distributed job queue for AI workloads.", no_args_is_help=True)
@@ -69,11 +68,22 @@ def worker(
     kinds: Kinds = None,
 ) -> None:
     """Run a worker process until SIGTERM / Ctrl-C (a second one requeues in-flight tasks)."""
+    from genqueue.supervise import EX_CONFIG
     from genqueue.worker.main import run_worker
 
     _logging()
     queue_list = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
-    _call(lambda: asyncio.run(run_worker(queue_list, concurrency, name, kinds or [])))
+
+    def run() -> None:
+        try:
+            asyncio.run(run_worker(queue_list, concurrency, name, kinds or []))
+        except ConfigError as exc:
+            # Exit 78 (EX_CONFIG) tells a supervisor (`genqueue up`, systemd's
+            # RestartPreventExitStatus) that restarting cannot help.
+            out.print(f"[red]configuration error:[/] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(EX_CONFIG) from None
+
+    _call(run)
 
 
 @app.command()
@@ -84,34 +94,40 @@ def up(
     concurrency: Annotated[int | None, typer.Option(min=1, max=1024)] = None,
     kinds: Kinds = None,
 ) -> None:
-    """API + console + N workers on one machine (embedded SQLite by default)."""
+    """API + console + N workers on one machine (embedded SQLite by default); a worker that
+    exits is restarted with backoff, except on a configuration error (exit 78)."""
+    from genqueue.settings import load_settings
+    from genqueue.supervise import Supervisor
+
     _logging()
+    settings = load_settings()
     extra = [arg for k in kinds or [] for arg in ("--kinds", k)]
     if concurrency:
         extra += ["--concurrency", str(concurrency)]
-    from genqueue.worker.procpool import die_with_parent
-
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "genqueue", "worker", "--name", f"up-{i + 1}", *extra],
-            preexec_fn=partial(die_with_parent, signal.SIGTERM),  # even if `up` is killed
-        )
-        for i in range(workers)
-    ]
-    out.print(f"[bold green]genqueue is up:[/] http://{host}:{port}  ({workers} workers)")
+    names = [f"up-{i + 1}" for i in range(workers)]
+    supervisor = Supervisor(
+        {n: [sys.executable, "-m", "genqueue", "worker", "--name", n, *extra] for n in names},
+        grace_s=settings.worker.shutdown_grace_s + 5,
+        # The API runs in this (main) thread: stop it the way an operator would.
+        on_failure=lambda _: os.kill(os.getpid(), signal.SIGTERM),
+    )
     # uvicorn re-raises a SIGTERM it caught once it has shut down; with the default action
     # that would end this process before the `finally` below stops the workers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
+        supervisor.start()
+        out.print(f"[bold green]genqueue is up:[/] http://{host}:{port}  ({workers} workers)")
         _serve_api(host, port, kinds or [])
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(40)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        supervisor.stop()
+        if supervisor.failure is not None:
+            # The workers' own error messages went to this terminal just above.
+            reason = escape(supervisor.failure)
+            out.print(
+                f"[red]error:[/] genqueue up stops, its workers keep failing: {reason}",
+                soft_wrap=True,
+            )
+            raise typer.Exit(1)  # replaces the SystemExit(0) of the SIGTERM above
 
 
 def _parse_payload(payload: str | None, fields: list[str]) -> dict[str, Any]:
@@ -225,7 +241,10 @@ def workers(url: Url = DEFAULT_URL) -> None:
     """Workers in the registry."""
     with Client(url) as client:
         rows = _call(client.workers)
+    reasons = any(w.reason for w in rows)  # a degraded worker says why
     table = Table("name", "status", "queues", "running", "succeeded", "failed", "last seen")
+    if reasons:
+        table.add_column("reason")
     for w in rows:
         table.add_row(
             w.name,
@@ -235,6 +254,7 @@ def workers(url: Url = DEFAULT_URL) -> None:
             str(w.succeeded),
             str(w.failed),
             w.last_seen.strftime("%H:%M:%S"),
+            *([escape(w.reason or "")] if reasons else []),
         )
     out.print(table)
 

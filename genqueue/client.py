@@ -8,7 +8,8 @@ BackendUnavailableError.
 
 from __future__ import annotations
 
-import json
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Self, TypeVar
@@ -26,20 +27,13 @@ from genqueue.errors import (
     TaskNotFoundError,
 )
 from genqueue.models import WorkerInfo
+from genqueue.sse import BROKEN, STREAM_TIMEOUT, Resume, SseDecoder
+from genqueue.sse import ServerEvent as ServerEvent  # part of the client API
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class ServerEvent:
-    """One Server-Sent Event: its name (``task.progress``, ``snapshot``...) and JSON data."""
-
-    event: str
-    data: dict[str, Any]
-    id: str | None = None
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -77,42 +71,6 @@ def _task_body(
     if queue is not None:
         body["queue"] = queue
     return body
-
-
-def _parse_sse(lines: Iterator[str] | list[str]) -> Iterator[ServerEvent]:
-    """Turn SSE lines into events (used by both clients, fed line by line)."""
-    event: str = "message"
-    event_id: str | None = None
-    data: list[str] = []
-    for line in lines:
-        if line == "":
-            if data:
-                yield ServerEvent(event, json.loads("\n".join(data)), event_id)
-            event, event_id = "message", None
-            data = []
-        elif line.startswith(":"):
-            continue
-        else:
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "event":
-                event = value
-            elif name == "data":
-                data.append(value)
-            elif name == "id":
-                event_id = value
-
-
-class _SseDecoder:
-    def __init__(self) -> None:
-        self._pending: list[str] = []
-
-    def feed(self, line: str) -> list[ServerEvent]:
-        self._pending.append(line)
-        if line != "":
-            return []
-        lines, self._pending = self._pending, []
-        return list(_parse_sse(lines))
 
 
 def _events_params(task_id: str | None, batch_id: str | None, user: str | None) -> dict[str, str]:
@@ -188,7 +146,6 @@ _WORKERS = _Call("GET", "/v1/workers", _list_of(WorkerInfo))
 # 503 while the broker is unreachable, with the same body: the caller reads ``connected``.
 _BROKER = _Call("GET", "/v1/broker", BrokerPublic.model_validate, {"check": False})
 _HEALTH: _Call[dict[str, Any]] = _Call("GET", "/health", dict, {"check": False})
-_STREAM = httpx.Timeout(None, connect=10)
 
 
 class AsyncClient:
@@ -271,18 +228,40 @@ class AsyncClient:
         return await self._run(_HEALTH)
 
     async def events(
-        self, *, task_id: str | None = None, batch_id: str | None = None, user: str | None = None
+        self,
+        *,
+        task_id: str | None = None,
+        batch_id: str | None = None,
+        user: str | None = None,
+        reconnect_for_s: float = 60.0,
     ) -> AsyncIterator[ServerEvent]:
-        """Server-Sent Events, as they come, until the caller stops iterating."""
+        """Server-Sent Events, as they come, until the caller stops iterating. A stream that
+        breaks (API restart, network, 503 while a backend is down) is opened again after a
+        short pause with ``Last-Event-ID``, so every event still comes exactly once (a
+        ``lagged`` event says the server no longer had some). Raises if the first connection
+        fails, or after ``reconnect_for_s`` without getting a stream back."""
         params = _events_params(task_id, batch_id, user)
-        async with self._http.stream(
-            "GET", "/v1/events", params=params, timeout=_STREAM
-        ) as response:
-            _raise_for(response)
-            decoder = _SseDecoder()
-            async for line in response.aiter_lines():
-                for event in decoder.feed(line):
-                    yield event
+        resume = Resume(reconnect_for_s)
+        while True:
+            error: Exception | None = None
+            try:
+                async with self._http.stream(
+                    "GET",
+                    "/v1/events",
+                    params=params,
+                    headers=resume.headers(),
+                    timeout=STREAM_TIMEOUT,
+                ) as response:
+                    _raise_for(response)
+                    resume.opened()
+                    decoder = SseDecoder()
+                    async for line in response.aiter_lines():
+                        for event in decoder.feed(line):
+                            resume.seen(event)
+                            yield event
+            except BROKEN as exc:
+                error = exc
+            await asyncio.sleep(resume.pause_s(error))
 
 
 class Client:
@@ -363,12 +342,34 @@ class Client:
         return self._run(_HEALTH)
 
     def events(
-        self, *, task_id: str | None = None, batch_id: str | None = None, user: str | None = None
+        self,
+        *,
+        task_id: str | None = None,
+        batch_id: str | None = None,
+        user: str | None = None,
+        reconnect_for_s: float = 60.0,
     ) -> Iterator[ServerEvent]:
-        """Server-Sent Events, as they come, until the caller stops iterating."""
+        """Server-Sent Events, as they come, until the caller stops iterating; a broken
+        stream is resumed as in :meth:`AsyncClient.events`."""
         params = _events_params(task_id, batch_id, user)
-        with self._http.stream("GET", "/v1/events", params=params, timeout=_STREAM) as response:
-            _raise_for(response)
-            decoder = _SseDecoder()
-            for line in response.iter_lines():
-                yield from decoder.feed(line)
+        resume = Resume(reconnect_for_s)
+        while True:
+            error: Exception | None = None
+            try:
+                with self._http.stream(
+                    "GET",
+                    "/v1/events",
+                    params=params,
+                    headers=resume.headers(),
+                    timeout=STREAM_TIMEOUT,
+                ) as response:
+                    _raise_for(response)
+                    resume.opened()
+                    decoder = SseDecoder()
+                    for line in response.iter_lines():
+                        for event in decoder.feed(line):
+                            resume.seen(event)
+                            yield event
+            except BROKEN as exc:
+                error = exc
+            time.sleep(resume.pause_s(error))  # a backoff pause, not synchronisation

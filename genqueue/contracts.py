@@ -53,6 +53,11 @@ class Claim:
     task: Task
 
 
+# A submitter publishes at once and clears the entry; the outbox matters only if it dies or
+# the broker is down, so the relay waits this long before publishing a new task's message.
+OUTBOX_GRACE_S = 5.0
+
+
 @dataclass(frozen=True)
 class Message:
     """What the broker carries: a task id, where, how urgent, and from when."""
@@ -135,6 +140,8 @@ class Store(Protocol):
 
         A task whose idempotency key already exists is not created: the existing task is
         returned with ``False``. Created tasks come back with ``True``, in input order.
+        Each created task gets an outbox entry in the same atomic step, due in
+        ``OUTBOX_GRACE_S`` (see :meth:`take_outbox`).
         """
 
     async def get(self, task_id: str) -> Task:
@@ -188,8 +195,25 @@ class Store(Protocol):
 
     async def requeue_expired(self) -> list[Task]:
         """Tasks whose lease expired go back to ``queued`` (or ``failed`` once out of attempts),
-        each exactly once even with several sweepers. Returns the requeued ones, which the
-        caller must publish again."""
+        each exactly once even with several sweepers, each with an outbox entry due now (in
+        the same atomic step), so their messages are published by whichever relay runs next,
+        even if the caller dies now. Returns the requeued ones."""
+
+    async def take_outbox(self, limit: int, hold_s: float) -> list[Message]:
+        """The outbox: messages owed to the broker, so that no task stored as ``queued`` is
+        left without one whatever process dies when (a submitter between storing and
+        publishing, a sweeper while the broker is down).
+
+        Atomically takes up to ``limit`` entries that are due, oldest first, and holds them
+        for ``hold_s`` (another relay does not take them meanwhile; if this one dies they are
+        due again after it). Entries whose task is no longer queued (claimed, cancelled,
+        purged) are dropped instead of returned. Each message carries the task's queue and
+        priority, and the delay left before its ``not_before``. Publish them, then
+        :meth:`clear_outbox`; a message published twice is harmless (its claim fails)."""
+
+    async def clear_outbox(self, task_ids: Sequence[str]) -> None:
+        """Forget the outbox entries of these tasks: their messages are published. Idempotent;
+        unknown ids are ignored."""
 
     async def get_batch(self, batch_id: str) -> Batch:
         """The batch with its counts per status, or ``TaskNotFoundError``."""
@@ -198,31 +222,58 @@ class Store(Protocol):
         """Counts per status for every queue that has tasks."""
 
     async def register_worker(self, info: WorkerInfo) -> None:
-        """Add or replace a worker in the registry (online)."""
+        """Add or replace a worker in the registry (``online``, no reason)."""
 
     async def heartbeat_worker(
-        self, worker_id: str, running: list[str], succeeded: int, failed: int
+        self,
+        worker_id: str,
+        running: list[str],
+        succeeded: int,
+        failed: int,
+        degraded: str | None = None,
     ) -> None:
-        """Refresh a worker's last-seen time and its current figures."""
+        """Refresh a worker's last-seen time and its current figures, and say how it is.
+
+        A worker that cannot reach one of its backends keeps running and keeps beating with
+        ``degraded`` set to a short reason ("broker unreachable since 12:01:02: ..."): its
+        status becomes ``degraded`` with that ``reason``, so operators see it in the registry,
+        ``/v1/workers`` and ``/metrics``. ``None`` makes it ``online`` and clears the reason.
+        A degraded worker is alive: it goes offline only by falling silent, as an online one."""
 
     async def stop_worker(self, worker_id: str) -> None:
-        """Mark a worker that shut down cleanly as ``stopped``."""
+        """Mark a worker that shut down cleanly as ``stopped`` (no reason)."""
 
     async def list_workers(self) -> list[WorkerInfo]:
-        """Every worker the registry knows, newest first."""
+        """Every worker the registry knows, newest first, with the reason of degraded ones."""
 
     async def mark_offline(self, silent_s: float) -> list[str]:
-        """Mark online workers silent for ``silent_s`` as offline and expire their leases now,
-        so their tasks are recovered by the next :meth:`requeue_expired`. Returns their ids."""
+        """Mark live (``online`` or ``degraded``) workers silent for ``silent_s`` as offline
+        (no reason) and expire their leases now, so their tasks are recovered by the next
+        :meth:`requeue_expired`. Returns their ids."""
 
     async def purge(self, older_than_s: float) -> list[str]:
-        """Retention: delete finished tasks (and empty batches, old events, stopped workers)
-        older than ``older_than_s``. Returns the deleted task ids (for artifact cleanup)."""
+        """Retention: delete finished tasks (and empty batches, old events, stopped or offline
+        workers) older than ``older_than_s``. Returns the deleted task ids (for artifact
+        cleanup)."""
 
-    async def watch(self) -> AsyncGenerator[Event, None]:
+    async def watch(self, after: str | None = None) -> AsyncGenerator[Event, None]:
         """Events committed after this call returns, from every process sharing this store,
         in commit order. Awaiting it opens the feed, so nothing between "now" and the first
-        read is missed; close the generator (``aclose``) when done."""
+        read is missed; close the generator (``aclose``) when done.
+
+        With ``after`` (an id this store's feed yielded), every event committed after that
+        one comes first, then live ones, with no gap and no repeat at the seam: a reader that
+        lost its feed (an outage, an API restart, an SSE client sending ``Last-Event-ID``)
+        resumes where it stopped. Ids grow in commit order and compare with
+        ``genqueue.events.event_order`` (SQLite and PostgreSQL: integers; Redis: stream ids
+        ``ms-seq``). PostgreSQL takes ids before commit, so one can commit below the highest
+        id seen; resuming treats ids below ``after`` still missing as in flight and yields
+        them when they commit (a reader should resume from the highest id it saw).
+
+        Events are kept for a while only (SQLite and PostgreSQL 10 minutes, Redis the last
+        ~100,000). If ``after`` is older than the oldest kept event (some after it are gone)
+        or unknown to this store, awaiting raises ``EventsExpiredError`` rather than skip
+        silently: re-read the state you need and watch from now."""
 
     async def aclose(self) -> None:
         """Release connections; the store is unusable afterwards."""

@@ -1,31 +1,36 @@
-"""Dispatcher: the one write path that creates or re-queues work. Store first, then publish.
+"""Dispatcher: the one write path that creates work. Store first, then publish.
 
-The API, the CLI, the sweeper and the worker all go through here, so "a task exists in the
-store before any worker can see it" holds everywhere, and a task that could not be published is
-not left behind as accepted.
+The API, the CLI and the compat routes all go through here, so "a task exists in the store
+before any worker can see it" holds everywhere. The store writes each new task's outbox entry
+in the same atomic step, so a task is accepted once it is stored: if the broker is down, or
+this process dies before publishing, the sweeper's relay publishes it later (``sweeper.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from genqueue.backends.group import GroupCall
 from genqueue.contracts import Broker, Message, Store
 from genqueue.errors import (
-    BackendUnavailableError,
+    OUTAGE_ERRORS,
     FieldProblem,
-    GenqueueError,
     IdempotencyConflictError,
     InvalidInputError,
 )
+from genqueue.faults import AFTER_STORE_SUBMIT, crash_point
 from genqueue.kinds import KindRegistry
-from genqueue.models import Batch, NewTask, Task, TaskStatus, utcnow
+from genqueue.models import Batch, NewTask, Task, utcnow
 
 log = logging.getLogger(__name__)
 
 PRIORITY_RANGE = (-1000, 1000)
+PUBLISH_FAILURES: tuple[type[Exception], ...] = (*OUTAGE_ERRORS, OSError)
 
 
 def new_id() -> str:
@@ -51,6 +56,7 @@ class Dispatcher:
         self.store = store
         self.broker = broker
         self.kinds = kinds
+        self._clear = GroupCall(self._send_clear)
 
     def prepare(self, request: TaskRequest, *, batch_id: str | None = None) -> NewTask:
         """Validate a request against its kind; raise ``InvalidInputError`` naming the field."""
@@ -112,18 +118,23 @@ class Dispatcher:
         return await self.store.get_batch(batch_id), [task for task, _ in results]
 
     async def _publish_new(self, tasks: list[Task]) -> None:
+        crash_point(AFTER_STORE_SUBMIT)
+        if not tasks:
+            return
         try:
             await self.broker.publish([Message(t.queue, t.id, t.priority) for t in tasks])
-        except (GenqueueError, OSError) as exc:
-            # Not deliverable, so not accepted: withdraw what could not be published.
-            for task in tasks:
-                await self.store.cancel(task.id)
-            raise BackendUnavailableError(f"broker unavailable, task not accepted: {exc}") from exc
+        except PUBLISH_FAILURES as exc:
+            log.warning("broker unavailable (%s): %d task(s) wait in the outbox", exc, len(tasks))
+            return
+        # If this fails the relay publishes them once more later: harmless, claims fence it.
+        with contextlib.suppress(*OUTAGE_ERRORS):
+            await self._clear(*[t.id for t in tasks])
 
-    async def requeue(self, task: Task, delay_s: float = 0.0) -> None:
-        """Publish a task the store has put back to ``queued`` (retry, lost lease)."""
-        if task.status == TaskStatus.QUEUED:
-            await self.broker.publish([Message(task.queue, task.id, task.priority, delay_s)])
+    async def _send_clear(self, calls: list[Sequence[Any]]) -> list[Any]:
+        """Outbox entries of submits that published while one clear was on the wire go
+        together in the next (group.py)."""
+        await self.store.clear_outbox([task_id for call in calls for task_id in call])
+        return [None] * len(calls)
 
     async def cancel(self, task_id: str) -> Task:
         return await self.store.cancel(task_id)

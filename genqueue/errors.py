@@ -3,6 +3,7 @@
     GenqueueError
     ├── ConfigError                 bad setting, unknown backend scheme, missing driver
     ├── BackendUnavailableError     store or broker cannot be reached
+    ├── EventsExpiredError          resuming an event feed from an id the store no longer keeps
     ├── TaskNotFoundError           no task (or batch) with that id
     ├── InvalidInputError           a request or payload is wrong; names the field
     │   └── UnknownKindError        no kind registered under that name
@@ -30,6 +31,12 @@ class ConfigError(GenqueueError):
 
 class BackendUnavailableError(GenqueueError):
     """The store or the broker cannot be reached right now; the API answers 503."""
+
+
+class EventsExpiredError(GenqueueError):
+    """``Store.watch(after=id)`` cannot resume: the store no longer keeps that event (retention)
+    or never knew it, so events may have been missed. Re-read the state you need, then watch
+    from now; the API tells SSE clients with a ``lagged`` frame and a fresh snapshot."""
 
 
 class TaskNotFoundError(GenqueueError):
@@ -89,3 +96,8 @@ class RateLimited(Retry):
 
     def __init__(self, reason: str = "rate limited", delay_s: float | None = None) -> None:
         super().__init__(reason, delay_s)
+
+
+# What an unreachable backend looks like to a caller: our own error, and a deadline that passed
+# inside a driver that did not say more. Callers that wait out outages catch exactly these.
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (BackendUnavailableError, TimeoutError)

@@ -101,6 +101,7 @@ class Batch(BaseModel):
 
 class WorkerStatus(StrEnum):
     ONLINE = "online"
+    DEGRADED = "degraded"  # alive and heartbeating, but cannot reach a backend (see reason)
     OFFLINE = "offline"
     STOPPED = "stopped"
 
@@ -122,6 +123,7 @@ class WorkerInfo(BaseModel):
     running: list[str] = Field(default_factory=list)
     succeeded: int = 0
     failed: int = 0
+    reason: str | None = None  # why it is degraded; None in every other status
 
 
 class QueueStats(BaseModel):

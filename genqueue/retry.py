@@ -41,3 +41,8 @@ class RetryPolicy:
 
 
 NO_RETRY = RetryPolicy(max_attempts=1, base_delay_s=0.0, max_delay_s=0.0)
+
+
+# Waiting out a backend outage (the worker's probes, the sweeper's patience after one): short
+# first pauses so a blip costs little, capped low so a returning backend is seen within seconds.
+OUTAGE_BACKOFF = RetryPolicy(max_attempts=1, base_delay_s=0.2, max_delay_s=5.0)

@@ -52,7 +52,7 @@ class AmqpSettings(BaseModel):
     # with 0 in the middle, so it takes at least 2 to keep negative < 0 < positive.
     max_priority: int = Field(10, ge=1, le=255)
     # Longest pause between two reconnect attempts (the pause grows with the outage).
-    reconnect_max_s: Duration = 30.0
+    reconnect_max_s: Duration = 5.0
     # How long connect, publish (waiting for a reconnection, then for the broker's confirms),
     # ping and status may take before the broker counts as unavailable (the API answers 503).
     timeout_s: Duration = 5.0

@@ -1,30 +1,49 @@
-"""Periodic upkeep: recover expired leases, mark silent workers offline, apply retention.
+"""Periodic upkeep: recover expired leases, mark silent workers offline, publish what the outbox
+owes the broker, apply retention.
 
 Any number of processes may run it at once (the API and every worker do): each store step is
-atomic, so a lease is requeued, and republished, by exactly one of them.
+atomic, so a lease is requeued by exactly one of them, and an outbox entry is held by one relay
+at a time (a message published twice is harmless: its claim fails).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from genqueue.artifacts import ArtifactStore
 from genqueue.dispatch import Dispatcher
-from genqueue.models import Task
+from genqueue.errors import OUTAGE_ERRORS
+from genqueue.retry import OUTAGE_BACKOFF
 from genqueue.settings import Settings
 
 log = logging.getLogger(__name__)
 
+RELAY_BATCH = 500
+# A relay holds the entries it took this long (others leave them alone); if it dies or its
+# publish fails, they are due again after it. Publishing a batch takes far less.
+RELAY_HOLD_S = 5.0
+
 
 async def upkeep(name: str, interval_s: float, step: Callable[[], Awaitable[object]]) -> None:
-    """Run ``step`` every ``interval_s`` forever; a failing step is logged, not fatal."""
+    """Run ``step`` every ``interval_s`` forever; a failing step is logged, not fatal. An
+    outage is logged when it starts and when it ends, not on every round."""
+    down_since: float | None = None
     while True:
         try:
             await step()
+            if down_since is not None:
+                downtime = time.monotonic() - down_since
+                log.warning("upkeep %s works again after %.1f s", name, downtime)
+                down_since = None
         except asyncio.CancelledError:
             raise
+        except OUTAGE_ERRORS as exc:
+            if down_since is None:
+                log.warning("upkeep %s paused: %s", name, exc or type(exc).__name__)
+                down_since = time.monotonic()
         except Exception:
             log.exception("upkeep %s failed; trying again in %.1f s", name, interval_s)
         await asyncio.sleep(interval_s)
@@ -37,26 +56,51 @@ class Sweeper:
         self.dispatcher = dispatcher
         self.artifacts = artifacts
         self.settings = settings
-        # Requeued in the store but not yet published: kept until the broker takes them.
-        self._unpublished: dict[str, Task] = {}
+        self._store_lost = False
+        self._quiet_until = 0.0
 
     async def recover(self) -> int:
-        """Silent workers offline, expired leases requeued and published again."""
+        """Silent workers offline, expired leases requeued (their messages go through the
+        outbox, so a crash right after loses nothing), then the outbox relayed.
+
+        After a store outage, every lease looks expired and every worker silent; the workers
+        were only cut off. So this step waits until they had time to report in (renewing
+        their leases) before it judges anyone: a run that outlived the outage keeps its task
+        instead of being run twice."""
         store = self.dispatcher.store
-        offline = await store.mark_offline(self.settings.offline_after_s)
-        if offline:
-            log.warning("workers offline: %s; recovering their tasks", ", ".join(offline))
-        requeued = await store.requeue_expired()
-        self._unpublished.update((task.id, task) for task in requeued)
-        await self._publish_requeued()
+        if self._store_lost:
+            self._store_lost = False
+            # Workers probe the store this often at most: give them that, and a lease.
+            patience = OUTAGE_BACKOFF.max_delay_s + self.settings.lease_s
+            self._quiet_until = time.monotonic() + patience
+        requeued = []
+        if time.monotonic() >= self._quiet_until:
+            try:
+                offline = await store.mark_offline(self.settings.offline_after_s)
+                if offline:
+                    log.warning("workers offline: %s; recovering their tasks", ", ".join(offline))
+                requeued = await store.requeue_expired()
+            except OUTAGE_ERRORS:
+                self._store_lost = True
+                raise
+        if requeued:
+            await self.relay()
         return len(requeued)
 
-    async def _publish_requeued(self) -> None:
-        """Publish what was requeued; if the broker is down, the rest waits for the next round
-        (the store already says ``queued``, so without a message the task would sit forever)."""
-        for task_id, task in list(self._unpublished.items()):
-            await self.dispatcher.requeue(task)
-            del self._unpublished[task_id]
+    async def relay(self) -> int:
+        """Publish what the outbox owes the broker (tasks whose submitter died before
+        publishing, or published while the broker was down; requeued tasks), then clear it."""
+        store, broker = self.dispatcher.store, self.dispatcher.broker
+        total = 0
+        while True:
+            messages = await store.take_outbox(RELAY_BATCH, RELAY_HOLD_S)
+            if not messages:
+                return total
+            await broker.publish(messages)
+            await store.clear_outbox([m.task_id for m in messages])
+            total += len(messages)
+            if len(messages) < RELAY_BATCH:
+                return total
 
     async def purge(self) -> int:
         """Retention: records and artifacts older than ``GENQUEUE_RETENTION``."""
@@ -70,4 +114,5 @@ class Sweeper:
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(upkeep("recover", self.settings.sweep_s, self.recover))
+            group.create_task(upkeep("relay", self.settings.sweep_s, self.relay))
             group.create_task(upkeep("purge", self.settings.purge_s, self.purge))

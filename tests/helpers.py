@@ -198,11 +198,16 @@ class Cluster:
     share one data directory (and so one SQLite file), with fast leases."""
 
     def __init__(
-        self, data_dir: Path, extra_env: dict[str, str] | None = None, backend: str = "sqlite"
+        self,
+        data_dir: Path,
+        extra_env: dict[str, str] | None = None,
+        backend: str = "sqlite",
+        urls: tuple[str, str] | None = None,
     ) -> None:
+        """``urls`` (store, broker) instead of a ``backend`` pairing: private servers."""
         self.data_dir = data_dir
         self.backend = backend
-        self.store_url, self.broker_url = pairing_urls(backend, data_dir)
+        self.store_url, self.broker_url = urls or pairing_urls(backend, data_dir)
         self.backend_url = self.store_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -21,6 +21,7 @@ from genqueue.api.routes import (
     uploads,
 )
 from genqueue.api.runtime import Runtime
+from genqueue.backends import unavailable_errors
 from genqueue.console.router import mount_console
 from genqueue.kinds import KindRegistry, load_kinds
 from genqueue.metrics import Metrics
@@ -47,7 +48,7 @@ def create_app(settings: Settings, kinds: KindRegistry | None = None) -> FastAPI
         lifespan=lifespan,
     )
     app.state.metrics = metrics
-    install_error_handlers(app)
+    install_error_handlers(app, unavailable_errors(settings.store, settings.broker))
 
     @app.middleware("http")
     async def observe(

@@ -6,6 +6,7 @@ Every genqueue error maps to one status here; request validation errors are rewr
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,12 +24,24 @@ from genqueue.errors import (
     TaskNotFoundError,
 )
 
+RETRY_AFTER_S = 2  # what a 503 asks clients to wait; backends come back by themselves
+
 
 def error_response(
-    status: int, error: str, message: str, fields: list[FieldError] | None = None
+    status: int,
+    error: str,
+    message: str,
+    fields: list[FieldError] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorBody(error=error, message=message, fields=fields or [])
-    return JSONResponse(body.model_dump(), status_code=status)
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def unavailable_response(message: str) -> JSONResponse:
+    """503 naming the backend that is down, with ``Retry-After``."""
+    headers = {"Retry-After": str(RETRY_AFTER_S)}
+    return error_response(503, "backend_unavailable", message, headers=headers)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -50,7 +63,13 @@ def _validation_fields(exc: RequestValidationError) -> list[FieldError]:
     return fields
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(
+    app: FastAPI, driver_errors: Mapping[type[Exception], str] | None = None
+) -> None:
+    """Map genqueue errors to statuses. ``driver_errors`` (exception type -> engine name, from
+    ``genqueue.backends.unavailable_errors``) are connection failures a backend let through
+    unmapped: they answer 503 too, rather than 500."""
+
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         fields = _validation_fields(exc)
@@ -74,7 +93,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(409, "idempotency_conflict", str(exc))
 
     async def on_unavailable(_: Request, exc: Exception) -> JSONResponse:
-        return error_response(503, "backend_unavailable", str(exc))
+        return unavailable_response(str(exc))
+
+    async def on_timeout(_: Request, exc: Exception) -> JSONResponse:
+        # A deadline around a backend call ran out: the backend is as good as down.
+        return unavailable_response(f"a backend did not answer in time {exc}".strip())
+
+    def on_driver_error(engine: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+        async def handle(_: Request, exc: Exception) -> JSONResponse:
+            return unavailable_response(f"{engine}: {exc}")
+
+        return handle
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
@@ -86,6 +115,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TaskNotFoundError, on_not_found)
     app.add_exception_handler(IdempotencyConflictError, on_conflict)
     app.add_exception_handler(BackendUnavailableError, on_unavailable)
+    app.add_exception_handler(TimeoutError, on_timeout)
+    for error, engine in (driver_errors or {}).items():
+        app.add_exception_handler(error, on_driver_error(engine))
     app.add_exception_handler(HTTPException, on_http)
 
 

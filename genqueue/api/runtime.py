@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 
+from genqueue.api.deadline import with_deadline
 from genqueue.artifacts import ArtifactStore
 from genqueue.backends import open_broker, open_patiently, open_store
 from genqueue.contracts import Broker, Store
@@ -28,18 +29,23 @@ class Runtime:
     hub: EventHub
     rates: RateMeter = field(default_factory=RateMeter)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _unbounded_store: Store | None = None  # the store itself, for closing it
 
     @classmethod
     async def start(cls, settings: Settings, kinds: KindRegistry, *, sweep: bool = True) -> Runtime:
         store = await open_patiently(open_store, settings.store, settings)
         broker = await open_patiently(open_broker, settings.broker, settings)
         artifacts = ArtifactStore(settings.artifacts)
-        dispatcher = Dispatcher(store, broker, kinds)
+        # Requests get a deadline on store calls (a stalled store answers 503 in seconds);
+        # the event hub and the sweeper take their time.
+        bounded = with_deadline(store, settings.store)
+        dispatcher = Dispatcher(bounded, broker, kinds)
         hub = EventHub(store)
         await hub.start()
-        runtime = cls(settings, kinds, store, broker, artifacts, dispatcher, hub)
+        runtime = cls(settings, kinds, bounded, broker, artifacts, dispatcher, hub)
+        runtime._unbounded_store = store
         if sweep:
-            sweeper = Sweeper(dispatcher, artifacts, settings)
+            sweeper = Sweeper(Dispatcher(store, broker, kinds), artifacts, settings)
             runtime._tasks.append(asyncio.create_task(sweeper.run(), name="genqueue-sweeper"))
         return runtime
 
@@ -50,4 +56,4 @@ class Runtime:
                 await task
         await self.hub.aclose()
         await self.broker.aclose()
-        await self.store.aclose()
+        await (self._unbounded_store or self.store).aclose()

@@ -19,6 +19,7 @@ from typing import Any
 from genqueue.artifacts import ArtifactStore
 from genqueue.contracts import Cancelled, Failed, Lease, Outcome, Requeue, Store, Succeeded
 from genqueue.errors import (
+    OUTAGE_ERRORS,
     ForbiddenPathError,
     InvalidInputError,
     LeaseLostError,
@@ -116,13 +117,10 @@ class Execution:
 
     async def run(self) -> Outcome | None:
         """Run to an outcome; None when the lease was lost (nothing may be recorded).
-        Progress is sent by the worker's one flusher loop (``flush_progress``), and what is
-        left of it once more before the outcome is recorded."""
+        Progress is sent by the worker's one flusher loop (``flush_progress``); the worker
+        sends what is left of it before it records the outcome."""
         try:
-            outcome = await self._outcome()
-            if outcome is not None and not isinstance(outcome, Cancelled):
-                await self.flush_progress()
-            return outcome
+            return await self._outcome()
         finally:
             self.done = True
 
@@ -192,15 +190,26 @@ class Execution:
         return await asyncio.to_thread(kind.handler, payload, self._ctx)
 
     async def flush_progress(self) -> None:
-        """Send the events raised and the latest progress, if any, since the last call."""
+        """Send the events raised and the latest progress, if any, since the last call.
+
+        A lost lease stops the run. In a store outage what was not sent is kept for the next
+        call (the error is raised for the caller to wait the outage out), so no event is lost
+        and none is sent twice."""
         latest, self._ctx.latest = self._ctx.latest, None
         events, self._ctx.events = self._ctx.events, []
+        sent = 0
         try:
             for event_type, data in events:
                 await self._store.add_event(self.lease, event_type, data)
+                sent += 1
             if latest is not None:
                 await self._store.set_progress(self.lease, latest)
         except LeaseLostError:
             self.stop(StopReason.LEASE_LOST)
+        except OUTAGE_ERRORS:
+            self._ctx.events[:0] = events[sent:]
+            if self._ctx.latest is None:
+                self._ctx.latest = latest
+            raise
         except Exception:
             log.exception("progress of %s not recorded", self.task.id)

@@ -2,17 +2,21 @@
 
 A renewal that comes back with ``cancel_requested`` stops that run as cancelled; one that
 fails with ``LeaseLostError`` stops it without recording anything (another run owns it now).
+While the store is unreachable both loops here stand still (the runs go on): the first round
+after it answers again renews every lease, so runs that outlived a short outage keep their
+tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from genqueue.contracts import Store
-from genqueue.errors import LeaseLostError
+from genqueue.errors import OUTAGE_ERRORS, LeaseLostError
 from genqueue.worker.execution import Execution, StopReason
+from genqueue.worker.health import Reachability
 
 log = logging.getLogger(__name__)
 
@@ -35,32 +39,34 @@ async def renew_leases(store: Store, executions: list[Execution], lease_s: float
 
 
 async def heartbeat(
-    store: Store,
-    worker_id: str,
-    executions: Callable[[], list[Execution]],
-    counts: Callable[[], tuple[int, int]],
+    store: Reachability,
+    report: Callable[[], Awaitable[None]],
+    broker: Reachability,
     *,
-    lease_s: float,
     every_s: float,
 ) -> None:
-    """Forever: renew leases, then report this worker alive with its current figures."""
+    """Forever: ``report`` (renew leases, refresh the registry) while the store answers, and
+    look at the broker, whose consumer may be reconnecting quietly (RabbitMQ's does)."""
     while True:
-        try:
-            running = executions()
-            await renew_leases(store, running, lease_s)
-            succeeded, failed = counts()
-            await store.heartbeat_worker(worker_id, [e.task.id for e in running], succeeded, failed)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("heartbeat failed; retrying")
+        if store.reachable.is_set():
+            try:
+                await report()
+            except OUTAGE_ERRORS as exc:
+                store.failed(exc)
+            except Exception:
+                log.exception("heartbeat failed; retrying")
+        if broker.reachable.is_set():
+            try:
+                await asyncio.wait_for(broker.ping(), every_s * 5)
+            except OUTAGE_ERRORS as exc:
+                broker.failed(exc)
         await asyncio.sleep(every_s)
 
 
 PROGRESS_FLUSH_S = 0.2
 
 
-async def flush_progress(executions: Callable[[], list[Execution]]) -> None:
+async def flush_progress(executions: Callable[[], list[Execution]], store: Reachability) -> None:
     """Forever: send the latest progress of every run, at most every 0.2 s each.
 
     One loop per worker rather than one per run: a run that reports nothing costs nothing.
@@ -68,5 +74,9 @@ async def flush_progress(executions: Callable[[], list[Execution]]) -> None:
     while True:
         await asyncio.sleep(PROGRESS_FLUSH_S)
         for execution in executions():
-            if not execution.done:
+            if execution.done or not store.reachable.is_set():
+                continue
+            try:
                 await execution.flush_progress()
+            except OUTAGE_ERRORS as exc:
+                store.failed(exc)

@@ -16,25 +16,29 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from genqueue.artifacts import ArtifactStore
-from genqueue.contracts import Broker, Delivery, Failed, Requeue, Store, Succeeded
+from genqueue.contracts import Broker, Cancelled, Delivery, Failed, Requeue, Store, Succeeded
 from genqueue.dispatch import Dispatcher
-from genqueue.errors import LeaseLostError, UnknownKindError
+from genqueue.errors import OUTAGE_ERRORS, LeaseLostError, TaskNotFoundError, UnknownKindError
 from genqueue.inputs import InputReader
 from genqueue.kinds import KindRegistry
 from genqueue.models import TaskStatus, WorkerInfo, utcnow
 from genqueue.settings import Settings
 from genqueue.sweeper import Sweeper
 from genqueue.worker.execution import Execution, StopReason
-from genqueue.worker.heartbeat import flush_progress, heartbeat
+from genqueue.worker.health import Backoff, GaveUpError, Reachability
+from genqueue.worker.heartbeat import flush_progress, heartbeat, renew_leases
 from genqueue.worker.procpool import ProcessPool
 
 log = logging.getLogger(__name__)
 
-RETRY_HANDLING_S = 1.0  # a delivery whose handling failed on a backend comes back after this
+RETRY_HANDLING_S = 1.0  # a delivery whose handling failed unexpectedly comes back after this
+SHUTDOWN_RECORD_S = 5.0  # after the grace, how long stopped runs may wait for the store
+STOP_REPORT_S = 5.0
+T = TypeVar("T")
 
 
 class Worker:
@@ -73,8 +77,16 @@ class Worker:
         self._handlers: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._hard_stop = asyncio.Event()
+        self._store_health = Reachability("store", store.ping)
+        self._broker_health = Reachability("broker", broker.ping)
         self.succeeded = 0
         self.failed = 0
+
+    @property
+    def degraded(self) -> str | None:
+        """Why this worker cannot work now (a backend it cannot reach), or None."""
+        reasons = [h.reason for h in (self._store_health, self._broker_health) if h.reason]
+        return "; ".join(reasons) or None
 
     def stop(self) -> None:
         """First call: stop taking work and let in-flight tasks finish (up to the grace
@@ -84,33 +96,34 @@ class Worker:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Run until :meth:`stop`; returns when every in-flight task is recorded or requeued."""
-        await self.store.register_worker(
-            WorkerInfo(
-                id=self.id,
-                name=self.name,
-                host=socket.gethostname(),
-                pid=os.getpid(),
-                queues=self.queues,
-                concurrency=self.concurrency,
-                started_at=utcnow(),
-                last_seen=utcnow(),
-            )
+        """Run until :meth:`stop`; returns when every in-flight task is recorded or requeued.
+        An outage of the store or broker pauses it; only a stop or a configuration error (a
+        consumer that cannot consume at all) ends it."""
+        info = WorkerInfo(
+            id=self.id,
+            name=self.name,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            queues=self.queues,
+            concurrency=self.concurrency,
+            started_at=utcnow(),
+            last_seen=utcnow(),
         )
+        await self._store_health.call(lambda: self.store.register_worker(info), self._stopping)
         log.info("worker %s consuming %s (concurrency %d)", self.id, self.queues, self.concurrency)
         settings = self.settings
         background = [
             asyncio.create_task(
                 heartbeat(
-                    self.store,
-                    self.id,
-                    lambda: list(self._running.values()),
-                    lambda: (self.succeeded, self.failed),
-                    lease_s=settings.lease_s,
+                    self._store_health,
+                    self._report,
+                    self._broker_health,
                     every_s=settings.heartbeat_s,
                 )
             ),
-            asyncio.create_task(flush_progress(lambda: list(self._running.values()))),
+            asyncio.create_task(
+                flush_progress(lambda: list(self._running.values()), self._store_health)
+            ),
             asyncio.create_task(Sweeper(self._dispatcher, self._artifacts, settings).run()),
         ]
         consumer = asyncio.create_task(self._consume())
@@ -133,29 +146,68 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             await self._pool.aclose()
-            await self.store.stop_worker(self.id)
+            for health in (self._store_health, self._broker_health):
+                await health.aclose()
+            try:
+                await asyncio.wait_for(self.store.stop_worker(self.id), STOP_REPORT_S)
+            except OUTAGE_ERRORS:
+                log.warning("worker %s stopped; the store did not hear of it", self.id)
             log.info("worker %s stopped", self.id)
         if failure is not None:
             raise failure
 
+    async def _report(self) -> None:
+        """One heartbeat: renew every lease, then refresh this worker's registry entry."""
+        running = list(self._running.values())
+        await renew_leases(self.store, running, self.settings.lease_s)
+        await self.store.heartbeat_worker(
+            self.id,
+            [e.task.id for e in running],
+            self.succeeded,
+            self.failed,
+            degraded=self.degraded,
+        )
+
     async def _consume(self) -> None:
+        """Take deliveries while the backends answer; through an outage, close the consumer,
+        wait with backoff until the broker answers, and open a new one."""
         prefetch = self.concurrency + self.settings.worker.prefetch
-        # Closed here, not whenever the loop gets round to it: what the broker fetched but
-        # never handed out goes back while the broker connection is still open.
-        deliveries = self.broker.consume(self.queues, prefetch)
-        async with contextlib.aclosing(deliveries):
-            async for delivery in deliveries:
-                try:
-                    await self._slots.acquire()
-                except asyncio.CancelledError:
-                    await delivery.nack()  # stopping: hand back what we hold, never started
-                    raise
-                handler = asyncio.create_task(self._handle(delivery))
-                self._handlers.add(handler)
-                handler.add_done_callback(self._handlers.discard)
+        broker = self._broker_health
+        backoff = Backoff()
+        while True:
+            try:
+                if not broker.reachable.is_set():
+                    await broker.reachable.wait()
+                # Closed here, not whenever the loop gets round to it: what the broker fetched
+                # but never handed out goes back while the broker connection is still open.
+                deliveries = self.broker.consume(self.queues, prefetch)
+                async with contextlib.aclosing(deliveries):
+                    async for delivery in deliveries:
+                        backoff.reset()
+                        await self._start(delivery)
+                return
+            except OUTAGE_ERRORS as exc:
+                broker.failed(exc)
+                await asyncio.sleep(backoff.next_s())
+
+    async def _start(self, delivery: Delivery) -> None:
+        """Run a delivery once a slot is free, and once the store answers: a worker that
+        cannot reach its store holds what it has and takes nothing new."""
+        try:
+            await self._slots.acquire()
+            await self._store_health.reachable.wait()
+        except asyncio.CancelledError:
+            with contextlib.suppress(*OUTAGE_ERRORS):
+                await delivery.nack()  # stopping: hand back what we hold, never started
+            raise
+        handler = asyncio.create_task(self._handle(delivery))
+        self._handlers.add(handler)
+        handler.add_done_callback(self._handlers.discard)
 
     async def _drain(self) -> None:
-        """Wait for in-flight runs, up to the grace period (or a second stop)."""
+        """Wait for in-flight runs, up to the grace period (or a second stop); then stop them,
+        and give up waiting on a backend that is still down (their leases expire and the
+        tasks run again elsewhere)."""
         if not self._handlers:
             return
         log.info("waiting for %d running tasks", len(self._handlers))
@@ -170,22 +222,42 @@ class Worker:
         hard.cancel()
         for execution in list(self._running.values()):
             execution.stop(StopReason.SHUTDOWN)
-        await done
+        try:
+            await asyncio.wait_for(asyncio.shield(done), SHUTDOWN_RECORD_S)
+        except TimeoutError:
+            self._hard_stop.set()
+            await done
 
     async def _handle(self, delivery: Delivery) -> None:
         try:
             await self._process(delivery)
+        except GaveUpError as exc:
+            log.warning("%s left to its lease: %s", delivery.task_id, exc)
         except Exception:
-            # A backend failed mid-way (an outage). Give the delivery back so it comes again
-            # later; if even that fails, the broker's redelivery or the lease brings it back.
+            # Not an outage (those are waited out): a bug or a backend answering nonsense.
+            # Give the delivery back so it comes again later; if even that fails, the
+            # broker's redelivery or the lease brings it back.
             log.exception("handling %s failed", delivery.task_id)
             with contextlib.suppress(Exception):
                 await delivery.nack(RETRY_HANDLING_S)
         finally:
             self._slots.release()
 
+    async def _in_store(self, call: Callable[[], Awaitable[T]]) -> T:
+        """A store call that waits out outages, until the worker stops for good."""
+        return await self._store_health.call(call, self._hard_stop)
+
+    async def _settle(self, delivery: Delivery, delay_s: float | None = None) -> None:
+        """Ack (``delay_s`` None) or nack. A failure is left to the broker: the message
+        comes back (visibility timeout, dropped channel) and the store decides again."""
+        try:
+            await (delivery.ack() if delay_s is None else delivery.nack(delay_s))
+        except OUTAGE_ERRORS as exc:
+            self._broker_health.failed(exc)
+
     async def _process(self, delivery: Delivery) -> None:
-        claim = await self.store.claim(delivery.task_id, self.id, self.settings.lease_s)
+        lease_s = self.settings.lease_s
+        claim = await self._in_store(lambda: self.store.claim(delivery.task_id, self.id, lease_s))
         if claim is None:
             await self._not_claimed(delivery)
             return
@@ -193,8 +265,9 @@ class Worker:
         try:
             kind = self.kinds.get(task.kind)
         except UnknownKindError:
-            await self.store.finish(lease, Failed(f"no handler for kind {task.kind!r} here"))
-            await delivery.ack()
+            failed = Failed(f"no handler for kind {task.kind!r} here")
+            await self._in_store(lambda: self.store.finish(lease, failed))
+            await self._settle(delivery)
             return
         execution = Execution(
             kind=kind,
@@ -212,32 +285,35 @@ class Worker:
         finally:
             del self._running[task.id]
         if outcome is None:  # lease lost: the run that owns the task now will record it
-            await delivery.ack()
+            await self._settle(delivery)
             return
         try:
-            await self.store.finish(execution.lease, outcome)
+            if not isinstance(outcome, Cancelled):
+                await self._in_store(execution.flush_progress)
+            await self._in_store(lambda: self.store.finish(execution.lease, outcome))
         except LeaseLostError:
             log.warning("result of %s not recorded: lease lost", task.id)
-            await delivery.ack()
+            await self._settle(delivery)
             return
         if isinstance(outcome, Requeue):
-            await delivery.nack(outcome.delay_s)  # the same message comes back when due
+            await self._settle(delivery, outcome.delay_s)  # the same message comes when due
             return
         if isinstance(outcome, Succeeded):
             self.succeeded += 1
         else:
             self.failed += 1
-        await delivery.ack()
+        await self._settle(delivery)
 
     async def _not_claimed(self, delivery: Delivery) -> None:
-        """A delivery whose task cannot be claimed: early (backoff) or stale (drop it)."""
+        """A delivery whose task cannot be claimed: early (back off), or needing no run here
+        (finished, cancelled, running elsewhere under a lease, unknown): drop it."""
         try:
-            task = await self.store.get(delivery.task_id)
-        except Exception:
-            await delivery.ack()
+            task = await self._in_store(lambda: self.store.get(delivery.task_id))
+        except TaskNotFoundError:
+            await self._settle(delivery)
             return
         due_in = (task.not_before.timestamp() - time.time()) if task.not_before else 0.0
         if task.status == TaskStatus.QUEUED and due_in > 0:
-            await delivery.nack(due_in)
+            await self._settle(delivery, due_in)
         else:
-            await delivery.ack()
+            await self._settle(delivery)

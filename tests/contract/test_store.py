@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncGenerator
 
 import pytest
 
 from genqueue.contracts import Cancelled, Failed, Lease, Requeue, Store, Succeeded
-from genqueue.errors import LeaseLostError, TaskNotFoundError
+from genqueue.errors import EventsExpiredError, LeaseLostError, TaskNotFoundError
+from genqueue.events import event_order
 from genqueue.models import (
     Batch,
     Event,
@@ -17,8 +19,11 @@ from genqueue.models import (
     Progress,
     TaskFilter,
     TaskStatus,
+    WorkerInfo,
+    WorkerStatus,
     utcnow,
 )
+from tests.helpers import wait_for
 
 
 def new_task(**fields: object) -> NewTask:
@@ -187,6 +192,47 @@ async def test_watch_sees_events_in_order(store: Store) -> None:
     assert {e.task_id for e in events} == {task_id}
 
 
+async def next_events(feed: AsyncGenerator[Event, None], n: int) -> list[Event]:
+    return [await asyncio.wait_for(anext(feed), 5) for _ in range(n)]
+
+
+async def test_watch_after_an_id_replays_what_followed_then_goes_live(store: Store) -> None:
+    feed = await store.watch()
+    first, second = await submit_one(store), await submit_one(store)
+    seen = await next_events(feed, 2)
+    await feed.aclose()
+    # Committed while nobody watches: the claim and finish of the first task.
+    lease = await lease_of(store, first, "w", 5.0)
+    await store.finish(lease, Succeeded({}))
+
+    resumed = await store.watch(after=seen[0].id)
+    replayed = await next_events(resumed, 3)
+    later = await submit_one(store)
+    live = await next_events(resumed, 1)
+    await resumed.aclose()
+    assert [(e.type, e.task_id) for e in replayed + live] == [
+        (EventType.QUEUED, second),
+        (EventType.STARTED, first),
+        (EventType.SUCCEEDED, first),
+        (EventType.QUEUED, later),
+    ]
+    assert replayed[0].id == seen[1].id  # the same event, not a copy
+    ids = [e.id for e in seen[:1] + replayed + live]
+    assert sorted(ids, key=event_order) == ids and len(set(ids)) == len(ids)
+
+
+async def test_watch_after_an_id_the_store_does_not_keep_raises_expired(store: Store) -> None:
+    feed = await store.watch()
+    await submit_one(store)
+    [event] = await next_events(feed, 1)
+    await feed.aclose()
+    *head, tail = event.id.split("-")
+    unknown = "-".join([*head, str(int(tail) + 1_000_000)])  # not assigned yet
+    for after in (unknown, "not-an-id"):
+        with pytest.raises(EventsExpiredError):
+            await store.watch(after=after)
+
+
 async def test_purge_removes_only_old_finished_tasks(store: Store) -> None:
     done = await submit_one(store)
     lease = await lease_of(store, done, "w", 5.0)
@@ -211,3 +257,68 @@ async def test_a_handler_event_reaches_watchers_and_is_fenced_by_the_lease(store
     await store.finish(lease, Succeeded({}))
     with pytest.raises(LeaseLostError):
         await store.add_event(lease, "diagnosis.alert", {})
+
+
+async def register(store: Store, worker_id: str) -> None:
+    now = utcnow()
+    await store.register_worker(
+        WorkerInfo(
+            id=worker_id,
+            name=worker_id,
+            host="h",
+            pid=1,
+            queues=["q"],
+            concurrency=1,
+            started_at=now,
+            last_seen=now,
+        )
+    )
+
+
+async def worker_of(store: Store, worker_id: str) -> WorkerInfo:
+    [worker] = [w for w in await store.list_workers() if w.id == worker_id]
+    return worker
+
+
+async def test_degraded_worker_shows_its_reason_until_a_clean_heartbeat(store: Store) -> None:
+    await register(store, "w")
+    assert (await worker_of(store, "w")).reason is None
+    await store.heartbeat_worker("w", [], 1, 0, degraded="broker unreachable: refused")
+    worker = await worker_of(store, "w")
+    assert (worker.status, worker.reason) == (WorkerStatus.DEGRADED, "broker unreachable: refused")
+    assert worker.succeeded == 1
+    await store.heartbeat_worker("w", [], 2, 0)
+    worker = await worker_of(store, "w")
+    assert (worker.status, worker.reason, worker.succeeded) == (WorkerStatus.ONLINE, None, 2)
+    await store.heartbeat_worker("w", [], 2, 0, "store unreachable")
+    await store.stop_worker("w")
+    worker = await worker_of(store, "w")
+    assert (worker.status, worker.reason) == (WorkerStatus.STOPPED, None)
+
+
+async def test_degraded_worker_is_alive_until_it_falls_silent(store: Store) -> None:
+    await register(store, "w-degraded")
+    await register(store, "w-stopped")
+    await store.stop_worker("w-stopped")
+    await store.heartbeat_worker("w-degraded", [], 0, 0, degraded="broker unreachable")
+    assert await store.mark_offline(3600.0) == []
+    assert await store.purge(0.0) == []  # retention takes the stopped worker, not this one
+    assert [w.id for w in await store.list_workers()] == ["w-degraded"]
+    assert (await worker_of(store, "w-degraded")).status == WorkerStatus.DEGRADED
+
+
+async def test_silent_degraded_worker_goes_offline_and_its_tasks_are_recovered(
+    store: Store,
+) -> None:
+    await register(store, "w-silent")
+    task_id = await submit_one(store)
+    await lease_of(store, task_id, "w-silent", 60.0)
+    await store.heartbeat_worker("w-silent", [task_id], 0, 0, degraded="broker unreachable")
+
+    async def offline() -> list[str]:
+        return await store.mark_offline(0.05)
+
+    assert await wait_for(offline, 5, message="the worker to be marked offline") == ["w-silent"]
+    assert [t.id for t in await store.requeue_expired()] == [task_id]
+    worker = await worker_of(store, "w-silent")
+    assert (worker.status, worker.reason, worker.running) == (WorkerStatus.OFFLINE, None, [])

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from genqueue import Client, TaskStatus
+from genqueue import AsyncClient, Client, TaskStatus
 from genqueue.api.schemas import TaskPublic
+from genqueue.backends import open_store
+from genqueue.models import WorkerInfo, WorkerStatus, utcnow
+from genqueue.settings import Settings
 from tests.helpers import Cluster, wait_until
 
 pytestmark = pytest.mark.system
@@ -158,6 +164,47 @@ def test_worker_registry_shows_online_then_stopped(cluster: Cluster, client: Cli
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
     assert probe_status() == "stopped"
+
+
+async def test_degraded_worker_shows_in_workers_metrics_and_cli(
+    cluster: Cluster, settings: Settings
+) -> None:
+    # Written through the store the API reads, as a worker whose broker is down would beat.
+    reason = "broker unreachable since 12:01:02: Redis: Connection refused"
+    store = await open_store(cluster.store_url, settings)
+    try:
+        now = utcnow()
+        await store.register_worker(
+            WorkerInfo(
+                id="w-degraded",
+                name="degraded-probe",
+                host="h",
+                pid=1,
+                queues=["debug"],
+                concurrency=1,
+                started_at=now,
+                last_seen=now,
+            )
+        )
+        await store.heartbeat_worker("w-degraded", [], 0, 0, degraded=reason)
+    finally:
+        await store.aclose()
+    async with AsyncClient(cluster.url) as client:
+        [info] = [w for w in await client.workers() if w.id == "w-degraded"]
+    assert (info.status, info.reason) == (WorkerStatus.DEGRADED, reason)
+    async with httpx.AsyncClient(base_url=cluster.url) as http:
+        metrics = (await http.get("/metrics")).text
+    assert 'genqueue_workers{status="degraded"} 1.0' in metrics
+    assert 'genqueue_workers{status="online"} 0.0' in metrics
+    table = subprocess.run(
+        [sys.executable, "-m", "genqueue", "workers", "--url", cluster.url],
+        env={**os.environ, "COLUMNS": "250"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    assert "degraded" in table and reason in table, table
 
 
 def test_queues_and_health_and_metrics(cluster: Cluster, client: Client) -> None:

@@ -59,7 +59,8 @@ async def broker(runtime: RuntimeDep) -> JSONResponse:
 
 @router.get("/workers", response_model=list[WorkerInfo])
 async def workers(store: StoreDep) -> list[WorkerInfo]:
-    """Workers in the registry: online, offline (silent) or stopped, with their tasks."""
+    """Workers in the registry: online, degraded (alive, a backend unreachable: see
+    ``reason``), offline (silent) or stopped, with their tasks."""
     return await store.list_workers()
 
 

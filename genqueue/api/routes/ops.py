@@ -5,20 +5,28 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 from collections.abc import Awaitable
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
+from genqueue.api.deadline import answer_within
 from genqueue.api.deps import RuntimeDep
+from genqueue.api.errors import RETRY_AFTER_S
 from genqueue.api.schemas import Health
 from genqueue.artifacts import check_name
 
 router = APIRouter(tags=["ops"])
 
 
-async def _probe(check: Awaitable[None]) -> str:
+PROBE_S = 4.0  # both probes run at once, so /health answers within this even if one hangs
+
+
+async def _probe(check: Awaitable[None], url: str) -> str:
     try:
-        await asyncio.wait_for(check, 5.0)
+        await answer_within(check, PROBE_S)
+    except TimeoutError:
+        return f"down: {urlsplit(url).scheme} did not answer within {PROBE_S:g} s"
     except Exception as exc:
         return f"down: {exc}"
     return "ok"
@@ -27,11 +35,17 @@ async def _probe(check: Awaitable[None]) -> str:
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
 async def health(runtime: RuntimeDep) -> Response:
     """200 when both the store and the broker answer, 503 (saying which) otherwise."""
-    store = await _probe(runtime.store.ping())
-    broker = await _probe(runtime.broker.ping())
+    settings = runtime.settings
+    store, broker = await asyncio.gather(
+        _probe(runtime.store.ping(), settings.store),
+        _probe(runtime.broker.ping(), settings.broker),
+    )
     ok = store == broker == "ok"
     body = Health(status="ok" if ok else "degraded", store=store, broker=broker)
-    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+    if ok:
+        return JSONResponse(body.model_dump())
+    headers = {"Retry-After": str(RETRY_AFTER_S)}
+    return JSONResponse(body.model_dump(), status_code=503, headers=headers)
 
 
 @router.get("/metrics", response_class=Response)

@@ -27,7 +27,7 @@ class BackoffConnection(RobustConnection):
     other hook; the value is a pure function of the time, so extra reads are harmless.
     """
 
-    max_pause_s = 30.0
+    max_pause_s = 5.0
     _down_since: float | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

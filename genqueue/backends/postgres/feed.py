@@ -23,7 +23,7 @@ from typing import Any
 from genqueue.backends.postgres.db import UNAVAILABLE, Target, unavailable
 from genqueue.backends.postgres.listen import Listener, sleep_until
 from genqueue.backends.postgres.rows import event_from_row
-from genqueue.errors import BackendUnavailableError
+from genqueue.errors import BackendUnavailableError, EventsExpiredError
 from genqueue.models import Event
 
 FALLBACK_POLL_S = 0.5  # NOTIFY wakes the reader at once; this is the fallback
@@ -35,6 +35,13 @@ SELECT coalesce(max(id), 0) AS top, pg_current_xact_id()::text::bigint AS mark,
     (SELECT array_agg(id) FROM events
      WHERE id > (SELECT coalesce(max(id), 0) FROM events) - $1) AS recent
 FROM events
+"""
+RESUME = """
+SELECT (SELECT min(id) FROM events) AS oldest,
+    coalesce(pg_sequence_last_value(pg_get_serial_sequence('events', 'id')::regclass), 0)
+        AS newest,
+    pg_current_xact_id()::text::bigint AS mark,
+    (SELECT array_agg(id) FROM events WHERE id > $1::bigint - $2 AND id <= $1) AS recent
 """
 READ = """
 SELECT h.horizon, e.* FROM
@@ -86,26 +93,50 @@ class Cursor:
                 self.holes[hole] = xid
 
 
-async def open_feed(target: Target) -> AsyncGenerator[Event, None]:
-    """Start listening and fix the starting point now, then return the generator."""
+async def open_feed(target: Target, after: str | None = None) -> AsyncGenerator[Event, None]:
+    """Start listening and fix the starting point now (the newest event, or ``after``), then
+    return the generator."""
     wake = asyncio.Event()
     listener = Listener(target, "events", wake.set)
     await listener.connect()
     conn = listener.conn
     assert conn is not None
     try:
-        row = await conn.fetchrow(START, MAX_GAP)
+        if after is None:
+            row = await conn.fetchrow(START, MAX_GAP)
+            top = row["top"]
+        else:
+            top = _position(after)
+            row = await conn.fetchrow(RESUME, top, MAX_GAP)
+            _check_kept(after, top, row["oldest"], row["newest"])
     except UNAVAILABLE as exc:
         await listener.close()
         raise unavailable(exc) from exc
     except BaseException:
         await listener.close()
         raise
-    cursor = Cursor(row["top"])
+    cursor = Cursor(top)
+    # Ids below the start that are missing now may belong to transactions in flight: holes.
     recent = set(row["recent"] or ())
     if recent:
-        cursor.holes = dict.fromkeys(set(range(min(recent), cursor.last)) - recent, row["mark"])
+        cursor.holes = dict.fromkeys(set(range(min(recent), top)) - recent, row["mark"])
     return _follow(listener, wake, cursor)
+
+
+def _position(after: str) -> int:
+    if not after.isdigit():
+        raise EventsExpiredError(f"{after!r} is not a PostgreSQL event id")
+    return int(after)
+
+
+def _check_kept(after: str, position: int, oldest: int | None, newest: int) -> None:
+    """Every event after ``position`` must still be kept. Ids have gaps (rolled back
+    transactions), so a gap right after a purged ``after`` reads as a loss too."""
+    first_kept = newest + 1 if oldest is None else oldest
+    if position > newest or position + 1 < first_kept:
+        raise EventsExpiredError(
+            f"event {after!r} is not kept by this store (kept: {first_kept} to {newest})"
+        )
 
 
 async def _follow(

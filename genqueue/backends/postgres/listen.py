@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -49,14 +50,21 @@ class Listener:
         self._on_wake()
 
     async def reconnect(self) -> None:
-        """Connect again, pausing longer after each failure, until it works."""
+        """Connect again, pausing longer after each failure, until it works. Logs once when
+        an attempt first fails and once when connected again, not on every attempt."""
         pause = RECONNECT_S[0]
+        failed_at: float | None = None
         while True:
             try:
                 await self.connect()
+                if failed_at is not None:
+                    down_s = time.monotonic() - failed_at
+                    log.warning("LISTEN %s: connected again after %.1f s", self.channel, down_s)
                 return
             except BackendUnavailableError as exc:
-                log.warning("LISTEN %s: %s; reconnecting in %.1f s", self.channel, exc, pause)
+                if failed_at is None:
+                    failed_at = time.monotonic()
+                    log.warning("LISTEN %s: %s; reconnecting", self.channel, exc)
             await asyncio.sleep(pause)
             pause = min(pause * 2, RECONNECT_S[1])
 

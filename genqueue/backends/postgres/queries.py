@@ -33,6 +33,8 @@ WITH b AS (
 ), ev AS (
     {EVENT_INSERT}
     SELECT 'task.queued', id, 'queued', user_name, batch_id, kind, '{{}}' FROM ins
+), owed AS (
+    INSERT INTO outbox (task_id, due_at) SELECT id, now() + make_interval(secs => $14) FROM ins
 )
 SELECT i.n, x.* FROM input i CROSS JOIN LATERAL (
     SELECT 1 AS rank, true AS created, ins.* FROM ins WHERE ins.id = i.id
@@ -180,9 +182,31 @@ WITH expired AS (
     {EVENT_INSERT}
     SELECT CASE WHEN status = 'queued' THEN 'task.retrying' ELSE 'task.' || status END,
            id, status, user_name, batch_id, kind, jsonb_build_object('error', error) FROM r
+), owed AS (
+    INSERT INTO outbox (task_id, due_at) SELECT id, now() FROM r WHERE status = 'queued'
+    ON CONFLICT (task_id) DO UPDATE SET due_at = EXCLUDED.due_at
 )
 SELECT * FROM r WHERE status = 'queued'
 """
+
+# Due entries, oldest first; SKIP LOCKED so relays running at once take disjoint rows. Entries
+# of tasks no longer queued are dropped, the others held for $2 seconds and returned.
+TAKE_OUTBOX = """
+WITH due AS (
+    SELECT task_id FROM outbox WHERE due_at <= now()
+    ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED
+), gone AS (
+    DELETE FROM outbox o USING due LEFT JOIN tasks t ON t.id = due.task_id
+    WHERE o.task_id = due.task_id AND t.status IS DISTINCT FROM 'queued'
+)
+UPDATE outbox o SET due_at = now() + make_interval(secs => $2)
+FROM due JOIN tasks t ON t.id = due.task_id
+WHERE o.task_id = due.task_id AND t.status = 'queued'
+RETURNING t.id, t.queue, t.priority,
+    greatest(0, extract(epoch FROM t.not_before - now()))::float8 AS delay_s
+"""
+
+CLEAR_OUTBOX = "DELETE FROM outbox WHERE task_id = ANY($1::text[])"
 
 GET_BATCH = """
 SELECT b.id, b.user_name, b.created_at, b.size,
@@ -200,17 +224,19 @@ VALUES ($1, $2, $3, $4, $5, $6, 'online', $7, now())
 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, host = EXCLUDED.host, pid = EXCLUDED.pid,
     queues = EXCLUDED.queues, concurrency = EXCLUDED.concurrency, status = 'online',
     started_at = EXCLUDED.started_at, last_seen = now(), running = '[]', succeeded = 0,
-    failed = 0
+    failed = 0, reason = NULL
 """
 
+# $5: why the worker is degraded, or NULL when it is online.
 HEARTBEAT_WORKER = """
 UPDATE workers SET last_seen = now(), running = $2, succeeded = $3, failed = $4,
-    status = 'online'
+    status = CASE WHEN $5::text IS NULL THEN 'online' ELSE 'degraded' END, reason = $5
 WHERE id = $1
 """
 
 STOP_WORKER = """
-UPDATE workers SET status = 'stopped', running = '[]', last_seen = now() WHERE id = $1
+UPDATE workers SET status = 'stopped', running = '[]', reason = NULL, last_seen = now()
+WHERE id = $1
 """
 
 LIST_WORKERS = "SELECT * FROM workers ORDER BY started_at DESC"
@@ -218,8 +244,8 @@ LIST_WORKERS = "SELECT * FROM workers ORDER BY started_at DESC"
 # Leases of silent workers expire now, so the next requeue_expired recovers their tasks.
 MARK_OFFLINE = """
 WITH w AS (
-    UPDATE workers SET status = 'offline', running = '[]'
-    WHERE status = 'online' AND last_seen < now() - make_interval(secs => $1)
+    UPDATE workers SET status = 'offline', running = '[]', reason = NULL
+    WHERE status IN ('online', 'degraded') AND last_seen < now() - make_interval(secs => $1)
     RETURNING id
 ), t AS (
     UPDATE tasks SET lease_expires_at = now() - interval '1 millisecond'
@@ -239,5 +265,6 @@ DELETE FROM batches b WHERE created_at < now() - make_interval(secs => $1)
 """
 PURGE_EVENTS = "DELETE FROM events WHERE at < now() - make_interval(secs => $1)"
 PURGE_WORKERS = """
-DELETE FROM workers WHERE status <> 'online' AND last_seen < now() - make_interval(secs => $1)
+DELETE FROM workers WHERE status IN ('offline', 'stopped')
+    AND last_seen < now() - make_interval(secs => $1)
 """

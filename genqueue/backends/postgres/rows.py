@@ -74,6 +74,7 @@ def worker_from_row(row: Row) -> WorkerInfo:
         running=row["running"],
         succeeded=row["succeeded"],
         failed=row["failed"],
+        reason=row["reason"],
     )
 
 

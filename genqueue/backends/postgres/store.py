@@ -23,7 +23,18 @@ from genqueue.backends.postgres.rows import (
     task_from_row,
     worker_from_row,
 )
-from genqueue.contracts import Cancelled, Claim, Failed, Lease, Outcome, Page, Requeue, Succeeded
+from genqueue.contracts import (
+    OUTBOX_GRACE_S,
+    Cancelled,
+    Claim,
+    Failed,
+    Lease,
+    Message,
+    Outcome,
+    Page,
+    Requeue,
+    Succeeded,
+)
 from genqueue.errors import LeaseLostError, TaskNotFoundError
 from genqueue.models import (
     Batch,
@@ -114,7 +125,7 @@ class PostgresStore:
             if batch is not None
             else (None, None, None, None)
         )
-        rows = await self._db.fetch(q.SUBMIT, *head, *columns)
+        rows = await self._db.fetch(q.SUBMIT, *head, *columns, OUTBOX_GRACE_S)
         found = {r["n"]: (task_from_row(r), r["created"]) for r in rows}
         if len(found) < len(tasks):
             # Keys taken by a transaction that committed while ours ran: ours skipped them,
@@ -255,6 +266,14 @@ class PostgresStore:
         rows = await self._db.fetch(q.REQUEUE_EXPIRED, retry=False)
         return [task_from_row(r) for r in rows]
 
+    async def take_outbox(self, limit: int, hold_s: float) -> list[Message]:
+        rows = await self._db.fetch(q.TAKE_OUTBOX, limit, float(hold_s))
+        return [Message(r["queue"], r["id"], r["priority"], r["delay_s"]) for r in rows]
+
+    async def clear_outbox(self, task_ids: Sequence[str]) -> None:
+        if task_ids:
+            await self._db.execute(q.CLEAR_OUTBOX, list(task_ids))
+
     async def get_batch(self, batch_id: str) -> Batch:
         row = await self._db.fetchrow(q.GET_BATCH, batch_id)
         if row is None:
@@ -280,9 +299,14 @@ class PostgresStore:
         )
 
     async def heartbeat_worker(
-        self, worker_id: str, running: list[str], succeeded: int, failed: int
+        self,
+        worker_id: str,
+        running: list[str],
+        succeeded: int,
+        failed: int,
+        degraded: str | None = None,
     ) -> None:
-        await self._db.execute(q.HEARTBEAT_WORKER, worker_id, running, succeeded, failed)
+        await self._db.execute(q.HEARTBEAT_WORKER, worker_id, running, succeeded, failed, degraded)
 
     async def stop_worker(self, worker_id: str) -> None:
         await self._db.execute(q.STOP_WORKER, worker_id)
@@ -306,5 +330,5 @@ class PostgresStore:
 
         return await self._db.run(run, retry=False)
 
-    async def watch(self) -> AsyncGenerator[Event, None]:
-        return await open_feed(self._db.target)
+    async def watch(self, after: str | None = None) -> AsyncGenerator[Event, None]:
+        return await open_feed(self._db.target, after)

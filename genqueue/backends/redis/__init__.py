@@ -17,9 +17,12 @@ Store
     {p}:queues                 set: every queue name seen
     {p}:batch:{id}, {p}:batch:{id}:counts, {p}:batches
                                batch record, its counts per status, batches by creation time
+    {p}:outbox                 zset: task ids whose message may not be published yet, by the
+                               time a relay may publish it (Store.take_outbox)
     {p}:events                 stream: task events (MAXLEN ~100000), read by every API
     {p}:worker:{id}, {p}:workers, {p}:workers:online
-                               worker record; all workers and online ones by last-seen time
+                               worker record; all workers and live ones (online or
+                               degraded) by last-seen time
 
 Broker
     {p}:q:{queue}              zset: ready message ids, score (100000 - priority) * 1e9 + n

@@ -5,8 +5,11 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import Redis
+from redis.maint_notifications import MaintNotificationsConfig
 
 DEFAULT_PREFIX = "genqueue"
+# A dead or stalled server becomes an error (503 in the API) within this, not a hang.
+SOCKET_TIMEOUT_S = 5.0
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -19,4 +22,15 @@ def split_url(url: str) -> tuple[str, str]:
 
 def connect(url: str) -> tuple[Redis, str]:
     plain, prefix = split_url(url)
-    return Redis.from_url(plain, decode_responses=True, health_check_interval=10), prefix
+    redis = Redis.from_url(
+        plain,
+        decode_responses=True,
+        health_check_interval=10,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=SOCKET_TIMEOUT_S,
+        # Maintenance notifications (a Redis Cloud feature) make redis-py 8 skip its check of
+        # pooled connections, so after a Redis restart every idle connection would fail its
+        # next command once ("Connection closed by server") instead of reconnecting.
+        maint_notifications_config=MaintNotificationsConfig(enabled=False),
+    )
+    return redis, prefix

@@ -27,7 +27,8 @@ for _, batch in ipairs(redis.call('ZRANGEBYSCORE', P .. ':batches', '-inf', cuto
 end
 -- Stopped or offline workers not seen since the cutoff.
 for _, worker in ipairs(redis.call('ZRANGEBYSCORE', P .. ':workers', '-inf', cutoff)) do
-  if redis.call('HGET', P .. ':worker:' .. worker, 'status') ~= 'online' then
+  local status = redis.call('HGET', P .. ':worker:' .. worker, 'status')
+  if status ~= 'online' and status ~= 'degraded' then
     redis.call('DEL', P .. ':worker:' .. worker)
     redis.call('ZREM', P .. ':workers', worker)
   end

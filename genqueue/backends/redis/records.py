@@ -80,6 +80,7 @@ def worker_from(data: dict[str, str]) -> WorkerInfo:
         running=json.loads(data["running"]),
         succeeded=int(data["succeeded"]),
         failed=int(data["failed"]),
+        reason=data.get("reason") or None,
     )
 
 

@@ -1,5 +1,6 @@
 -- ARGV: prefix. Running tasks whose lease expired: back to queued, or failed when out of
--- attempts, or cancelled when cancellation was asked. Returns the requeued ids.
+-- attempts, or cancelled when cancellation was asked. Requeued ones get an outbox entry due
+-- now. Returns the requeued ids.
 local t_now = now()
 local expired = redis.call('ZRANGEBYSCORE', P .. ':running', '-inf', t_now, 'LIMIT', 0, 1000)
 local requeued = {}
@@ -21,6 +22,7 @@ for _, id in ipairs(expired) do
       'progress_message', '')
     move(id, 'running', 'queued')
     event('task.retrying', id, 'queued', data)
+    redis.call('ZADD', P .. ':outbox', t_now, id)
     requeued[#requeued + 1] = id
   end
 end

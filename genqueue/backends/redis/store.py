@@ -16,8 +16,24 @@ from genqueue.backends.group import GroupCall, Send
 from genqueue.backends.redis import scripts
 from genqueue.backends.redis.connection import connect
 from genqueue.backends.redis.records import batch_from, event_from, task_from, worker_from
-from genqueue.contracts import Cancelled, Claim, Failed, Lease, Outcome, Page, Requeue, Succeeded
-from genqueue.errors import BackendUnavailableError, LeaseLostError, TaskNotFoundError
+from genqueue.contracts import (
+    OUTBOX_GRACE_S,
+    Cancelled,
+    Claim,
+    Failed,
+    Lease,
+    Message,
+    Outcome,
+    Page,
+    Requeue,
+    Succeeded,
+)
+from genqueue.errors import (
+    BackendUnavailableError,
+    EventsExpiredError,
+    LeaseLostError,
+    TaskNotFoundError,
+)
 from genqueue.models import (
     Batch,
     Event,
@@ -33,6 +49,7 @@ from genqueue.models import (
 
 SCRIPTS = [
     "submit",
+    "take_outbox",
     "claim",
     "renew",
     "progress",
@@ -119,7 +136,7 @@ class RedisStore:
             }
             # cjson turns null into a truthy sentinel: leave absent values out instead.
             batch_json = json.dumps({k: v for k, v in record.items() if v is not None})
-        results = await self._run("submit", batch_json, json.dumps(items))
+        results = await self._run("submit", batch_json, json.dumps(items), OUTBOX_GRACE_S)
         tasks = await self._get_many([task_id for task_id, _ in results])
         return [(task, bool(created)) for task, (_, created) in zip(tasks, results, strict=True)]
 
@@ -242,6 +259,17 @@ class RedisStore:
     async def requeue_expired(self) -> list[Task]:
         return await self._get_many(await self._run("requeue_expired"))
 
+    async def take_outbox(self, limit: int, hold_s: float) -> list[Message]:
+        rows = await self._run("take_outbox", limit, hold_s)
+        return [Message(q, task_id, int(p), float(d)) for task_id, q, p, d in rows]
+
+    async def clear_outbox(self, task_ids: Sequence[str]) -> None:
+        if task_ids:
+            try:
+                await self._r.zrem(f"{self._p}:outbox", *task_ids)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                raise BackendUnavailableError(f"Redis: {exc}") from exc
+
     async def get_batch(self, batch_id: str) -> Batch:
         record = await self._r.hgetall(f"{self._p}:batch:{batch_id}")
         if not record:
@@ -289,7 +317,12 @@ class RedisStore:
             await pipe.execute()
 
     async def heartbeat_worker(
-        self, worker_id: str, running: list[str], succeeded: int, failed: int
+        self,
+        worker_id: str,
+        running: list[str],
+        succeeded: int,
+        failed: int,
+        degraded: str | None = None,
     ) -> None:
         now = await self._now()
         key = f"{self._p}:worker:{worker_id}"
@@ -301,9 +334,11 @@ class RedisStore:
                     "running": json.dumps(running),
                     "succeeded": succeeded,
                     "failed": failed,
-                    "status": "online",
+                    "status": "online" if degraded is None else "degraded",
+                    "reason": degraded or "",
                 },
             )
+            # A degraded worker is alive: it stays in workers:online for mark_offline.
             pipe.zadd(f"{self._p}:workers", {worker_id: now})
             pipe.zadd(f"{self._p}:workers:online", {worker_id: now})
             await pipe.execute()
@@ -313,7 +348,7 @@ class RedisStore:
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.hset(
                 f"{self._p}:worker:{worker_id}",
-                mapping={"status": "stopped", "running": "[]", "last_seen": now},
+                mapping={"status": "stopped", "running": "[]", "reason": "", "last_seen": now},
             )
             pipe.zadd(f"{self._p}:workers", {worker_id: now})
             pipe.zrem(f"{self._p}:workers:online", worker_id)
@@ -340,9 +375,42 @@ class RedisStore:
         seconds, micros = await self._r.time()
         return float(seconds) + float(micros) / 1_000_000
 
-    async def watch(self) -> AsyncGenerator[Event, None]:
-        newest = await self._r.xrevrange(f"{self._p}:events", count=1)
-        return _follow(self._r, f"{self._p}:events", newest[0][0] if newest else "0-0")
+    async def watch(self, after: str | None = None) -> AsyncGenerator[Event, None]:
+        key = f"{self._p}:events"
+        try:
+            if after is not None:
+                return _follow(self._r, key, await _resume_point(self._r, key, after))
+            newest = await self._r.xrevrange(key, count=1)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise BackendUnavailableError(f"Redis: {exc}") from exc
+        return _follow(self._r, key, newest[0][0] if newest else "0-0")
+
+
+def _stream_id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+async def _resume_point(redis: Any, key: str, after: str) -> str:
+    """``after``, if the stream still holds every entry after it. Trimming (MAXLEN) leaves
+    no trace but the first entry, so losing only ``after`` itself counts as a loss too."""
+    try:
+        position = _stream_id(after)
+    except ValueError:
+        raise EventsExpiredError(f"{after!r} is not a Redis stream id") from None
+    try:
+        info = await redis.xinfo_stream(key)
+    except ResponseError:  # no such key: nothing was ever kept here (or Redis lost it)
+        if position == (0, 0):
+            return after
+        raise EventsExpiredError(f"event {after!r} is not kept: {key} does not exist") from None
+    newest = _stream_id(info["last-generated-id"])
+    first = info.get("first-entry")
+    kept_from = _stream_id(first[0]) if first else newest
+    trimmed = info.get("entries-added", -1) != info["length"]  # unknown before Redis 7
+    if position > newest or (trimmed and position < kept_from):
+        raise EventsExpiredError(f"event {after!r} is no longer kept in {key}")
+    return after
 
 
 async def _follow(redis: Any, key: str, last: str) -> AsyncGenerator[Event, None]:
@@ -350,7 +418,10 @@ async def _follow(redis: Any, key: str, last: str) -> AsyncGenerator[Event, None
     reader = redis.client()
     try:
         while True:
-            reply = await reader.xread({key: last}, count=500, block=EVENTS_BLOCK_MS)
+            try:
+                reply = await reader.xread({key: last}, count=500, block=EVENTS_BLOCK_MS)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                raise BackendUnavailableError(f"Redis: {exc}") from exc
             for _, entries in reply:
                 for entry_id, fields in entries:
                     last = entry_id

@@ -1,4 +1,5 @@
--- ARGV: prefix, batch JSON or '', tasks JSON list. All or none: validated before any write.
+-- ARGV: prefix, batch JSON or '', tasks JSON list, outbox grace in seconds. All or none:
+-- validated before any write. Every created task gets an outbox entry due after the grace.
 local batch = ARGV[2] ~= '' and cjson.decode(ARGV[2]) or nil
 local tasks = cjson.decode(ARGV[3])
 local out = {}
@@ -36,6 +37,7 @@ for i, t in ipairs(tasks) do
     redis.call('SADD', P .. ':queues', t.queue)
     move(t.id, nil, 'queued')
     event('task.queued', t.id, 'queued')
+    redis.call('ZADD', P .. ':outbox', t_now + tonumber(ARGV[4]), t.id)
     out[i] = {t.id, 1}
   end
 end

@@ -22,6 +22,10 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 15_000
 
+# Columns added to schema.sql after files were created with it: CREATE TABLE IF NOT EXISTS
+# leaves an existing table as it was, so connecting adds each one that is missing.
+ADDED_COLUMNS = (("workers", "reason", "TEXT"),)
+
 
 def path_from_url(url: str) -> Path:
     """``sqlite:///relative/x.db`` or ``sqlite:////absolute/x.db`` -> a Path."""
@@ -57,6 +61,7 @@ class Database:
         schema = files("genqueue.backends.sqlite").joinpath("schema.sql").read_text()
         # Under the write lock, so that processes starting together create it once.
         conn.executescript(f"BEGIN IMMEDIATE;\n{schema}\nCOMMIT;")
+        transaction(conn, add_columns)
         self._conn = conn
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -84,6 +89,14 @@ class Database:
         if self._conn is not None:
             await self.run(close)
         self._executor.shutdown(wait=True)
+
+
+def add_columns(conn: sqlite3.Connection) -> None:
+    """Bring a file made by an older schema.sql up to date (checked under the write lock)."""
+    for table, column, declaration in ADDED_COLUMNS:
+        names = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in names:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -64,6 +64,7 @@ def worker_from_row(row: sqlite3.Row) -> WorkerInfo:
         running=json.loads(row["running"]),
         succeeded=row["succeeded"],
         failed=row["failed"],
+        reason=row["reason"],
     )
 
 

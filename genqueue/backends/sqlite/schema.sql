@@ -34,6 +34,14 @@ CREATE INDEX IF NOT EXISTS tasks_user ON tasks (user, seq);
 CREATE INDEX IF NOT EXISTS tasks_batch ON tasks (batch_id, status);
 CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (finished_at);
 
+-- The outbox (Store.take_outbox): tasks stored as queued whose message may not be published
+-- yet, written in the transaction that queues the task; due_at is when a relay may publish it.
+CREATE TABLE IF NOT EXISTS outbox (
+    task_id TEXT PRIMARY KEY,
+    due_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (due_at);
+
 CREATE TABLE IF NOT EXISTS batches (
     id         TEXT PRIMARY KEY,
     user       TEXT,
@@ -67,7 +75,8 @@ CREATE TABLE IF NOT EXISTS workers (
     last_seen  REAL    NOT NULL,
     running    TEXT    NOT NULL DEFAULT '[]',            -- JSON list of task ids
     succeeded  INTEGER NOT NULL DEFAULT 0,
-    failed     INTEGER NOT NULL DEFAULT 0
+    failed     INTEGER NOT NULL DEFAULT 0,
+    reason     TEXT                                      -- why it is degraded (db.py ADDED)
 );
 
 -- The broker: one row per deliverable message. A fetched row carries the receipt of the

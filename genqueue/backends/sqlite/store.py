@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, Self, TypeVar
 
+from genqueue.backends.sqlite import outbox
 from genqueue.backends.sqlite.db import Database
 from genqueue.backends.sqlite.doorbell import Doorbell, Listener
 from genqueue.backends.sqlite.rows import (
@@ -23,8 +24,19 @@ from genqueue.backends.sqlite.rows import (
     task_from_row,
     worker_from_row,
 )
-from genqueue.contracts import Cancelled, Claim, Failed, Lease, Outcome, Page, Requeue, Succeeded
-from genqueue.errors import LeaseLostError, TaskNotFoundError
+from genqueue.contracts import (
+    OUTBOX_GRACE_S,
+    Cancelled,
+    Claim,
+    Failed,
+    Lease,
+    Message,
+    Outcome,
+    Page,
+    Requeue,
+    Succeeded,
+)
+from genqueue.errors import EventsExpiredError, LeaseLostError, TaskNotFoundError
 from genqueue.models import (
     FINISHED,
     Batch,
@@ -37,6 +49,7 @@ from genqueue.models import (
     TaskFilter,
     TaskStatus,
     WorkerInfo,
+    WorkerStatus,
     from_epoch,
 )
 
@@ -129,6 +142,7 @@ class SqliteStore:
                 ).fetchone()
                 insert_event(conn, now, EventType.QUEUED, row, TaskStatus.QUEUED)
                 out.append((task_from_row(row), True))
+            outbox.owe(conn, [task.id for task, created in out if created], now + OUTBOX_GRACE_S)
             return out
 
         return await self._write(run)
@@ -374,9 +388,17 @@ class SqliteStore:
                 insert_event(conn, now, event, new, status, {"error": note})
                 if status == TaskStatus.QUEUED:
                     requeued.append(task_from_row(new))
+            outbox.owe(conn, [task.id for task in requeued], now)
             return requeued
 
         return await self._write(run)
+
+    async def take_outbox(self, limit: int, hold_s: float) -> list[Message]:
+        return await self._write(lambda conn: outbox.take(conn, time.time(), limit, hold_s))
+
+    async def clear_outbox(self, task_ids: Sequence[str]) -> None:
+        if task_ids:
+            await self._write(lambda conn: outbox.clear(conn, task_ids))
 
     async def get_batch(self, batch_id: str) -> Batch:
         def run(conn: Conn) -> Batch:
@@ -428,20 +450,27 @@ class SqliteStore:
         )
 
     async def heartbeat_worker(
-        self, worker_id: str, running: list[str], succeeded: int, failed: int
+        self,
+        worker_id: str,
+        running: list[str],
+        succeeded: int,
+        failed: int,
+        degraded: str | None = None,
     ) -> None:
+        status = (WorkerStatus.ONLINE if degraded is None else WorkerStatus.DEGRADED).value
         await self._db.write(
             lambda conn: conn.execute(
                 "UPDATE workers SET last_seen = ?, running = ?, succeeded = ?, failed = ?,"
-                " status = 'online' WHERE id = ?",
-                (time.time(), json.dumps(running), succeeded, failed, worker_id),
+                " status = ?, reason = ? WHERE id = ?",
+                (time.time(), json.dumps(running), succeeded, failed, status, degraded, worker_id),
             )
         )
 
     async def stop_worker(self, worker_id: str) -> None:
         await self._db.write(
             lambda conn: conn.execute(
-                "UPDATE workers SET status = 'stopped', running = '[]', last_seen = ? WHERE id = ?",
+                "UPDATE workers SET status = 'stopped', running = '[]', reason = NULL,"
+                " last_seen = ? WHERE id = ?",
                 (time.time(), worker_id),
             )
         )
@@ -458,8 +487,8 @@ class SqliteStore:
             ids = [
                 r[0]
                 for r in conn.execute(
-                    "UPDATE workers SET status = 'offline', running = '[]' WHERE status = 'online'"
-                    " AND last_seen < ? RETURNING id",
+                    "UPDATE workers SET status = 'offline', running = '[]', reason = NULL"
+                    " WHERE status IN ('online', 'degraded') AND last_seen < ? RETURNING id",
                     (now - silent_s,),
                 ).fetchall()
             ]
@@ -495,18 +524,24 @@ class SqliteStore:
                 "DELETE FROM events WHERE at < ?", (now - min(older_than_s, EVENTS_KEEP_S),)
             )
             conn.execute(
-                "DELETE FROM workers WHERE status != 'online' AND last_seen < ?", (cutoff,)
+                "DELETE FROM workers WHERE status IN ('offline', 'stopped') AND last_seen < ?",
+                (cutoff,),
             )
             return ids
 
         return await self._db.write(run)
 
-    async def watch(self) -> AsyncGenerator[Event, None]:
+    async def watch(self, after: str | None = None) -> AsyncGenerator[Event, None]:
         # A connection of its own, polled; the events table is read only when another
         # connection has committed (PRAGMA data_version changed), so idling is one pragma.
+        # The version is read before the position: a commit in between is then read again
+        # (and skipped by id) rather than left unread until the next commit.
         def start(conn: Conn) -> tuple[int, int]:
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if after is not None:
+                return _resume_point(conn, after), -1  # -1: read at once
             last = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-            return last, conn.execute("PRAGMA data_version").fetchone()[0]
+            return last, version
 
         watcher = await Database.open(f"sqlite:///{self._db.path.as_posix()}")
         try:
@@ -515,6 +550,22 @@ class SqliteStore:
             await watcher.aclose()
             raise
         return _follow_events(watcher, self._bell.listen(), last, version)
+
+
+def _resume_point(conn: Conn, after: str) -> int:
+    """``after`` as a position, if every event after it is still kept. Ids come from
+    AUTOINCREMENT inside write transactions, so they have no gaps but those purge made."""
+    oldest, newest = conn.execute(
+        "SELECT (SELECT min(id) FROM events),"
+        " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)"
+    ).fetchone()
+    position = int(after) if after.isdigit() else -1
+    first_kept = newest + 1 if oldest is None else oldest
+    if position < 0 or position > newest or position + 1 < first_kept:
+        raise EventsExpiredError(
+            f"event {after!r} is not kept by this store (kept: {first_kept} to {newest})"
+        )
+    return position
 
 
 async def _follow_events(

@@ -1,0 +1,274 @@
+"""Private Redis and PostgreSQL servers that a test (or the soak) may kill and restart.
+
+The shared servers on 6379 and 5432 serve every other test and must never go down, so
+outage tests start their own on a free port in a temp dir. Each server keeps its port and
+its data across a kill and a start, so a restart looks to genqueue like the same server
+coming back: Redis replays its append-only file (fsync on every write), PostgreSQL runs
+crash recovery after ``stop("immediate")``.
+
+    with PrivateRedis(tmp_path) as redis:      # started
+        redis.kill(); redis.start()            # SIGKILL, then back with its data
+    with PrivatePostgres(tmp_path) as pg:      # started; pg.url has db "postgres"
+        pg.stop("immediate"); pg.start()
+        pg.terminate_connections()             # genqueue's sessions, server stays up
+
+A missing binary skips loudly (fails under CI=true), like ``require_service``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, NoReturn, Self
+
+import pytest
+
+from tests.helpers import free_port
+
+START_TIMEOUT_S = 30.0
+POSTGRES_ROOT = Path("/usr/lib/postgresql")
+SOCKET_PATH_MAX = 90  # a Unix socket path may hold 107 bytes; ".s.PGSQL.<port>" follows
+
+
+def _missing(reason: str) -> NoReturn:
+    """Skip the test (fail under CI=true): the server cannot be started on this machine."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+class PrivateRedis:
+    """``redis-server`` on a free port, AOF with ``appendfsync always`` in ``dir``: a SIGKILL
+    loses nothing that was acknowledged, and ``start()`` brings it back on the same port."""
+
+    def __init__(self, dir: Path) -> None:
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
+            _missing("redis-server is not installed (apt-get install redis-server)")
+        self.dir = dir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Start it and return once it answers PING (after loading its AOF)."""
+        assert self.binary is not None and not self.running
+        command = [
+            self.binary,
+            *("--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)),
+            *("--appendonly", "yes", "--appendfsync", "always", "--save", ""),
+            *("--daemonize", "no", "--logfile", str(self.dir / "redis.log")),
+        ]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout_s
+        while not self._pong():
+            if self.process.poll() is not None:
+                stderr = self.process.stderr.read() if self.process.stderr else b""
+                raise RuntimeError(
+                    f"redis-server on port {self.port} exited ({self.process.returncode}): "
+                    f"{stderr.decode(errors='replace')}{self.log()}"
+                )
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"redis-server on port {self.port} did not answer PING")
+            time.sleep(0.02)
+
+    def _pong(self) -> bool:
+        # A bare socket: redis-py's own retries would only slow the polling down.
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(64).startswith(b"+PONG")  # not "-LOADING": AOF replayed
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to write anything more."""
+        self._end(signal.SIGKILL)
+
+    def stop(self) -> None:
+        """SIGTERM: a clean shutdown."""
+        self._end(signal.SIGTERM)
+
+    def _end(self, sig: signal.Signals) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        if self.process.stderr:
+            self.process.stderr.close()
+
+    def log(self) -> str:
+        path = self.dir / "redis.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.kill()
+
+
+def _postgres_bin() -> Path | None:
+    """The newest installed PostgreSQL's bin dir (Debian: /usr/lib/postgresql/<major>/bin)."""
+    found = [p for p in POSTGRES_ROOT.glob("*/bin") if (p / "pg_ctl").exists()]
+    return max(found, key=lambda p: int(p.parent.name)) if found else None
+
+
+def _as_postgres(*command: str | Path, timeout_s: float = 60.0) -> str:
+    """Run a PostgreSQL tool as the ``postgres`` OS user: initdb and postgres refuse root."""
+    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    out = subprocess.run(
+        [*prefix, *map(str, command)], capture_output=True, text=True, timeout=timeout_s
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed ({out.returncode}): {out.stdout}{out.stderr}")
+    return out.stdout
+
+
+def _traversable(path: Path) -> bool:
+    """Whether any user (postgres, here) can walk down to ``path``."""
+    return all(p.stat().st_mode & 0o001 for p in [path, *path.parents])
+
+
+def _fresh_base(preferred: Path) -> Path:
+    """A new directory owned by postgres for one cluster: inside ``preferred`` if postgres
+    can reach it there, else in the system temp dir (pytest's tmp_path can be 0700, or too
+    deep for a socket path)."""
+    preferred.mkdir(parents=True, exist_ok=True)
+    if _traversable(preferred) and len(str(preferred)) < SOCKET_PATH_MAX - 30:
+        base = Path(tempfile.mkdtemp(prefix="pg-", dir=preferred))
+    else:
+        base = Path(tempfile.mkdtemp(prefix="gq-postgres-"))
+    base.chmod(0o755)
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres", "postgres")
+    return base
+
+
+@functools.cache
+def _template(bin_dir: Path) -> Path:
+    """One initdb per process; every cluster starts as a copy of it (cp -a keeps owners)."""
+    base = _fresh_base(Path(tempfile.gettempdir()))
+    atexit.register(shutil.rmtree, base, True)
+    _as_postgres(bin_dir / "initdb", "-D", base / "data", "-U", "postgres", "--auth=trust")
+    return base / "data"
+
+
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster on a free port: ``stop("immediate")`` is a crash (the
+    next ``start()`` runs recovery), ``terminate_connections()`` drops genqueue's sessions
+    while the server stays up."""
+
+    def __init__(self, dir: Path) -> None:
+        bin_dir = _postgres_bin()
+        if bin_dir is None:
+            _missing(f"no PostgreSQL server under {POSTGRES_ROOT} (apt-get install postgresql)")
+        if os.geteuid() == 0 and shutil.which("runuser") is None:
+            _missing("runuser is missing: PostgreSQL cannot be started as root")
+        self.bin = bin_dir
+        self.base = _fresh_base(dir)
+        self.data = self.base / "data"
+        self.port = free_port()
+        self.running = False
+        subprocess.run(["cp", "-a", str(_template(bin_dir)), str(self.data)], check=True)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        """Start it (recovering after a crash) and return once it accepts connections."""
+        options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1"
+        log = self.base / "postgres.log"
+        _as_postgres(
+            *(self.bin / "pg_ctl", "-D", self.data, "-l", log, "-o", options),
+            *("-w", "-t", str(int(START_TIMEOUT_S)), "start"),
+            timeout_s=START_TIMEOUT_S + 10,
+        )
+        self.running = True
+
+    def stop(self, mode: Literal["smart", "fast", "immediate"] = "fast") -> None:
+        """``fast``: a clean shutdown; ``immediate``: every process quits at once, as in a
+        crash, and the next start replays the WAL."""
+        _as_postgres(self.bin / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
+        self.running = False
+
+    def psql(self, sql: str, **variables: str) -> list[str]:
+        """Run SQL (``:'name'`` for a quoted variable) and return the unaligned rows."""
+        bound = [f"--set={name}={value}" for name, value in variables.items()]
+        out = subprocess.run(
+            ["psql", self.url, "-qAt", "-v", "ON_ERROR_STOP=1", *bound, "-f", "-"],
+            input=sql,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return [line for line in out.stdout.splitlines() if line]
+
+    def terminate_connections(self, application_name_prefix: str = "genqueue") -> int:
+        """End every other session whose application_name starts with the prefix (genqueue
+        names its sessions ``genqueue:<schema>``); returns how many were ended."""
+        rows = self.psql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE starts_with(application_name, :'prefix') AND pid <> pg_backend_pid();",
+            prefix=application_name_prefix,
+        )
+        return int(rows[0])
+
+    def log(self) -> str:
+        path = self.base / "postgres.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def close(self) -> None:
+        """Crash-stop it if running and remove its files."""
+        if self.running or (self.data / "postmaster.pid").exists():
+            try:
+                self.stop("immediate")
+            except RuntimeError:
+                self.running = False  # it was not running after all
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+__all__ = ["PrivatePostgres", "PrivateRedis"]

@@ -1,0 +1,236 @@
+"""Backend outages for real, on every pairing: a worker keeps its process, waits the outage
+out, and resumes by itself; every accepted task succeeds and is recorded once.
+
+Redis and PostgreSQL outages use private servers (``tests/servers.py``), never the shared
+ones; RabbitMQ outages stop the shared broker's app and always start it again.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import AMQP_START, Cluster, backend_url, require_service, wait_until
+from tests.servers import PrivatePostgres, PrivateRedis
+
+pytestmark = pytest.mark.system
+
+TASKS = 40
+SLEEP = {"kind": "debug.sleep", "payload": {"seconds": 0.3, "steps": 3}}
+BACK_ONLINE_S = 15.0
+
+
+def workers_online(cluster: Cluster) -> int:
+    """Online workers as the API reports them (0 while the API itself cannot answer)."""
+    try:
+        reply = httpx.get(f"{cluster.url}/v1/workers", timeout=5)
+    except httpx.HTTPError:
+        return 0
+    if reply.status_code != 200:
+        return 0
+    return sum(1 for w in reply.json() if w["status"] == "online")
+
+
+def batch_counts(cluster: Cluster, batch_id: str) -> dict[str, int]:
+    try:
+        reply = httpx.get(f"{cluster.url}/v1/batches/{batch_id}", timeout=5)
+    except httpx.HTTPError:
+        return {}
+    counts: dict[str, int] = reply.json()["counts"] if reply.status_code == 200 else {}
+    return counts
+
+
+def hold(seconds: float, cluster: Cluster) -> None:
+    """Keep the outage going for ``seconds`` (time itself is the subject here), checking all
+    along that no worker process gives up."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for proc in cluster.workers:
+            assert proc.poll() is None, f"a worker exited during the outage:\n{cluster.logs()}"
+        time.sleep(0.2)
+
+
+def ride_out(
+    cluster: Cluster, down: Callable[[], None], up: Callable[[], None], down_s: float
+) -> None:
+    """Two workers mid-run through ``down``, ``down_s`` of outage and ``up``: every task
+    succeeds once, no worker exits, both are online again soon after the backend returns."""
+    cluster.start_api()
+    for _ in range(2):
+        cluster.start_worker(concurrency=4)
+    wait_until(lambda: workers_online(cluster) == 2, 30, 0.1, "two workers online")
+    reply = httpx.post(f"{cluster.url}/v1/batches", json={"tasks": [SLEEP] * TASKS}, timeout=30)
+    assert reply.status_code == 201, reply.text
+    batch_id = reply.json()["id"]
+    wait_until(
+        lambda: batch_counts(cluster, batch_id).get("succeeded", 0) >= 4, 30, 0.05, "a first few"
+    )
+    down()
+    try:
+        hold(down_s, cluster)
+    finally:
+        up()
+    back = time.monotonic()
+    wait_until(
+        lambda: workers_online(cluster) == 2, BACK_ONLINE_S, 0.1, "both workers online again"
+    )
+    assert time.monotonic() - back <= BACK_ONLINE_S
+    wait_until(
+        lambda: batch_counts(cluster, batch_id).get("succeeded", 0) == TASKS,
+        90,
+        0.2,
+        f"all {TASKS} tasks to succeed: {batch_counts(cluster, batch_id)}",
+    )
+    for proc in cluster.workers:
+        assert proc.poll() is None, cluster.logs()
+    recorded = cluster.succeeded_counts()
+    assert len(recorded) == TASKS and set(recorded.values()) == {1}, recorded
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("down_s", [10.0, 60.0], ids=["10s", "60s"])
+def test_redis_killed_and_restarted_loses_nothing_and_stops_no_worker(
+    tmp_path: Path, down_s: float
+) -> None:
+    with PrivateRedis(tmp_path / "redis") as redis:
+        url = f"{redis.url}?prefix=gq"
+        cluster = Cluster(tmp_path, urls=(url, url))
+        try:
+            ride_out(cluster, redis.kill, redis.start, down_s)
+        finally:
+            cluster.stop()
+
+
+def postgres_with(broker: str, pg: PrivatePostgres, tmp_path: Path) -> tuple[str, str]:
+    store = f"{pg.url}?schema=gq"
+    return store, (store if broker == "postgres" else backend_url(broker, tmp_path))
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("broker", ["postgres", "redis", "amqp"])
+def test_postgres_stopped_and_started_loses_nothing_and_stops_no_worker(
+    tmp_path: Path, broker: str
+) -> None:
+    with PrivatePostgres(tmp_path / "pg") as pg:
+        cluster = Cluster(tmp_path, urls=postgres_with(broker, pg, tmp_path))
+        try:
+            ride_out(cluster, lambda: pg.stop("immediate"), pg.start, 10.0)
+        finally:
+            cluster.stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("broker", ["postgres", "amqp"])
+def test_postgres_connections_terminated_for_10s_lose_nothing(tmp_path: Path, broker: str) -> None:
+    with PrivatePostgres(tmp_path / "pg") as pg:
+        cluster = Cluster(tmp_path, urls=postgres_with(broker, pg, tmp_path))
+
+        def flap() -> None:
+            deadline = time.monotonic() + 10.0
+            while time.monotonic() < deadline:
+                pg.terminate_connections()
+                for proc in cluster.workers:
+                    assert proc.poll() is None, cluster.logs()
+                time.sleep(0.3)
+
+        try:
+            ride_out(cluster, flap, lambda: None, 0.0)
+        finally:
+            cluster.stop()
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
+
+
+@pytest.mark.amqp
+@pytest.mark.parametrize("store", ["postgres", "redis"])
+def test_rabbitmq_down_for_30s_loses_nothing_and_stops_no_worker(
+    tmp_path: Path, store: str
+) -> None:
+    require_service("RabbitMQ", "127.0.0.1", 5672, AMQP_START)
+    cluster = Cluster(tmp_path, backend=f"amqp-{store}")
+
+    def up() -> None:
+        rabbitmqctl("start_app")
+        rabbitmqctl("await_startup")
+
+    try:
+        ride_out(cluster, lambda: rabbitmqctl("stop_app"), up, 30.0)
+    finally:
+        cluster.stop()
+
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+
+def test_sqlite_write_lock_held_past_the_busy_timeout_stops_nothing(tmp_path: Path) -> None:
+    from genqueue.backends.sqlite.db import BUSY_TIMEOUT_MS
+
+    cluster = Cluster(tmp_path)
+    holder: list[subprocess.Popen[str]] = []
+
+    def down() -> None:
+        held = BUSY_TIMEOUT_MS / 1000 + 2
+        proc = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, str(tmp_path / "genqueue.db"), str(held)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        holder.append(proc)
+
+    def up() -> None:
+        proc = holder[0]
+        assert proc.wait(60) == 0
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+    try:
+        ride_out(cluster, down, up, 0.0)
+    finally:
+        cluster.stop()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "amqp-postgres"])
+def test_api_killed_between_storing_and_publishing_the_task_still_runs_once(
+    tmp_path: Path, backend: str
+) -> None:
+    from genqueue.faults import AFTER_STORE_SUBMIT
+
+    cluster = Cluster(tmp_path, {"GENQUEUE_FAULTS": AFTER_STORE_SUBMIT}, backend=backend)
+    key = {"Idempotency-Key": "only-once"}
+    try:
+        cluster.start_api()
+        with pytest.raises(httpx.HTTPError):  # stored, then the API died: no answer
+            httpx.post(f"{cluster.url}/v1/tasks", json=SLEEP, headers=key, timeout=30)
+        assert cluster.api is not None and cluster.api.wait(10) == -9
+        del cluster.env["GENQUEUE_FAULTS"]
+        cluster.start_api()
+        cluster.start_worker()
+        # The client retries with its idempotency key: the same task, never published by
+        # anyone but the outbox relay.
+        again = httpx.post(f"{cluster.url}/v1/tasks", json=SLEEP, headers=key, timeout=30)
+        assert again.status_code == 200, again.text
+        task_id = again.json()["id"]
+
+        def status() -> str:
+            return str(httpx.get(f"{cluster.url}/v1/tasks/{task_id}", timeout=5).json()["status"])
+
+        wait_until(lambda: status() == "succeeded", 30, 0.1, "the stored task to run")
+        assert cluster.succeeded_counts() == {task_id: 1}
+    finally:
+        cluster.stop()
