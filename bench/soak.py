@@ -81,6 +81,7 @@ class Outcome:
     final: dict[str, dict[str, Any]] = field(default_factory=dict)
     succeeded_counts: dict[str, int] = field(default_factory=dict)
     submit_errors: Counter[str] = field(default_factory=Counter)
+    unanswered: Counter[str] = field(default_factory=Counter)  # ran, though refused: why
     faults: list[Fault] = field(default_factory=list)
     exits: list[str] = field(default_factory=list)  # processes that ended on their own
     skipped: str = ""
@@ -414,6 +415,7 @@ class Load:
         self.url, self.rng, self.rate = url, rng, rate
         self.accepted: list[str] = []
         self.errors: Counter[str] = Counter()
+        self.failures: list[tuple[float, float, str]] = []  # refused submits: from, to, why
 
     def task(self) -> dict[str, Any]:
         roll = self.rng.random()
@@ -427,21 +429,24 @@ class Load:
         return {"kind": "debug.echo", "payload": {"n": len(self.accepted)}}
 
     def post(self, http: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The answer to a 200/201; else None, the failure counted and, for a submit, its
+        time window kept (a task that runs anyway is matched to it by created_at)."""
+        sent = time.time()
         try:
             reply = http.post(path, json=body)
+            failure = "" if reply.status_code in (200, 201) else str(reply.status_code)
         except httpx.TimeoutException:
-            self.errors["timeout"] += 1  # indeterminate: may or may not have been stored
-            return None
+            failure = "timeout"  # indeterminate: may or may not have been stored
         except httpx.TransportError:
-            self.errors["conn"] += 1
-            return None
+            failure = "conn"
         except httpx.HTTPError as exc:
-            self.errors[type(exc).__name__] += 1
-            return None
-        if reply.status_code in (200, 201):
+            failure = type(exc).__name__
+        if not failure:
             answer: dict[str, Any] = reply.json()
             return answer
-        self.errors[str(reply.status_code)] += 1
+        self.errors[failure] += 1
+        if not path.endswith("/cancel"):
+            self.failures.append((sent, time.time(), failure))
         return None
 
     def run(self, stop: threading.Event) -> None:
@@ -549,10 +554,28 @@ def run_pairing(
             drain(deployment, outcome, args.drain_s)
             deployment.check()  # an exit the drain saw, before the monitor stops
         outcome.succeeded_counts = deployment.cluster.succeeded_counts()
+        extra = set(outcome.succeeded_counts) - outcome.accepted
+        outcome.unanswered = unanswered(deployment.url, extra, load.failures)
         (root / "tasks.json").write_text(json.dumps(outcome.final, indent=1))  # post-mortems
         outcome.exits = deployment.exits
         outcome.submit_errors = load.errors
     return outcome
+
+
+def unanswered(url: str, ids: set[str], failures: list[tuple[float, float, str]]) -> Counter[str]:
+    """Tasks that ran though their submit was not answered 201, by what it got instead
+    (found by created_at within that submit's time window): after a 503 that is a finding,
+    after a dropped connection it is the expected indeterminate case."""
+    found: Counter[str] = Counter()
+    with httpx.Client(base_url=url, timeout=10) as http:
+        for task_id in ids:
+            try:
+                created = _ts(http.get(f"/v1/tasks/{task_id}").json().get("created_at")) or 0
+            except httpx.HTTPError:
+                created = 0
+            why = [f for start, end, f in failures if start - 0.05 <= created <= end + 0.05]
+            found[why[0] if why else "unmatched"] += 1
+    return found
 
 
 def _teardown(step: Callable[[], None]) -> None:
@@ -660,9 +683,8 @@ def print_findings(outcomes: list[Outcome]) -> None:
         ]
         if silent:
             lines.append(f"succeeded without a succeeded event: {len(silent)}: {silent[:5]}")
-        extra = set(o.succeeded_counts) - o.accepted
-        if extra:
-            lines.append(f"ran though never answered 201 (indeterminate submits): {len(extra)}")
+        if o.unanswered:
+            lines.append(f"ran though not answered 201, by answer: {dict(o.unanswered)}")
         if o.submit_errors:
             lines.append(f"submit/cancel refusals and errors: {dict(o.submit_errors)}")
         if lines:

@@ -21,7 +21,6 @@ from genqueue.api.routes import (
     uploads,
 )
 from genqueue.api.runtime import Runtime
-from genqueue.backends import unavailable_errors
 from genqueue.console.router import mount_console
 from genqueue.kinds import KindRegistry, load_kinds
 from genqueue.metrics import Metrics
@@ -48,7 +47,7 @@ def create_app(settings: Settings, kinds: KindRegistry | None = None) -> FastAPI
         lifespan=lifespan,
     )
     app.state.metrics = metrics
-    install_error_handlers(app, unavailable_errors(settings.store, settings.broker))
+    install_error_handlers(app)
 
     @app.middleware("http")
     async def observe(

@@ -6,7 +6,7 @@ Every genqueue error maps to one status here; request validation errors are rewr
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -63,12 +63,8 @@ def _validation_fields(exc: RequestValidationError) -> list[FieldError]:
     return fields
 
 
-def install_error_handlers(
-    app: FastAPI, driver_errors: Mapping[type[Exception], str] | None = None
-) -> None:
-    """Map genqueue errors to statuses. ``driver_errors`` (exception type -> engine name, from
-    ``genqueue.backends.unavailable_errors``) are connection failures a backend let through
-    unmapped: they answer 503 too, rather than 500."""
+def install_error_handlers(app: FastAPI) -> None:
+    """Map genqueue errors to statuses; backends map their drivers' errors to ours."""
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -99,12 +95,6 @@ def install_error_handlers(
         # A deadline around a backend call ran out: the backend is as good as down.
         return unavailable_response(f"a backend did not answer in time {exc}".strip())
 
-    def on_driver_error(engine: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
-        async def handle(_: Request, exc: Exception) -> JSONResponse:
-            return unavailable_response(f"{engine}: {exc}")
-
-        return handle
-
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
         return error_response(exc.status_code, "http_error", str(exc.detail))
@@ -116,8 +106,6 @@ def install_error_handlers(
     app.add_exception_handler(IdempotencyConflictError, on_conflict)
     app.add_exception_handler(BackendUnavailableError, on_unavailable)
     app.add_exception_handler(TimeoutError, on_timeout)
-    for error, engine in (driver_errors or {}).items():
-        app.add_exception_handler(error, on_driver_error(engine))
     app.add_exception_handler(HTTPException, on_http)
 
 

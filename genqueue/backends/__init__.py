@@ -73,20 +73,6 @@ async def open_broker(url: str, settings: Settings) -> Broker:
             )
 
 
-def unavailable_errors(*urls: str) -> dict[type[Exception], str]:
-    """Driver exceptions that mean "the server cannot be reached", by engine name, for the
-    backends of ``urls``: the API answers them 503 should a backend let one through
-    unmapped (a 500 would read as a bug, and clients would not retry)."""
-    errors: dict[type[Exception], str] = {}
-    for url in urls:
-        if urlsplit(url).scheme in ("redis", "rediss"):
-            from redis.exceptions import ConnectionError as RedisConnectionError
-            from redis.exceptions import TimeoutError as RedisTimeoutError
-
-            errors[RedisConnectionError] = errors[RedisTimeoutError] = "Redis"
-    return errors
-
-
 async def open_patiently(
     opener: Callable[[str, Settings], Awaitable[B]], url: str, settings: Settings
 ) -> B:

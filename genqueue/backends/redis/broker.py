@@ -16,13 +16,11 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, Self
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from genqueue.backends.group import GroupCall
 from genqueue.backends.pull import FALLBACK_POLL_S, Bell, Chime, Fetched, PullDelivery, Puller
 from genqueue.backends.redis import scripts
-from genqueue.backends.redis.connection import connect
+from genqueue.backends.redis.connection import UNREACHABLE, connect, reached
 from genqueue.contracts import BrokerStatus, Message, QueueStatus
 from genqueue.errors import BackendUnavailableError
 
@@ -67,14 +65,12 @@ class RedisBroker:
     async def _run(self, name: str, *args: Any) -> Any:
         try:
             return await self._s[name](args=[self._p, *args])
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except UNREACHABLE as exc:
             raise BackendUnavailableError(f"Redis: {exc}") from exc
 
+    @reached
     async def ping(self) -> None:
-        try:
-            await self._r.ping()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise BackendUnavailableError(f"Redis: {exc}") from exc
+        await self._r.ping()
 
     async def publish(self, messages: Sequence[Message]) -> None:
         if not messages:
@@ -85,6 +81,7 @@ class RedisBroker:
         ]
         await self._run("publish", json.dumps(body))
 
+    @reached
     async def depth(self, queue: str) -> int:
         return int(await self._r.zcard(f"{self._p}:q:{queue}"))
 
@@ -101,7 +98,7 @@ class RedisBroker:
                 for message_id in held:
                     pipe.hget(f"{self._p}:msg:{message_id}", "queue")
                 held_queues = await pipe.execute()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except UNREACHABLE as exc:
             return BrokerStatus("redis", False, f"Redis: {exc}", [])
         return BrokerStatus(
             "redis",
@@ -163,7 +160,7 @@ class RedisBroker:
                             self._chime.ring()
                         if await pubsub.get_message(timeout=FALLBACK_POLL_S) is not None:
                             self._chime.ring()
-                    except (RedisConnectionError, RedisTimeoutError, OSError):
+                    except UNREACHABLE:
                         if pubsub is not None:
                             with contextlib.suppress(Exception):
                                 await pubsub.aclose()

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.maint_notifications import MaintNotificationsConfig
+
+from genqueue.errors import BackendUnavailableError
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 DEFAULT_PREFIX = "genqueue"
 # A dead or stalled server becomes an error (503 in the API) within this, not a hang.
@@ -34,3 +45,28 @@ def connect(url: str) -> tuple[Redis, str]:
         maint_notifications_config=MaintNotificationsConfig(enabled=False),
     )
     return redis, prefix
+
+
+# What redis-py raises when the server cannot be reached (redis' TimeoutError is not the
+# builtin one, and neither is a ConnectionError of Python's).
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+@contextlib.contextmanager
+def reaching() -> Iterator[None]:
+    """Turn redis-py's "cannot reach the server" into ``BackendUnavailableError``."""
+    try:
+        yield
+    except UNREACHABLE as exc:
+        raise BackendUnavailableError(f"Redis: {exc}") from exc
+
+
+def reached(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """:func:`reaching` around a whole coroutine method (one that sends plain commands)."""
+
+    @functools.wraps(fn)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        with reaching():
+            return await fn(*args, **kwargs)
+
+    return call

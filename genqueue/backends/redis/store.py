@@ -8,13 +8,11 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Self
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from genqueue.backends.group import GroupCall, Send
 from genqueue.backends.redis import scripts
-from genqueue.backends.redis.connection import connect
+from genqueue.backends.redis.connection import UNREACHABLE, connect, reached, reaching
 from genqueue.backends.redis.records import batch_from, event_from, task_from, worker_from
 from genqueue.contracts import (
     OUTBOX_GRACE_S,
@@ -106,15 +104,14 @@ class RedisStore:
             if "LEASE_LOST" in str(exc):
                 raise LeaseLostError(f"lease lost ({name})") from None
             raise
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except UNREACHABLE as exc:
             raise BackendUnavailableError(f"Redis: {exc}") from exc
 
+    @reached
     async def ping(self) -> None:
-        try:
-            await self._r.ping()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise BackendUnavailableError(f"Redis: {exc}") from exc
+        await self._r.ping()
 
+    @reached
     async def submit(
         self, tasks: Sequence[NewTask], *, batch: Batch | None = None
     ) -> list[tuple[Task, bool]]:
@@ -146,12 +143,14 @@ class RedisStore:
                 pipe.hgetall(f"{self._p}:task:{task_id}")
             return [task_from(data) for data in await pipe.execute()]
 
+    @reached
     async def get(self, task_id: str) -> Task:
         data = await self._r.hgetall(f"{self._p}:task:{task_id}")
         if not data:
             raise TaskNotFoundError(f"no task {task_id!r}")
         return task_from(data)
 
+    @reached
     async def list_tasks(self, where: TaskFilter, limit: int, cursor: str | None) -> Page:
         # Walk the most selective index, newest first; check the other filters per record.
         index = f"{self._p}:tasks"
@@ -180,6 +179,7 @@ class RedisStore:
         found = found[:limit]
         return Page([t for _, t in found], str(found[-1][0]) if more else None)
 
+    @reached
     async def position(self, task_id: str) -> int | None:
         status, queue = await self._r.hmget(f"{self._p}:task:{task_id}", ["status", "queue"])
         if status is None:
@@ -238,6 +238,7 @@ class RedisStore:
         await self._run("cancel", task_id)
         return await self.get(task_id)
 
+    @reached
     async def cancel_batch(self, batch_id: str) -> Batch:
         await self.get_batch(batch_id)
         for status in (TaskStatus.QUEUED, TaskStatus.RUNNING):
@@ -265,11 +266,10 @@ class RedisStore:
 
     async def clear_outbox(self, task_ids: Sequence[str]) -> None:
         if task_ids:
-            try:
+            with reaching():
                 await self._r.zrem(f"{self._p}:outbox", *task_ids)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                raise BackendUnavailableError(f"Redis: {exc}") from exc
 
+    @reached
     async def get_batch(self, batch_id: str) -> Batch:
         record = await self._r.hgetall(f"{self._p}:batch:{batch_id}")
         if not record:
@@ -277,6 +277,7 @@ class RedisStore:
         counts = await self._r.hgetall(f"{self._p}:batch:{batch_id}:counts")
         return batch_from(record, counts)
 
+    @reached
     async def queue_stats(self) -> list[QueueStats]:
         queues = sorted(await self._r.smembers(f"{self._p}:queues"))
         stats = []
@@ -290,6 +291,7 @@ class RedisStore:
             )
         return [s for s in stats if s.counts]
 
+    @reached
     async def register_worker(self, info: WorkerInfo) -> None:
         now = await self._now()
         key = f"{self._p}:worker:{info.id}"
@@ -316,6 +318,7 @@ class RedisStore:
             pipe.zadd(f"{self._p}:workers:online", {info.id: now})
             await pipe.execute()
 
+    @reached
     async def heartbeat_worker(
         self,
         worker_id: str,
@@ -343,6 +346,7 @@ class RedisStore:
             pipe.zadd(f"{self._p}:workers:online", {worker_id: now})
             await pipe.execute()
 
+    @reached
     async def stop_worker(self, worker_id: str) -> None:
         now = await self._now()
         async with self._r.pipeline(transaction=True) as pipe:
@@ -354,6 +358,7 @@ class RedisStore:
             pipe.zrem(f"{self._p}:workers:online", worker_id)
             await pipe.execute()
 
+    @reached
     async def list_workers(self) -> list[WorkerInfo]:
         ids = await self._r.zrevrange(f"{self._p}:workers", 0, -1)
         async with self._r.pipeline(transaction=False) as pipe:
@@ -371,6 +376,7 @@ class RedisStore:
         ids: list[str] = await self._run("purge", older_than_s)
         return ids
 
+    @reached
     async def _now(self) -> float:
         seconds, micros = await self._r.time()
         return float(seconds) + float(micros) / 1_000_000
@@ -381,7 +387,7 @@ class RedisStore:
             if after is not None:
                 return _follow(self._r, key, await _resume_point(self._r, key, after))
             newest = await self._r.xrevrange(key, count=1)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except UNREACHABLE as exc:
             raise BackendUnavailableError(f"Redis: {exc}") from exc
         return _follow(self._r, key, newest[0][0] if newest else "0-0")
 
@@ -420,7 +426,7 @@ async def _follow(redis: Any, key: str, last: str) -> AsyncGenerator[Event, None
         while True:
             try:
                 reply = await reader.xread({key: last}, count=500, block=EVENTS_BLOCK_MS)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except UNREACHABLE as exc:
                 raise BackendUnavailableError(f"Redis: {exc}") from exc
             for _, entries in reply:
                 for entry_id, fields in entries:
