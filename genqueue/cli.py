@@ -38,6 +38,10 @@ def _logging(level: str = "INFO") -> None:
         level=os.environ.get("GENQUEUE_LOG_LEVEL", level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # aio-pika and aiormq log every reconnect attempt of a RabbitMQ outage, with tracebacks;
+    # genqueue says once when the broker is lost and once when it is back (worker/health.py).
+    logging.getLogger("aiormq.connection").setLevel(logging.CRITICAL)
+    logging.getLogger("aio_pika.robust_connection").setLevel(logging.ERROR)
 
 
 def _serve_api(host: str, port: int, kinds: list[str]) -> None:

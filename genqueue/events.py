@@ -22,8 +22,8 @@ import math
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from genqueue.aio import stop_tasks
 from genqueue.contracts import Store
 from genqueue.errors import BackendUnavailableError, EventsExpiredError
 from genqueue.models import Event
@@ -195,23 +195,12 @@ async def _next_of(feed: Feed) -> Event:
         raise BackendUnavailableError("the store's event feed ended") from None
 
 
-async def _cancel(task: asyncio.Task[Any]) -> None:
-    """Cancel ``task`` and wait for it to end, cancelling again while it runs on: on Python
-    3.11, ``asyncio.wait_for`` (inside redis-py) can swallow a cancellation that races with
-    the completion of what it waits for, and the feed would go on reading."""
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=1.0)
-    if not task.cancelled():
-        task.exception()  # retrieved: it is over, its error no longer matters
-
-
 async def _close_feed(replay: _Replay) -> None:
     pending, replay.pending = replay.pending, None
     if pending is not None:
         if not pending.done():
             await asyncio.sleep(0)  # let a read-ahead created just now enter the feed first
-        await _cancel(pending)
+        await stop_tasks(pending)
     if replay.feed is not None:
         with contextlib.suppress(Exception):
             await replay.feed.aclose()
@@ -241,7 +230,7 @@ class EventHub:
 
     async def aclose(self) -> None:
         if self._reader is not None:
-            await _cancel(self._reader)
+            await stop_tasks(self._reader)
 
     async def _read(self, feed: Feed | None) -> None:
         """Dispatch the feed's events; when it fails, reopen it after the newest event seen,

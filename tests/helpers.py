@@ -181,6 +181,20 @@ def free_port() -> int:
         return port
 
 
+def rabbitmqctl(*args: str) -> str:
+    """Run ``rabbitmqctl`` on the shared RabbitMQ; its output, or CalledProcessError."""
+    run = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=120)
+    run.check_returncode()
+    return run.stdout
+
+
+def rabbitmq_back_up() -> None:
+    """Start the shared RabbitMQ's app again and wait until it serves: a test that stopped it
+    always leaves it running for whoever comes next."""
+    rabbitmqctl("start_app")
+    rabbitmqctl("await_startup")
+
+
 def require_service(name: str, host: str, port: int, start_command: str) -> None:
     """Skip loudly when a server is unreachable; under CI=true, fail instead."""
     try:

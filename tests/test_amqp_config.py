@@ -150,5 +150,5 @@ async def test_a_worker_facing_a_mismatched_queue_exits_with_the_reason(
         if worker.returncode is None:
             worker.kill()
     text = output.decode()
-    assert worker.returncode == 1, text
-    assert "x-queue-type" in text and "error:" in text
+    assert worker.returncode == 78, text  # EX_CONFIG: a supervisor does not restart it
+    assert "x-queue-type" in text and "configuration error:" in text

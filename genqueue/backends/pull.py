@@ -26,6 +26,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from genqueue.aio import stop_tasks
 from genqueue.errors import BackendUnavailableError
 
 log = logging.getLogger(__name__)
@@ -172,9 +173,7 @@ class Puller:
     async def aclose(self) -> None:
         """Stop keeping deliveries visible (the broker is closing)."""
         if self._upkeep is not None:
-            self._upkeep.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._upkeep
+            await stop_tasks(self._upkeep)
 
 
 class Chime:

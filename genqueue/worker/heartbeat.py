@@ -57,7 +57,8 @@ async def heartbeat(
                 log.exception("heartbeat failed; retrying")
         if broker.reachable.is_set():
             try:
-                await asyncio.wait_for(broker.ping(), every_s * 5)
+                async with asyncio.timeout(every_s * 5):
+                    await broker.ping()
             except OUTAGE_ERRORS as exc:
                 broker.failed(exc)
         await asyncio.sleep(every_s)

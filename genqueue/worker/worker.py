@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+from genqueue.aio import stop_tasks
 from genqueue.artifacts import ArtifactStore
 from genqueue.contracts import Broker, Cancelled, Delivery, Failed, Requeue, Store, Succeeded
 from genqueue.dispatch import Dispatcher
@@ -142,9 +143,7 @@ class Worker:
             except Exception as exc:
                 failure = exc
             await self._drain()
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+            await stop_tasks(*background)
             await self._pool.aclose()
             for health in (self._store_health, self._broker_health):
                 await health.aclose()

@@ -5,7 +5,6 @@ each result is recorded once."""
 from __future__ import annotations
 
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,15 +13,11 @@ import httpx
 import pytest
 
 from genqueue import Client, TaskStatus
-from tests.helpers import Cluster, wait_until
+from tests.helpers import Cluster, rabbitmq_back_up, rabbitmqctl, wait_until
 
 pytestmark = [pytest.mark.system, pytest.mark.amqp]
 
 SLEEP = {"kind": "debug.sleep", "payload": {"seconds": 0.1, "steps": 1}}
-
-
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
 
 
 @pytest.fixture
@@ -31,12 +26,6 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     c.start_api()
     yield c
     c.stop()
-
-
-def broker_back_up() -> None:
-    """Always leave RabbitMQ running for whoever comes next."""
-    rabbitmqctl("start_app")
-    rabbitmqctl("await_startup")
 
 
 def healthy(cluster: Cluster) -> bool:
@@ -83,7 +72,7 @@ def test_broker_fault_mid_run_loses_nothing_and_runs_each_task_once(
             else:
                 rabbitmqctl("close_all_connections", "genqueue fault test")
         finally:
-            broker_back_up()
+            rabbitmq_back_up()
         wait_until(lambda: healthy(cluster), 60, 0.1, "the API to reconnect")
         # The producer side reconnected too: a batch submitted now is delivered and run.
         after = client.submit_batch([SLEEP] * 20, user="fault")
@@ -138,7 +127,7 @@ def test_submit_while_the_broker_is_down_is_accepted_and_runs_once_it_is_back(
         task_id = accepted.json()["id"]
         assert accepted.json()["status"] == "queued"
     finally:
-        broker_back_up()
+        rabbitmq_back_up()
     with Client(cluster.url) as client:
         wait_until(
             lambda: client.get(task_id).status == TaskStatus.SUCCEEDED, 60, 0.1, "the task to run"
@@ -175,7 +164,7 @@ async def test_a_lease_recovered_while_the_broker_is_down_is_published_once_it_i
                 await sweeper.recover()
             assert (await store.get(task.id)).status == TaskStatus.QUEUED
         finally:
-            broker_back_up()
+            rabbitmq_back_up()
 
         # The sweeper that requeued it died meanwhile: another process's relay publishes it.
         other = Sweeper(dispatcher, ArtifactStore(str(tmp_path / "artifacts")), settings)

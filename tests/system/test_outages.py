@@ -16,7 +16,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import AMQP_START, Cluster, backend_url, require_service, wait_until
+from tests.helpers import (
+    AMQP_START,
+    Cluster,
+    backend_url,
+    rabbitmq_back_up,
+    rabbitmqctl,
+    require_service,
+    wait_until,
+)
 from tests.servers import PrivatePostgres, PrivateRedis
 
 pytestmark = pytest.mark.system
@@ -57,7 +65,7 @@ def hold(seconds: float, cluster: Cluster) -> None:
 
 
 def ride_out(
-    cluster: Cluster, down: Callable[[], None], up: Callable[[], None], down_s: float
+    cluster: Cluster, down: Callable[[], object], up: Callable[[], object], down_s: float
 ) -> None:
     """Two workers mid-run through ``down``, ``down_s`` of outage and ``up``: every task
     succeeds once, no worker exits, both are online again soon after the backend returns."""
@@ -145,10 +153,6 @@ def test_postgres_connections_terminated_for_10s_lose_nothing(tmp_path: Path, br
             cluster.stop()
 
 
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
-
-
 @pytest.mark.amqp
 @pytest.mark.parametrize("store", ["postgres", "redis"])
 def test_rabbitmq_down_for_30s_loses_nothing_and_stops_no_worker(
@@ -157,12 +161,8 @@ def test_rabbitmq_down_for_30s_loses_nothing_and_stops_no_worker(
     require_service("RabbitMQ", "127.0.0.1", 5672, AMQP_START)
     cluster = Cluster(tmp_path, backend=f"amqp-{store}")
 
-    def up() -> None:
-        rabbitmqctl("start_app")
-        rabbitmqctl("await_startup")
-
     try:
-        ride_out(cluster, lambda: rabbitmqctl("stop_app"), up, 30.0)
+        ride_out(cluster, lambda: rabbitmqctl("stop_app"), rabbitmq_back_up, 30.0)
     finally:
         cluster.stop()
 

@@ -17,6 +17,7 @@ from typing import Any, Self
 
 from redis.asyncio import Redis
 
+from genqueue.aio import stop_tasks
 from genqueue.backends.group import GroupCall
 from genqueue.backends.pull import FALLBACK_POLL_S, Bell, Chime, Fetched, PullDelivery, Puller
 from genqueue.backends.redis import scripts
@@ -37,7 +38,6 @@ class RedisBroker:
         self._s = scripts.load(redis, SCRIPTS, prelude="broker_common")
         self._chime = Chime()
         self._listener: asyncio.Task[None] | None = None
-        self._closing = False
         self._ack = GroupCall(self._send_acks)
         self._puller = Puller(self, visibility_s)
 
@@ -55,11 +55,8 @@ class RedisBroker:
 
     async def aclose(self) -> None:
         await self._puller.aclose()
-        self._closing = True
         if self._listener is not None:
-            # redis-py's get_message can swallow a cancellation; the flag ends the loop then.
-            self._listener.cancel()
-            await asyncio.wait([self._listener], timeout=2 * FALLBACK_POLL_S)
+            await stop_tasks(self._listener)
         await self._r.aclose()
 
     async def _run(self, name: str, *args: Any) -> Any:
@@ -152,7 +149,7 @@ class RedisBroker:
         async def relay() -> None:
             pubsub: Any = None
             try:
-                while not self._closing:
+                while True:
                     try:
                         if pubsub is None:
                             pubsub = self._r.pubsub(ignore_subscribe_messages=True)
