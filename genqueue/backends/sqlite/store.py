@@ -14,15 +14,13 @@ import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, Self, TypeVar
 
-from genqueue.backends.sqlite import outbox
+from genqueue.backends.sqlite import feed, outbox, registry
 from genqueue.backends.sqlite.db import Database
-from genqueue.backends.sqlite.doorbell import Doorbell, Listener
+from genqueue.backends.sqlite.doorbell import Doorbell
 from genqueue.backends.sqlite.rows import (
     TASK_COLUMNS,
-    event_from_row,
     insert_event,
     task_from_row,
-    worker_from_row,
 )
 from genqueue.contracts import (
     OUTBOX_GRACE_S,
@@ -36,7 +34,7 @@ from genqueue.contracts import (
     Requeue,
     Succeeded,
 )
-from genqueue.errors import EventsExpiredError, LeaseLostError, TaskNotFoundError
+from genqueue.errors import LeaseLostError, TaskNotFoundError
 from genqueue.models import (
     FINISHED,
     Batch,
@@ -49,7 +47,6 @@ from genqueue.models import (
     TaskFilter,
     TaskStatus,
     WorkerInfo,
-    WorkerStatus,
     from_epoch,
 )
 
@@ -57,7 +54,6 @@ Row = sqlite3.Row
 T = TypeVar("T")
 Conn = sqlite3.Connection
 EVENTS_KEEP_S = 600.0  # events feed live streams only; the task record is the history
-WATCH_FALLBACK_S = 0.25  # the doorbell wakes watchers at once; this is the fallback
 _OPEN = f"('{TaskStatus.QUEUED}', '{TaskStatus.RUNNING}')"
 _RETURN = f"RETURNING {TASK_COLUMNS}"
 
@@ -431,23 +427,7 @@ class SqliteStore:
         return [QueueStats(queue=q, counts=c) for q, c in sorted(by_queue.items())]
 
     async def register_worker(self, info: WorkerInfo) -> None:
-        await self._db.write(
-            lambda conn: conn.execute(
-                "INSERT OR REPLACE INTO workers (id, name, host, pid, queues, concurrency,"
-                " status, started_at, last_seen, running, succeeded, failed)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'online', ?, ?, '[]', 0, 0)",
-                (
-                    info.id,
-                    info.name,
-                    info.host,
-                    info.pid,
-                    json.dumps(info.queues),
-                    info.concurrency,
-                    info.started_at.timestamp(),
-                    time.time(),
-                ),
-            )
-        )
+        await self._db.write(lambda conn: registry.register(conn, info, time.time()))
 
     async def heartbeat_worker(
         self,
@@ -457,50 +437,17 @@ class SqliteStore:
         failed: int,
         degraded: str | None = None,
     ) -> None:
-        status = (WorkerStatus.ONLINE if degraded is None else WorkerStatus.DEGRADED).value
-        await self._db.write(
-            lambda conn: conn.execute(
-                "UPDATE workers SET last_seen = ?, running = ?, succeeded = ?, failed = ?,"
-                " status = ?, reason = ? WHERE id = ?",
-                (time.time(), json.dumps(running), succeeded, failed, status, degraded, worker_id),
-            )
-        )
+        figures = registry.Figures(running, succeeded, failed, degraded)
+        await self._db.write(lambda conn: registry.heartbeat(conn, worker_id, figures))
 
     async def stop_worker(self, worker_id: str) -> None:
-        await self._db.write(
-            lambda conn: conn.execute(
-                "UPDATE workers SET status = 'stopped', running = '[]', reason = NULL,"
-                " last_seen = ? WHERE id = ?",
-                (time.time(), worker_id),
-            )
-        )
+        await self._db.write(lambda conn: registry.stop(conn, worker_id, time.time()))
 
     async def list_workers(self) -> list[WorkerInfo]:
-        rows = await self._db.run(
-            lambda conn: conn.execute("SELECT * FROM workers ORDER BY started_at DESC").fetchall()
-        )
-        return [worker_from_row(r) for r in rows]
+        return await self._db.run(registry.list_all)
 
     async def mark_offline(self, silent_s: float) -> list[str]:
-        def run(conn: Conn) -> list[str]:
-            now = time.time()
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    "UPDATE workers SET status = 'offline', running = '[]', reason = NULL"
-                    " WHERE status IN ('online', 'degraded') AND last_seen < ? RETURNING id",
-                    (now - silent_s,),
-                ).fetchall()
-            ]
-            for worker_id in ids:
-                conn.execute(
-                    "UPDATE tasks SET lease_expires_at = ? WHERE status = 'running'"
-                    " AND worker_id = ?",
-                    (now - 0.001, worker_id),
-                )
-            return ids
-
-        return await self._db.write(run)
+        return await self._db.write(lambda conn: registry.mark_offline(conn, silent_s))
 
     async def purge(self, older_than_s: float) -> list[str]:
         def run(conn: Conn) -> list[str]:
@@ -539,7 +486,7 @@ class SqliteStore:
         def start(conn: Conn) -> tuple[int, int]:
             version = conn.execute("PRAGMA data_version").fetchone()[0]
             if after is not None:
-                return _resume_point(conn, after), -1  # -1: read at once
+                return feed.resume_point(conn, after), -1  # -1: read at once
             last = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
             return last, version
 
@@ -549,50 +496,7 @@ class SqliteStore:
         except BaseException:
             await watcher.aclose()
             raise
-        return _follow_events(watcher, self._bell.listen(), last, version)
-
-
-def _resume_point(conn: Conn, after: str) -> int:
-    """``after`` as a position, if every event after it is still kept. Ids come from
-    AUTOINCREMENT inside write transactions, so they have no gaps but those purge made."""
-    oldest, newest = conn.execute(
-        "SELECT (SELECT min(id) FROM events),"
-        " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)"
-    ).fetchone()
-    position = int(after) if after.isdigit() else -1
-    first_kept = newest + 1 if oldest is None else oldest
-    if position < 0 or position > newest or position + 1 < first_kept:
-        raise EventsExpiredError(
-            f"event {after!r} is not kept by this store (kept: {first_kept} to {newest})"
-        )
-    return position
-
-
-async def _follow_events(
-    watcher: Database, bell: Listener, last: int, version: int
-) -> AsyncGenerator[Event, None]:
-    def poll(conn: Conn, after: int, seen: int) -> tuple[list[Row], int]:
-        current = conn.execute("PRAGMA data_version").fetchone()[0]
-        if current == seen:
-            return [], seen
-        rows = conn.execute(
-            "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT 1000", (after,)
-        ).fetchall()
-        return rows, (seen if len(rows) == 1000 else current)
-
-    try:
-        with bell:
-            while True:
-                rows, version = await watcher.run(
-                    lambda conn: poll(conn, last, version)  # noqa: B023 - awaited at once
-                )
-                for row in rows:
-                    last = row["id"]
-                    yield event_from_row(row)
-                if not rows:
-                    await bell.wait(WATCH_FALLBACK_S)
-    finally:
-        await watcher.aclose()
+        return feed.follow(watcher, self._bell.listen(), last, version)
 
 
 def _cancel(conn: Conn, task_id: str, now: float) -> Task:
