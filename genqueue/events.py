@@ -27,12 +27,11 @@ from genqueue.aio import stop_tasks
 from genqueue.contracts import Store
 from genqueue.errors import BackendUnavailableError, EventsExpiredError
 from genqueue.models import Event
-from genqueue.retry import RetryPolicy
+from genqueue.retry import OUTAGE_BACKOFF
 
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 1000
-REOPEN = RetryPolicy(max_attempts=1, base_delay_s=0.2, max_delay_s=10.0)  # equal jitter
 STABLE_S = 5.0  # a feed open this long has recovered: its next failure is a new outage
 
 Order = tuple[int, ...]
@@ -248,7 +247,7 @@ class EventHub:
                     except Exception as exc:
                         log.debug("event feed: still down: %s", exc)
                         failures += 1
-                        await asyncio.sleep(REOPEN.delay_s(failures))
+                        await asyncio.sleep(OUTAGE_BACKOFF.delay_s(min(failures, 64)))
                         continue
                     opened_at = time.monotonic()
                     if lost_at is not None:
@@ -271,7 +270,7 @@ class EventHub:
                 else:
                     log.debug("event feed lost again (%s)", error)
                 failures += 1
-                await asyncio.sleep(REOPEN.delay_s(failures))
+                await asyncio.sleep(OUTAGE_BACKOFF.delay_s(min(failures, 64)))
         finally:
             if feed is not None:
                 await feed.aclose()

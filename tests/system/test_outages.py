@@ -64,11 +64,26 @@ def hold(seconds: float, cluster: Cluster) -> None:
         time.sleep(0.2)
 
 
+def degraded_reasons(cluster: Cluster) -> list[str]:
+    try:
+        workers = httpx.get(f"{cluster.url}/v1/workers", timeout=5).json()
+    except (httpx.HTTPError, ValueError):
+        return []
+    return [w["reason"] for w in workers if w["status"] == "degraded"]
+
+
 def ride_out(
-    cluster: Cluster, down: Callable[[], object], up: Callable[[], object], down_s: float
+    cluster: Cluster,
+    down: Callable[[], object],
+    up: Callable[[], object],
+    down_s: float,
+    *,
+    says_degraded: str | None = None,
 ) -> None:
     """Two workers mid-run through ``down``, ``down_s`` of outage and ``up``: every task
-    succeeds once, no worker exits, both are online again soon after the backend returns."""
+    succeeds once, no worker exits, both are online again soon after the backend returns.
+    With ``says_degraded`` (the store stays up), both report themselves degraded meanwhile,
+    with a reason that contains it."""
     cluster.start_api()
     for _ in range(2):
         cluster.start_worker(concurrency=4)
@@ -81,6 +96,14 @@ def ride_out(
     )
     down()
     try:
+        if says_degraded is not None:
+
+            def both_degraded() -> list[str] | None:
+                reasons = degraded_reasons(cluster)
+                return reasons if len(reasons) == 2 else None
+
+            reasons = wait_until(both_degraded, 15, 0.1, "both workers degraded")
+            assert all(says_degraded in reason for reason in reasons), reasons
         hold(down_s, cluster)
     finally:
         up()
@@ -162,7 +185,13 @@ def test_rabbitmq_down_for_30s_loses_nothing_and_stops_no_worker(
     cluster = Cluster(tmp_path, backend=f"amqp-{store}")
 
     try:
-        ride_out(cluster, lambda: rabbitmqctl("stop_app"), rabbitmq_back_up, 30.0)
+        ride_out(
+            cluster,
+            lambda: rabbitmqctl("stop_app"),
+            rabbitmq_back_up,
+            30.0,
+            says_degraded="broker unreachable",
+        )
     finally:
         cluster.stop()
 
