@@ -18,6 +18,8 @@ from typing import TypeVar
 import httpx
 import pytest
 
+from genqueue.models import WorkerInfo, utcnow
+
 T = TypeVar("T")
 
 REDIS_START = (
@@ -126,6 +128,21 @@ FAST_LEASES = {
     "GENQUEUE_HEARTBEAT_S": "0.5",
     "GENQUEUE_SWEEP_S": "0.5",
 }
+
+
+def worker_info(worker_id: str, queues: tuple[str, ...] = ("q",)) -> WorkerInfo:
+    """A worker as it registers, for tests that write the registry themselves."""
+    now = utcnow()
+    return WorkerInfo(
+        id=worker_id,
+        name=worker_id,
+        host="h",
+        pid=1,
+        queues=list(queues),
+        concurrency=1,
+        started_at=now,
+        last_seen=now,
+    )
 
 
 def unique_name(prefix: str = "t") -> str:

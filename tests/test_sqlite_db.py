@@ -6,7 +6,8 @@ import sqlite3
 from pathlib import Path
 
 from genqueue.backends.sqlite.store import SqliteStore
-from genqueue.models import WorkerInfo, WorkerStatus, utcnow
+from genqueue.models import WorkerStatus
+from tests.helpers import worker_info
 
 # The workers table as schema.sql created it before ``reason`` was added.
 OLD_WORKERS = """
@@ -31,18 +32,7 @@ async def test_a_file_made_before_worker_reasons_gains_the_column(tmp_path: Path
     for _ in range(2):  # the second open finds the column there
         store = await SqliteStore.connect(f"sqlite:///{path}")
         try:
-            now = utcnow()
-            info = WorkerInfo(
-                id="w",
-                name="w",
-                host="h",
-                pid=1,
-                queues=["q"],
-                concurrency=1,
-                started_at=now,
-                last_seen=now,
-            )
-            await store.register_worker(info)
+            await store.register_worker(worker_info("w"))
             await store.heartbeat_worker("w", [], 0, 0, degraded="store unreachable")
             workers = {w.id: w for w in await store.list_workers()}
         finally:

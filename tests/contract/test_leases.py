@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import pytest
 
 from genqueue.contracts import Store, Succeeded
 from genqueue.errors import LeaseLostError
-from genqueue.models import TaskStatus, WorkerInfo, WorkerStatus
+from genqueue.models import TaskStatus, WorkerStatus
 from tests.contract.test_store import lease_of, submit_one
-from tests.helpers import let_time_pass, wait_for
+from tests.helpers import let_time_pass, wait_for, worker_info
 
 
 async def test_expired_lease_is_requeued_once(store: Store) -> None:
@@ -60,19 +59,7 @@ async def test_expired_lease_on_last_attempt_fails_the_task(store: Store) -> Non
 
 
 async def test_silent_worker_goes_offline_and_its_tasks_are_recovered(store: Store) -> None:
-    now = datetime.now(UTC)
-    await store.register_worker(
-        WorkerInfo(
-            id="w-silent",
-            name="silent",
-            host="h",
-            pid=1,
-            queues=["q"],
-            concurrency=1,
-            started_at=now,
-            last_seen=now,
-        )
-    )
+    await store.register_worker(worker_info("w-silent"))
     task_id = await submit_one(store)
     assert await store.claim(task_id, "w-silent", 60.0) is not None
 

@@ -23,7 +23,7 @@ from genqueue.models import (
     WorkerStatus,
     utcnow,
 )
-from tests.helpers import wait_for
+from tests.helpers import wait_for, worker_info
 
 
 def new_task(**fields: object) -> NewTask:
@@ -260,19 +260,7 @@ async def test_a_handler_event_reaches_watchers_and_is_fenced_by_the_lease(store
 
 
 async def register(store: Store, worker_id: str) -> None:
-    now = utcnow()
-    await store.register_worker(
-        WorkerInfo(
-            id=worker_id,
-            name=worker_id,
-            host="h",
-            pid=1,
-            queues=["q"],
-            concurrency=1,
-            started_at=now,
-            last_seen=now,
-        )
-    )
+    await store.register_worker(worker_info(worker_id))
 
 
 async def worker_of(store: Store, worker_id: str) -> WorkerInfo:

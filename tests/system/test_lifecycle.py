@@ -14,9 +14,9 @@ import pytest
 from genqueue import AsyncClient, Client, TaskStatus
 from genqueue.api.schemas import TaskPublic
 from genqueue.backends import open_store
-from genqueue.models import WorkerInfo, WorkerStatus, utcnow
+from genqueue.models import WorkerStatus
 from genqueue.settings import Settings
-from tests.helpers import Cluster, wait_until
+from tests.helpers import Cluster, wait_until, worker_info
 
 pytestmark = pytest.mark.system
 
@@ -173,19 +173,7 @@ async def test_degraded_worker_shows_in_workers_metrics_and_cli(
     reason = "broker unreachable since 12:01:02: Redis: Connection refused"
     store = await open_store(cluster.store_url, settings)
     try:
-        now = utcnow()
-        await store.register_worker(
-            WorkerInfo(
-                id="w-degraded",
-                name="degraded-probe",
-                host="h",
-                pid=1,
-                queues=["debug"],
-                concurrency=1,
-                started_at=now,
-                last_seen=now,
-            )
-        )
+        await store.register_worker(worker_info("w-degraded", ("debug",)))
         await store.heartbeat_worker("w-degraded", [], 0, 0, degraded=reason)
     finally:
         await store.aclose()
