@@ -157,7 +157,7 @@ def test_postgres_stopped_and_started_loses_nothing_and_stops_no_worker(
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("broker", ["postgres", "amqp"])
+@pytest.mark.parametrize("broker", ["postgres", "redis", "amqp"])
 def test_postgres_connections_terminated_for_10s_lose_nothing(tmp_path: Path, broker: str) -> None:
     with PrivatePostgres(tmp_path / "pg") as pg:
         cluster = Cluster(tmp_path, urls=postgres_with(broker, pg, tmp_path))
