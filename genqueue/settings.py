@@ -9,8 +9,22 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources import DotenvType
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -128,6 +142,91 @@ class FeatureSettings(BaseModel):
     save_interval_s: Duration = 10.0
 
 
+class LimitSettings(BaseModel):
+    """The AIMD rule of one upstream resource's shared concurrency limit (``genqueue/limiter.py``).
+
+    Defaults are seed 003's (start 12, max 12, min 2, -2 on a limit error, +1 per quiet 60 s);
+    ``GENQUEUE_LIMIT_DEFAULTS__*`` or the seed's own names (``DEFAULT_THRESHOLD``,
+    ``MAX_THRESHOLD``, ``MIN_THRESHOLD``, ``THRESHOLD_DECREASE``, ``THRESHOLD_INCREASE``,
+    ``RECOVERY_INTERVAL``) change them for every resource, ``GENQUEUE_LIMITS`` per resource.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    # None: start at max, which is what the seed does (12 and 12) and lets an override that
+    # only lowers max keep a valid start.
+    start: float | None = Field(None, ge=1)
+    # A floor of at least one call, so a resource cut to its floor still makes progress.
+    min: float = Field(2.0, ge=1)
+    max: float = Field(12.0, ge=1)
+    # step: limit - decrease (the seed); factor: limit * factor (TCP CUBIC and AWS use 0.7).
+    decrease_mode: Literal["step", "factor"] = "step"
+    decrease: float = Field(2.0, gt=0)
+    factor: float = Field(0.7, gt=0, lt=1)
+    increase: float = Field(1.0, gt=0)
+    recovery_interval_s: Annotated[Duration, Field(gt=0)] = 60.0
+    # A call started after a cut may still see the upstream's old window of errors; this
+    # debounces cuts beyond the epoch rule (the seed, with one process, had neither).
+    min_cut_gap_s: Duration = 1.0
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> LimitSettings:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) must be at most max ({self.max:g})")
+        if self.start is not None and not self.min <= self.start <= self.max:
+            raise ValueError(
+                f"start ({self.start:g}) must be between min ({self.min:g}) and max ({self.max:g})"
+            )
+        return self
+
+    @property
+    def initial_limit(self) -> float:
+        """The limit a resource starts at: ``start``, or ``max`` when unset."""
+        return self.max if self.start is None else self.start
+
+
+# Seed 003's environment names -> LimitSettings fields.
+SEED_LIMIT_NAMES = {
+    "default_threshold": "start",
+    "max_threshold": "max",
+    "min_threshold": "min",
+    "threshold_decrease": "decrease",
+    "threshold_increase": "increase",
+    "recovery_interval": "recovery_interval_s",
+}
+
+
+class SeedLimitEnv(BaseSettings):
+    """Seed 003's limiter variables, unprefixed, so its ``.env`` works unchanged; each one set
+    becomes a default for every resource (``GENQUEUE_LIMIT_DEFAULTS__*`` wins over it)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    default_threshold: str | None = None
+    max_threshold: str | None = None
+    min_threshold: str | None = None
+    threshold_decrease: str | None = None
+    threshold_increase: str | None = None
+    recovery_interval: str | None = None
+
+
+class _SeedLimitSource(PydanticBaseSettingsSource):
+    """A settings source below ``GENQUEUE_*`` (environment and ``.env``) feeding
+    ``limit_defaults`` from :class:`SeedLimitEnv`; values are validated by LimitSettings."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env_file: DotenvType | None) -> None:
+        super().__init__(settings_cls)
+        self._env_file = env_file
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ builds the whole value
+
+    def __call__(self) -> dict[str, Any]:
+        seed = SeedLimitEnv(_env_file=self._env_file).model_dump(exclude_none=True)
+        values = {SEED_LIMIT_NAMES[name]: value for name, value in seed.items()}
+        return {"limit_defaults": values} if values else {}
+
+
 class Settings(BaseSettings):
     """genqueue's configuration. Environment: ``GENQUEUE_<FIELD>``, nested with ``__``."""
 
@@ -158,6 +257,36 @@ class Settings(BaseSettings):
     video: VideoSettings = VideoSettings()
     diagnosis: DiagnosisSettings = DiagnosisSettings()
     features: FeatureSettings = FeatureSettings()
+    # Every limited resource's rule unless ``limits`` names it; declared before ``limits``,
+    # whose entries are merged over it.
+    limit_defaults: LimitSettings = LimitSettings()
+    # Per resource, only the fields that differ: GENQUEUE_LIMITS='{"video-cloud": {"max": 8}}'.
+    limits: dict[str, LimitSettings] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        env_file: DotenvType | None = getattr(dotenv_settings, "env_file", ".env")
+        seed = _SeedLimitSource(settings_cls, env_file)
+        return init_settings, env_settings, dotenv_settings, seed, file_secret_settings
+
+    @field_validator("limits", mode="before")
+    @classmethod
+    def _limits_over_defaults(cls, value: Any, info: ValidationInfo) -> Any:
+        defaults = info.data.get("limit_defaults")
+        if not isinstance(value, dict) or not isinstance(defaults, LimitSettings):
+            return value  # invalid defaults are reported on their own field
+        base = defaults.model_dump()
+        return {
+            name: {**base, **override} if isinstance(override, dict) else override
+            for name, override in value.items()
+        }
 
     @model_validator(mode="after")
     def _defaults_from_data_dir(self) -> Settings:
@@ -175,6 +304,10 @@ class Settings(BaseSettings):
     def offline_after_s(self) -> float:
         """A worker silent this long is offline (and its leases are expired by then)."""
         return self.lease_s
+
+    def limit_for(self, resource: str) -> LimitSettings:
+        """The limiter rule of ``resource``: its entry in ``limits``, else the defaults."""
+        return self.limits.get(resource, self.limit_defaults)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -50,3 +50,76 @@ def test_environment_and_nested_values(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_heartbeat_must_fit_twice_in_the_lease() -> None:
     with pytest.raises(ValidationError, match="heartbeat_s"):
         load_settings(lease_s=2, heartbeat_s=1.5)
+
+
+def test_limits_default_to_the_seed_rule() -> None:
+    rule = load_settings().limit_for("video-cloud")
+    assert (rule.initial_limit, rule.max, rule.min) == (12, 12, 2)
+    assert (rule.decrease_mode, rule.decrease, rule.increase) == ("step", 2, 1)
+    assert rule.recovery_interval_s == 60
+
+
+def test_genqueue_limits_override_one_resource_over_the_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "GENQUEUE_LIMITS", '{"video-cloud": {"max": 8, "recovery_interval_s": "5s"}}'
+    )
+    monkeypatch.setenv("GENQUEUE_LIMIT_DEFAULTS__DECREASE_MODE", "factor")
+    s = load_settings()
+    cloud = s.limit_for("video-cloud")
+    assert (cloud.max, cloud.initial_limit, cloud.recovery_interval_s) == (8, 8, 5)
+    assert (cloud.decrease_mode, cloud.min) == ("factor", 2)  # the rest from the defaults
+    other = s.limit_for("image-cloud")
+    assert (other.max, other.recovery_interval_s, other.decrease_mode) == (12, 60, "factor")
+
+
+def test_the_seed_environment_names_set_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "DEFAULT_THRESHOLD": "6",
+        "MAX_THRESHOLD": "10",
+        "MIN_THRESHOLD": "1",
+        "THRESHOLD_DECREASE": "3",
+        "THRESHOLD_INCREASE": "2",
+        "RECOVERY_INTERVAL": "30",
+    }.items():
+        monkeypatch.setenv(name, value)
+    rule = load_settings().limit_defaults
+    assert (rule.initial_limit, rule.max, rule.min) == (6, 10, 1)
+    assert (rule.decrease, rule.increase, rule.recovery_interval_s) == (3, 2, 30)
+    monkeypatch.setenv("GENQUEUE_LIMIT_DEFAULTS__MAX", "9")  # genqueue's own name wins
+    assert load_settings().limit_defaults.max == 9
+
+
+def test_the_seed_names_are_read_from_dotenv_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("MAX_THRESHOLD=20\nDEFAULT_THRESHOLD=16\n")
+    monkeypatch.chdir(tmp_path)
+    rule = load_settings().limit_defaults
+    assert (rule.max, rule.initial_limit) == (20, 16)
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ('{"video-cloud": {"min": 5, "max": 3}}', r"video-cloud\n.*min \(5\) must be at most max"),
+        ('{"video-cloud": {"start": 20}}', r"video-cloud\n.*start \(20\) must be between"),
+        ('{"video-cloud": {"factor": 1.5}}', r"video-cloud\.factor"),
+        ('{"video-cloud": {"decrease_mode": "halve"}}', r"video-cloud\.decrease_mode"),
+        ('{"video-cloud": {"recovery_interval_s": 0}}', r"video-cloud\.recovery_interval_s"),
+        ('{"video-cloud": {"min": 0}}', r"video-cloud\.min"),
+    ],
+)
+def test_invalid_limits_are_rejected_naming_resource_and_field(
+    monkeypatch: pytest.MonkeyPatch, limits: str, message: str
+) -> None:
+    monkeypatch.setenv("GENQUEUE_LIMITS", limits)
+    with pytest.raises(ValidationError, match=message):
+        load_settings()
+
+
+def test_an_invalid_seed_value_names_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIN_THRESHOLD", "20")
+    with pytest.raises(ValidationError, match=r"limit_defaults\n.*min \(20\) must be at most"):
+        load_settings()

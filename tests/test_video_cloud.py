@@ -183,11 +183,13 @@ def test_cloud_payload_in_vod_spelling_is_accepted() -> None:
     assert isinstance(payload, VideoGenerate) and payload.resolution == "768p"
 
 
-def test_retry_after_is_read_as_seconds() -> None:
+def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
     from genqueue.handlers.video.cloud import retry_after_s
 
     assert retry_after_s("2", 9.0) == 2.0
-    assert retry_after_s(time.strftime("%a, %d %b %Y %H:%M:%S GMT"), 9.0) == 9.0
+    later = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 30))
+    assert 25.0 <= retry_after_s(later, 9.0) <= 31.0
+    assert retry_after_s("soon", 9.0) == 9.0
     assert retry_after_s(None, 9.0) == 9.0
 
 
@@ -209,3 +211,95 @@ async def test_cancelling_stops_following_the_upstream_job(
     with pytest.raises(asyncio.CancelledError):
         await run
     assert not (tmp_path / "artifacts" / "t-cancel").exists()
+
+
+def limits(standin: Standin, **update: object) -> dict[str, object]:
+    """The stand-in's concurrency cap and counts; moved first when ``update`` is given."""
+    if update:
+        answer = httpx.post(f"{standin.url}/admin/limits", json=update)
+    else:
+        answer = httpx.get(f"{standin.url}/admin/limits")
+    answer.raise_for_status()
+    figures: dict[str, object] = answer.json()
+    return figures
+
+
+async def create_job(standin: Standin, prompt: str = "a kite over a beach") -> str:
+    async with httpx.AsyncClient() as http:
+        return await VodClient(standin.settings(), http).create(cloud(prompt), session_id="s")
+
+
+async def test_a_create_over_the_concurrency_cap_is_refused_until_a_job_finishes() -> None:
+    from tests.helpers import wait_until
+
+    with running_standin(job_s=1.0, max_concurrent=2) as standin:
+        await create_job(standin, "the first job [slow]")  # 10 s: stays in progress
+        await create_job(standin)
+        with pytest.raises(RateLimited, match="RequestLimitExceeded"):
+            await create_job(standin)
+        wait_until(lambda: limits(standin)["in_progress"] == 1, message="a job to finish")
+        assert "-AigcVideoTask-" in await create_job(standin)
+        figures = limits(standin)
+        assert figures | {"in_progress": None} == {
+            "max_concurrent": 2,
+            "in_progress": None,  # 1 or 2: the new job ends on the stand-in's clock
+            "accepted": 3,
+            "refused": 1,
+        }
+        assert figures["in_progress"] in (1, 2)
+
+
+async def test_the_cap_moved_at_run_time_applies_to_the_next_create() -> None:
+    with running_standin(job_s=60.0) as standin:
+        assert limits(standin)["max_concurrent"] is None
+        for _ in range(3):
+            await create_job(standin)
+        assert limits(standin, max_concurrent=2)["in_progress"] == 3  # lowering cancels nothing
+        with pytest.raises(RateLimited):
+            await create_job(standin)
+        assert limits(standin, max_concurrent=4)["max_concurrent"] == 4
+        await create_job(standin)
+        with pytest.raises(RateLimited):
+            await create_job(standin)
+        limits(standin, max_concurrent=None)
+        await create_job(standin)
+        assert limits(standin) == {
+            "max_concurrent": None,
+            "in_progress": 5,
+            "accepted": 5,
+            "refused": 2,
+        }
+
+
+def test_a_malformed_cap_is_refused_and_leaves_the_cap_alone() -> None:
+    with running_standin(max_concurrent=3) as standin:
+        for body in ({}, {"max_concurrent": -1}, {"max_concurrent": "many"}):
+            answer = httpx.post(f"{standin.url}/admin/limits", json=body)
+            assert answer.status_code == 422
+        assert limits(standin)["max_concurrent"] == 3
+
+
+async def test_concurrent_creates_are_admitted_exactly_up_to_the_cap() -> None:
+    import asyncio
+
+    with running_standin(job_s=60.0, max_concurrent=5) as standin:
+        outcomes = await asyncio.gather(
+            *(create_job(standin) for _ in range(20)), return_exceptions=True
+        )
+        assert sum(isinstance(o, str) for o in outcomes) == 5
+        assert sum(isinstance(o, RateLimited) for o in outcomes) == 15
+        assert limits(standin) == {
+            "max_concurrent": 5,
+            "in_progress": 5,
+            "accepted": 5,
+            "refused": 15,
+        }
+
+
+async def test_cloud_provider_turns_the_cap_refusal_into_rate_limited(tmp_path: Path) -> None:
+    with running_standin(max_concurrent=0) as standin:
+        settings = standin.settings(rate_limit_delay_s=4)
+        with pytest.raises(RateLimited) as info:
+            await generate_cloud(cloud(), local_context(tmp_path), settings)
+        assert info.value.delay_s == 4.0 and "RequestLimitExceeded" in str(info.value)
+        assert "concurrent" in str(info.value)

@@ -54,7 +54,11 @@ class Standin:
 
 
 @contextmanager
-def running_standin(job_s: float = 0.3, retry_after_s: float = 0.1) -> Iterator[Standin]:
-    config = StandinConfig(job_s=job_s, retry_after_s=retry_after_s, video_fps=4)
+def running_standin(
+    job_s: float = 0.3, retry_after_s: float = 0.1, max_concurrent: int | None = None
+) -> Iterator[Standin]:
+    config = StandinConfig(
+        job_s=job_s, retry_after_s=retry_after_s, video_fps=4, max_concurrent=max_concurrent
+    )
     with serve_in_thread(create_app(config)) as url:
         yield Standin(url, config)

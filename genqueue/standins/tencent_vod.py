@@ -12,6 +12,13 @@ What tests and demos can make it do:
 - ``POST /admin/faults`` ``{"count": 2, "status": 429}`` or ``{"code": "LimitExceeded.X"}``
   (``action`` to aim at one action, default CreateAigcVideoTask): the next matching calls get
   that answer (HTTP 429 with Retry-After, 5xx, or an error code in a 200, as the real API does);
+- ``--max-concurrent K`` (``StandinConfig.max_concurrent``; default no cap): at most K jobs in
+  progress at once, each counted from its create until it reaches FINISH, as the real service
+  counts concurrent AIGC tasks; a create beyond the cap gets ``RequestLimitExceeded`` in a 200,
+  the same answer as an injected fault. ``POST /admin/limits`` ``{"max_concurrent": 4}`` (null:
+  no cap) moves K while it runs; lowering it cancels nothing, creates are refused until fewer
+  than K jobs are in progress. ``GET /admin/limits``: the cap, jobs in progress, creates
+  accepted and refused by the cap;
 - ``GET /admin/stats``: calls per action, faults left, jobs.
 
 Run: ``python -m genqueue.standins.tencent_vod --port 9010`` (it prints the GENQUEUE_VIDEO__*
@@ -22,7 +29,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import json
+import threading
 import time
 import uuid
 from collections import Counter
@@ -55,6 +64,7 @@ class StandinConfig:
     video_fps: int = 8
     retry_after_s: float = 1.0
     max_clock_skew_s: float = 300.0
+    max_concurrent: int | None = None  # jobs in progress at once; None: no cap
 
 
 class FaultSpec(BaseModel):
@@ -66,6 +76,55 @@ class FaultSpec(BaseModel):
     code: str = "RequestLimitExceeded"
     message: str = "Your request frequency exceeds the limit (stand-in fault)."
     retry_after_s: float | None = None
+
+
+class LimitsUpdate(BaseModel):
+    """``POST /admin/limits``: the new cap (null lifts it); required so a typo is an error."""
+
+    max_concurrent: int | None = Field(..., ge=0)
+
+
+@dataclass
+class ConcurrencyCap:
+    """Admits a create while fewer than ``limit`` jobs are in progress.
+
+    Requests may be served from more than one thread, so the check and the count happen under
+    one lock. A job is in progress until its finish time (jobs end on the clock, nothing has to
+    report them), so finish times sit in a heap and the ones past are dropped on each look.
+    """
+
+    limit: int | None = None
+    accepted: int = 0
+    refused: int = 0
+    _ends: list[float] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _in_progress(self, now: float) -> int:
+        while self._ends and self._ends[0] <= now:
+            heapq.heappop(self._ends)
+        return len(self._ends)
+
+    def admit(self, now: float, ends_at: float) -> bool:
+        with self._lock:
+            if self.limit is not None and self._in_progress(now) >= self.limit:
+                self.refused += 1
+                return False
+            heapq.heappush(self._ends, ends_at)
+            self.accepted += 1
+            return True
+
+    def set_limit(self, limit: int | None) -> None:
+        with self._lock:
+            self.limit = limit
+
+    def snapshot(self, now: float) -> dict[str, int | None]:
+        with self._lock:
+            return {
+                "max_concurrent": self.limit,
+                "in_progress": self._in_progress(now),
+                "accepted": self.accepted,
+                "refused": self.refused,
+            }
 
 
 @dataclass
@@ -94,6 +153,10 @@ class State:
     faults: list[FaultSpec] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
     render_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    cap: ConcurrencyCap = field(default_factory=ConcurrencyCap)
+
+    def __post_init__(self) -> None:
+        self.cap.set_limit(self.config.max_concurrent)
 
 
 def _answer(
@@ -142,19 +205,20 @@ def _check_signature(request: Request, body: bytes, config: StandinConfig) -> Re
     return None
 
 
+def _refusal(fault: FaultSpec, config: StandinConfig) -> Response:
+    """The answer for a refused call, injected or over the cap: one shape for both."""
+    wait = fault.retry_after_s if fault.retry_after_s is not None else config.retry_after_s
+    extra = {"Retry-After": f"{wait:g}"} if fault.status == 429 else None
+    return _error(fault.code, fault.message, fault.status, extra)
+
+
 def _take_fault(state: State, action: str) -> Response | None:
     for fault in state.faults:
         if fault.action in (None, action):
             fault.count -= 1
             if fault.count == 0:
                 state.faults.remove(fault)
-            wait = (
-                fault.retry_after_s
-                if fault.retry_after_s is not None
-                else state.config.retry_after_s
-            )
-            extra = {"Retry-After": f"{wait:g}"} if fault.status == 429 else None
-            return _error(fault.code, fault.message, fault.status, extra)
+            return _refusal(fault, state.config)
     return None
 
 
@@ -194,8 +258,15 @@ def _create(state: State, params: dict[str, Any]) -> Response:
     if not isinstance(duration, int) or not 1 <= duration <= 10:
         return _error("InvalidParameterValue.Duration", "Duration must be 1-10 seconds")
     job_s = state.config.job_s * (state.config.slow_factor if "[slow]" in prompt else 1.0)
+    now = time.monotonic()
+    if not state.cap.admit(now, now + job_s):
+        message = (
+            "The number of concurrent AIGC tasks exceeds the limit "
+            f"(stand-in cap of {state.cap.limit})."
+        )
+        return _refusal(FaultSpec(code="RequestLimitExceeded", message=message), state.config)
     job_id = f"{params['SubAppId']}-AigcVideoTask-{uuid.uuid4().hex}"
-    state.jobs[job_id] = Job(job_id, prompt, duration, time.monotonic(), job_s, "[fail]" in prompt)
+    state.jobs[job_id] = Job(job_id, prompt, duration, now, job_s, "[fail]" in prompt)
     return _answer({"TaskId": job_id})
 
 
@@ -256,6 +327,18 @@ async def stats(request: Request) -> Response:
     )
 
 
+async def limits(request: Request) -> Response:
+    """GET: the cap and its counts. POST ``{"max_concurrent": K}``: move the cap now."""
+    state: State = request.app.state.standin
+    if request.method == "POST":
+        try:
+            update = LimitsUpdate.model_validate(await request.json())
+        except (ValidationError, ValueError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=422)
+        state.cap.set_limit(update.max_concurrent)
+    return JSONResponse(state.cap.snapshot(time.monotonic()))
+
+
 def create_app(config: StandinConfig | None = None) -> Starlette:
     """The stand-in as an ASGI app; its state lives on the app, nowhere global."""
     app = Starlette(
@@ -264,6 +347,7 @@ def create_app(config: StandinConfig | None = None) -> Starlette:
             Route("/files/{job_id}.mp4", video_file, methods=["GET"]),
             Route("/admin/faults", add_faults, methods=["POST"]),
             Route("/admin/stats", stats, methods=["GET"]),
+            Route("/admin/limits", limits, methods=["GET", "POST"]),
         ]
     )
     app.state.standin = State(config or StandinConfig())
@@ -281,8 +365,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--job-s", type=float, default=StandinConfig.job_s)
     parser.add_argument("--secret-id", default=StandinConfig.secret_id)
     parser.add_argument("--secret-key", default=StandinConfig.secret_key)
+    parser.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=None,
+        metavar="K",
+        help="jobs in progress at once (default: no cap); POST /admin/limits changes it",
+    )
     args = parser.parse_args(argv)
-    config = StandinConfig(secret_id=args.secret_id, secret_key=args.secret_key, job_s=args.job_s)
+    if args.max_concurrent is not None and args.max_concurrent < 0:
+        parser.error("--max-concurrent must be 0 or more")
+    config = StandinConfig(
+        secret_id=args.secret_id,
+        secret_key=args.secret_key,
+        job_s=args.job_s,
+        max_concurrent=args.max_concurrent,
+    )
     print("Tencent Cloud VOD AIGC STAND-IN (not the real service). Point a worker at it with:")
     print(f"  GENQUEUE_VIDEO__ENDPOINT=http://{args.host}:{args.port}")
     print(f"  GENQUEUE_VIDEO__SECRET_ID={config.secret_id}")

@@ -36,6 +36,7 @@ from genqueue.errors import ConfigError, RateLimited, Retry
 from genqueue.handlers.video import tc3
 from genqueue.handlers.video.models import VideoGenerate, VideoResult
 from genqueue.kinds import TaskContext
+from genqueue.limiter import parse_retry_after
 from genqueue.settings import VideoSettings
 
 log = logging.getLogger(__name__)
@@ -62,11 +63,9 @@ class JobState:
 
 
 def retry_after_s(value: str | None, default: float) -> float:
-    """Seconds from a Retry-After header (a number; an HTTP date falls back to ``default``)."""
-    try:
-        return max(0.0, float(value)) if value is not None else default
-    except ValueError:
-        return default
+    """Seconds from a Retry-After header (seconds or an HTTP-date); ``default`` without one."""
+    seconds = parse_retry_after(value, time.time())
+    return default if seconds is None else seconds
 
 
 class VodClient:

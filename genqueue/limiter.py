@@ -1,0 +1,161 @@
+"""AIMD arithmetic of the concurrency limit shared per upstream resource: pure, no I/O, no clock.
+
+One :class:`LimiterState` per resource (``video-cloud``) lives in the Store and is changed
+atomically; every worker on every machine applies these functions to it, so they must agree
+given the same state and ``now`` (float epoch seconds, always passed in, never read here).
+
+The rule is seed 003's (the AIGC video service): start at 12, cut by 2 on a limit error, never
+below 2, +1 after each quiet 60 s, never above 12. Its threshold belonged to one process; ours is
+shared by many, which needs two guards the seed did not have:
+
+- an **epoch**, incremented on every cut. A call remembers the epoch it started under, and only
+  a call started under the current limit may cut it, so N workers that see the same burst of
+  429s cut once, not N times down to the floor (TCP reacts once per window, RFC 3168 6.1.2).
+- ``blocked_until``: a Retry-After kept as an absolute time in the shared state holds back every
+  caller, not only the one that got it, so the next queued task does not hit the same 429.
+
+Recognising a limit error is the handler's job (it raises ``RateLimited``; for Tencent Cloud,
+``genqueue/handlers/video/cloud.py`` maps HTTP 429 and ``RATE_LIMIT_CODES``); this module only
+reacts to one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+
+from genqueue.settings import LimitSettings
+
+# Products like 10 * 0.7 may land a hair below a whole number; do not lose a permit to that.
+_EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class LimiterState:
+    """One resource's limiter: the limit, why it is there, and the clocks that move it."""
+
+    policy: LimitSettings  # the configured rule, floor (min) and ceiling (max) included
+    limit: float  # calls allowed at once: floor(limit)
+    epoch: int = 0  # +1 on every cut; a throttle cuts only if its call started in this epoch
+    cut_at: float | None = None  # time of the last cut (for min_cut_gap_s)
+    limit_before_cut: float | None = None  # the limit the upstream last refused at
+    blocked_until: float = 0.0  # no call starts before this (Retry-After)
+    quiet_since: float = 0.0  # last limit error or last growth: recovery counts from here
+    cuts: int = 0
+    throttles: int = 0  # limit errors reported, cutting or not
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Whether one more call may start now. When refused, ``wait_s`` > 0 is how long the
+    resource stays blocked (Retry-After); 0 means every permit is taken: wait for a release."""
+
+    admitted: bool
+    wait_s: float = 0.0
+
+
+def initial_state(policy: LimitSettings, now: float) -> LimiterState:
+    """A resource never limited before: its start limit, the quiet clock starting now."""
+    return LimiterState(policy=policy, limit=policy.initial_limit, quiet_since=now)
+
+
+def reconfigure(state: LimiterState, policy: LimitSettings, now: float) -> LimiterState:
+    """Apply a changed rule: the limit is clamped into the new bounds and the quiet clock
+    restarts, so a higher max is climbed step by step rather than all at once."""
+    if policy == state.policy:
+        return state
+    limit = min(max(state.limit, policy.min), policy.max)
+    return replace(state, policy=policy, limit=limit, quiet_since=now)
+
+
+def permits(state: LimiterState) -> int:
+    """Calls allowed at once under the current limit."""
+    return math.floor(state.limit + _EPSILON)
+
+
+def recover(state: LimiterState, now: float) -> LimiterState:
+    """Grow the limit by ``increase`` for every whole ``recovery_interval_s`` since the last
+    limit error or growth, up to max (the seed's rule). Callers apply it lazily on any acquire
+    or report; the clock keeps its phase, so one late call equals a timer that never missed.
+
+    No faster regrowth below ``limit_before_cut`` (TCP CUBIC, palantir/dialogue#3052): those
+    fix growth counted per round trip, which for minute-long video jobs is slow; ours is counted
+    in time, and ``recovery_interval_s`` is the knob for how fast."""
+    policy = state.policy
+    intervals = math.floor((now - state.quiet_since) / policy.recovery_interval_s)
+    if intervals < 1 or state.limit >= policy.max:
+        return state
+    return replace(
+        state,
+        limit=min(policy.max, state.limit + intervals * policy.increase),
+        quiet_since=state.quiet_since + intervals * policy.recovery_interval_s,
+    )
+
+
+def admits(state: LimiterState, in_flight: int, now: float) -> Admission:
+    """Whether a call may start with ``in_flight`` already running (recovery due by ``now``
+    counted, so callers that have not stored it yet still agree)."""
+    if now < state.blocked_until:
+        return Admission(admitted=False, wait_s=state.blocked_until - now)
+    return Admission(admitted=in_flight < permits(recover(state, now)))
+
+
+def throttle(
+    state: LimiterState, epoch_at_start: int, now: float, retry_after_s: float | None = None
+) -> LimiterState:
+    """A call started under ``epoch_at_start`` got a limit error at ``now``.
+
+    Always: counted, the quiet clock restarts, and ``blocked_until`` extends to cover
+    ``retry_after_s``. The limit is cut (by ``decrease`` or times ``factor``, never below
+    min) only if the call started under the current limit and ``min_cut_gap_s`` has passed
+    since the last cut; a cut that would not lower the limit (at the floor) is none."""
+    state = recover(state, now)
+    policy = state.policy
+    blocked_until = state.blocked_until
+    if retry_after_s is not None:
+        blocked_until = max(blocked_until, now + max(0.0, retry_after_s))
+    state = replace(
+        state, blocked_until=blocked_until, quiet_since=now, throttles=state.throttles + 1
+    )
+    gap_passed = state.cut_at is None or now - state.cut_at >= policy.min_cut_gap_s
+    if epoch_at_start != state.epoch or not gap_passed:
+        return state
+    if policy.decrease_mode == "factor":
+        cut = state.limit * policy.factor
+    else:
+        cut = state.limit - policy.decrease
+    limit = max(policy.min, cut)
+    if limit >= state.limit:
+        return state
+    return replace(
+        state,
+        limit=limit,
+        limit_before_cut=state.limit,
+        epoch=state.epoch + 1,
+        cut_at=now,
+        cuts=state.cuts + 1,
+    )
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header at ``now``: delay-seconds or an HTTP-date
+    (RFC 9110 10.2.3, any of its three date formats, always UTC); None if absent or unreadable,
+    so the caller falls back to its own backoff. A date in the past means no wait."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # asctime and "-0000" dates carry no zone; HTTP-dates are GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)
