@@ -24,15 +24,15 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, NoReturn, Self
 
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_until
 
 START_TIMEOUT_S = 30.0
 POSTGRES_ROOT = Path("/usr/lib/postgresql")
@@ -77,18 +77,21 @@ class PrivateRedis:
             *("--daemonize", "no", "--logfile", str(self.dir / "redis.log")),
         ]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + timeout_s
-        while not self._pong():
-            if self.process.poll() is not None:
+
+        def answers() -> bool:
+            if self.process is not None and self.process.poll() is not None:
                 stderr = self.process.stderr.read() if self.process.stderr else b""
                 raise RuntimeError(
                     f"redis-server on port {self.port} exited ({self.process.returncode}): "
                     f"{stderr.decode(errors='replace')}{self.log()}"
                 )
-            if time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(f"redis-server on port {self.port} did not answer PING")
-            time.sleep(0.02)
+            return self._pong()
+
+        try:
+            wait_until(answers, timeout_s, 0.02, f"redis-server on port {self.port} to answer")
+        except AssertionError:
+            self.kill()
+            raise
 
     def _pong(self) -> bool:
         # A bare socket: redis-py's own retries would only slow the polling down.
@@ -272,3 +275,44 @@ class PrivatePostgres:
 
 
 __all__ = ["PrivatePostgres", "PrivateRedis"]
+
+
+HOLD_LOCK = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.readline()
+conn.execute("COMMIT")
+"""
+
+
+class SqliteLock:
+    """Another process holding a SQLite file's write lock from :meth:`take` until
+    :meth:`release`: the embedded backend's outage (writers wait, then give up)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.process: subprocess.Popen[str] | None = None
+
+    def take(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, str(self.path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        assert self.process.stdout.readline().strip() == "locked"
+
+    def release(self) -> None:
+        process, self.process = self.process, None
+        if process is not None:
+            process.communicate("\n", timeout=30)
+            assert process.returncode == 0
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.communicate()
+            self.process = None

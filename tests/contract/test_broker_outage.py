@@ -7,8 +7,6 @@ reopens its consumer this way (``worker/worker.py``); RabbitMQ's consumer reconn
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,18 +19,9 @@ from genqueue.errors import BackendUnavailableError
 from genqueue.settings import Settings
 from tests.contract.test_broker import take
 from tests.helpers import wait_for
-from tests.servers import PrivatePostgres, PrivateRedis
+from tests.servers import PrivatePostgres, PrivateRedis, SqliteLock
 
 pytestmark = pytest.mark.system
-
-HOLD_LOCK = """
-import sqlite3, sys
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-sys.stdin.readline()
-conn.execute("COMMIT")
-"""
 
 
 @dataclass
@@ -45,26 +34,9 @@ class Outage:
 def sqlite_outage(tmp_path: Path) -> Iterator[Outage]:
     """Another process holds the file's write lock until told to let go."""
     path = tmp_path / "genqueue.db"
-    holder: list[subprocess.Popen[str]] = []
-
-    def down() -> None:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", HOLD_LOCK, str(path)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
-        holder.append(proc)
-
-    def up() -> None:
-        proc = holder.pop()
-        proc.communicate("\n", timeout=30)
-
-    yield Outage(f"sqlite:///{path}", down, up)
-    for proc in holder:
-        proc.kill()
-        proc.communicate()
+    lock = SqliteLock(path)
+    yield Outage(f"sqlite:///{path}", lock.take, lock.release)
+    lock.close()
 
 
 @pytest.fixture(params=["sqlite", "redis", "postgres"])

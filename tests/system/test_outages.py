@@ -7,8 +7,8 @@ ones; RabbitMQ outages stop the shared broker's app and always start it again.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +25,7 @@ from tests.helpers import (
     require_service,
     wait_until,
 )
-from tests.servers import PrivatePostgres, PrivateRedis
+from tests.servers import PrivatePostgres, PrivateRedis, SqliteLock
 
 pytestmark = pytest.mark.system
 
@@ -54,14 +54,14 @@ def batch_counts(cluster: Cluster, batch_id: str) -> dict[str, int]:
     return counts
 
 
-def hold(seconds: float, cluster: Cluster) -> None:
-    """Keep the outage going for ``seconds`` (time itself is the subject here), checking all
-    along that no worker process gives up."""
+def workers_stay_up(cluster: Cluster, seconds: float) -> None:
+    """Wait ``seconds`` for a worker process to exit (time itself is the subject here: the
+    outage lasts that long) and fail if one does."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for proc in cluster.workers:
-            assert proc.poll() is None, f"a worker exited during the outage:\n{cluster.logs()}"
-        time.sleep(0.2)
+    for proc in cluster.workers:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        assert proc.poll() is None, f"a worker exited during the outage:\n{cluster.logs()}"
 
 
 def degraded_reasons(cluster: Cluster) -> list[str]:
@@ -104,7 +104,7 @@ def ride_out(
 
             reasons = wait_until(both_degraded, 15, 0.1, "both workers degraded")
             assert all(says_degraded in reason for reason in reasons), reasons
-        hold(down_s, cluster)
+        workers_stay_up(cluster, down_s)
     finally:
         up()
     back = time.monotonic()
@@ -166,9 +166,7 @@ def test_postgres_connections_terminated_for_10s_lose_nothing(tmp_path: Path, br
             deadline = time.monotonic() + 10.0
             while time.monotonic() < deadline:
                 pg.terminate_connections()
-                for proc in cluster.workers:
-                    assert proc.poll() is None, cluster.logs()
-                time.sleep(0.3)
+                workers_stay_up(cluster, 0.3)
 
         try:
             ride_out(cluster, flap, lambda: None, 0.0)
@@ -196,41 +194,15 @@ def test_rabbitmq_down_for_30s_loses_nothing_and_stops_no_worker(
         cluster.stop()
 
 
-HOLD_LOCK = """
-import sqlite3, sys, time
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-conn.execute("COMMIT")
-"""
-
-
 def test_sqlite_write_lock_held_past_the_busy_timeout_stops_nothing(tmp_path: Path) -> None:
     from genqueue.backends.sqlite.db import BUSY_TIMEOUT_MS
 
     cluster = Cluster(tmp_path)
-    holder: list[subprocess.Popen[str]] = []
-
-    def down() -> None:
-        held = BUSY_TIMEOUT_MS / 1000 + 2
-        proc = subprocess.Popen(
-            [sys.executable, "-c", HOLD_LOCK, str(tmp_path / "genqueue.db"), str(held)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
-        holder.append(proc)
-
-    def up() -> None:
-        proc = holder[0]
-        assert proc.wait(60) == 0
-        assert proc.stdout is not None
-        proc.stdout.close()
-
+    lock = SqliteLock(tmp_path / "genqueue.db")
     try:
-        ride_out(cluster, down, up, 0.0)
+        ride_out(cluster, lock.take, lock.release, BUSY_TIMEOUT_MS / 1000 + 2)
     finally:
+        lock.close()
         cluster.stop()
 
 
