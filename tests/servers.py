@@ -279,7 +279,8 @@ __all__ = ["PrivatePostgres", "PrivateRedis"]
 
 HOLD_LOCK = """
 import sqlite3, sys
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+# A long timeout: under load it waits its turn for the lock it is to hold.
+conn = sqlite3.connect(sys.argv[1], timeout=120, isolation_level=None)
 conn.execute("BEGIN IMMEDIATE")
 print("locked", flush=True)
 sys.stdin.readline()

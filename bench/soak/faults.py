@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import re
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from bench.soak.deployment import Backends, Deployment
 from bench.soak.outcome import Fault, Outcome
 from genqueue.backends.sqlite.db import BUSY_TIMEOUT_MS
 from tests.helpers import rabbitmq_back_up, rabbitmqctl
+from tests.servers import SqliteLock
 
 SQLITE_BUSY_S = BUSY_TIMEOUT_MS / 1000
 
@@ -79,18 +79,12 @@ class Faults:
     def sqlite_write_lock(self) -> str:
         """Another process holds BEGIN IMMEDIATE past genqueue's busy timeout."""
         hold_s = self.rng.uniform(SQLITE_BUSY_S + 1, SQLITE_BUSY_S + 10)
-        code = (
-            "import sqlite3, sys, time\n"
-            "c = sqlite3.connect(sys.argv[1], timeout=120, isolation_level=None)\n"
-            "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True)\n"
-            "time.sleep(float(sys.argv[2])); c.rollback()\n"
-        )
-        db = self.deployment.cluster.data_dir / "genqueue.db"
-        command = [sys.executable, "-c", code, str(db), str(hold_s)]
-        with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as holder:
-            assert holder.stdout is not None
-            holder.stdout.readline()
-            holder.wait(hold_s + 150)
+        lock = SqliteLock(self.deployment.cluster.data_dir / "genqueue.db")
+        lock.take()
+        try:
+            time.sleep(hold_s)  # the outage itself
+        finally:
+            lock.release()
         return f"held {hold_s:.0f} s"
 
     def redis_sigkill(self) -> str:

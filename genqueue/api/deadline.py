@@ -48,7 +48,9 @@ class _Deadline:
         value = getattr(self._backend, attr)
         if not inspect.iscoroutinefunction(value):
             return value
-        return functools.wraps(value)(functools.partial(self._bounded, value))
+        bounded = functools.wraps(value)(functools.partial(self._bounded, value))
+        setattr(self, attr, bounded)  # built once: later lookups find it without coming here
+        return bounded
 
     async def _bounded(
         self, method: Callable[..., Coroutine[Any, Any, Any]], *args: Any, **kwargs: Any
