@@ -12,7 +12,7 @@ claim fails and it is acknowledged and dropped.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from genqueue.models import (
     Batch,
     Event,
+    LimitStatus,
     NewTask,
     Progress,
     QueueStats,
@@ -27,6 +28,7 @@ from genqueue.models import (
     TaskFilter,
     WorkerInfo,
 )
+from genqueue.settings import LimitSettings
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class Lease:
     attempt: int
     expires_at: datetime
     cancel_requested: bool = False
+    # For a task with a resource: the limiter's epoch when its permit was taken, so a limit
+    # error of this run cuts the limit only if no other cut came since (genqueue/limiter.py).
+    epoch: int | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,19 @@ class Claim:
 
     lease: Lease
     task: Task
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A claim refused for want of a permit of ``task.resource``: every permit is taken, or
+    the resource is blocked until ``until`` (a Retry-After). The task stays ``queued`` with
+    its position, parked (``waiting_for`` set until a claim admits it); the store owes it a
+    message again (an outbox entry due now) once a permit is free for it
+    (:meth:`Store.finish`, :meth:`Store.wake_waiting`), ``until`` passed included. The caller
+    acknowledges the delivery it holds."""
+
+    task: Task
+    until: datetime | None = None
 
 
 # A submitter publishes at once and clears the entry; the outbox matters only if it dies or
@@ -112,11 +130,23 @@ class Requeue:
 
 
 @dataclass(frozen=True)
+class Throttled:
+    """The upstream refused for its limit (HTTP 429, ``RequestLimitExceeded``): the task goes
+    back to ``queued`` without spending an attempt, not before ``delay_s``, and the resource's
+    limiter takes the hit (:func:`genqueue.limiter.throttle`: a cut, and with
+    ``retry_after_s`` every caller held back that long)."""
+
+    delay_s: float
+    error: str
+    retry_after_s: float | None = None
+
+
+@dataclass(frozen=True)
 class Cancelled:
     reason: str = "cancelled"
 
 
-Outcome = Succeeded | Failed | Requeue | Cancelled
+Outcome = Succeeded | Failed | Requeue | Throttled | Cancelled
 
 
 @dataclass(frozen=True)
@@ -141,7 +171,8 @@ class Store(Protocol):
         A task whose idempotency key already exists is not created: the existing task is
         returned with ``False``. Created tasks come back with ``True``, in input order.
         Each created task gets an outbox entry in the same atomic step, due in
-        ``OUTBOX_GRACE_S`` (see :meth:`take_outbox`).
+        ``OUTBOX_GRACE_S`` (see :meth:`take_outbox`). ``not_before`` (None: now),
+        ``start_by``, ``cancel_after_s`` and ``resource`` are kept as given.
         """
 
     async def get(self, task_id: str) -> Task:
@@ -156,9 +187,20 @@ class Store(Protocol):
         Order is the broker's: priority (higher first), then age.
         """
 
-    async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | None:
+    async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | Waiting | None:
         """Atomically move a ``queued`` task whose ``not_before`` has passed to ``running``
         under a new lease, counting one more attempt; emit ``task.started``.
+
+        A task with a ``resource`` also takes one of its permits in the same step: the
+        resource's limiter (see :meth:`configure_limits`; a resource never configured is not
+        limited) admits it when it is not blocked and fewer than ``permits`` running tasks of
+        that resource hold a live lease (:func:`genqueue.limiter.admits`, recovery counted).
+        A permit is the lease: it ends when the task leaves ``running`` or its lease expires
+        (a dead worker's permit comes back with its lease). The lease carries the limiter's
+        epoch. Not admitted: the task is parked and :class:`Waiting` returned.
+
+        A queued task whose ``start_by`` has passed is not run: it becomes ``expired`` (emit
+        ``task.expired``) and None is returned.
 
         None if the task is not claimable (already running elsewhere, finished, cancelled,
         unknown, or not due yet): the caller acknowledges the delivery and moves on.
@@ -181,6 +223,13 @@ class Store(Protocol):
     async def finish(self, lease: Lease, outcome: Outcome) -> Task:
         """Record the outcome of the run holding ``lease``, exactly once, and emit its event.
 
+        ``Requeue`` and ``Throttled`` make it ``queued`` again (``task.retrying``), not before
+        ``delay_s`` (``Throttled``: nor before the resource's ``blocked_until``), the attempt
+        refunded for ``Throttled`` and for ``Requeue(refund=True)``. ``Throttled`` applies
+        :func:`genqueue.limiter.throttle` to the resource's limiter with ``lease.epoch``.
+        Finishing a task with a resource frees its permit and, in the same atomic step, wakes
+        parked tasks of that resource as :meth:`wake_waiting` does.
+
         Fenced by the lease token: ``LeaseLostError`` if another run owns the task now or it
         already finished, so a late duplicate never overwrites a recorded result.
         """
@@ -197,7 +246,28 @@ class Store(Protocol):
         """Tasks whose lease expired go back to ``queued`` (or ``failed`` once out of attempts),
         each exactly once even with several sweepers, each with an outbox entry due now (in
         the same atomic step), so their messages are published by whichever relay runs next,
-        even if the caller dies now. Returns the requeued ones."""
+        even if the caller dies now. Returns the requeued ones.
+
+        Queued tasks whose ``start_by`` has passed become ``expired`` here too (emit
+        ``task.expired``), so they end on time even with no worker to claim them."""
+
+    async def configure_limits(self, policies: Mapping[str, LimitSettings]) -> None:
+        """Create the limiter of each resource (:func:`genqueue.limiter.initial_state`) or
+        apply a changed rule to it (:func:`genqueue.limiter.reconfigure`), atomically per
+        resource. Workers call it at start for the resources of their kinds."""
+
+    async def limits(self) -> list[LimitStatus]:
+        """Every configured limiter as it stands now, by resource name: its state with the
+        recovery due by now applied, permits held (running tasks of the resource with a live
+        lease) and tasks parked for one."""
+
+    async def wake_waiting(self) -> int:
+        """For every limiter with parked tasks, when it is not blocked: the first of them in
+        queue order (priority, then age), as many as there are free permits, get an outbox
+        entry due now (one they already have is left as it is). They stay parked until a
+        claim admits them, so waking again wakes the same ones. A permit freed by a lease
+        that expired, a limit that grew or a Retry-After that passed reaches its waiter this
+        way; the sweeper calls it every round. Returns how many were woken."""
 
     async def take_outbox(self, limit: int, hold_s: float) -> list[Message]:
         """The outbox: messages owed to the broker, so that no task stored as ``queued`` is

@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from genqueue.backends.group import GroupCall
@@ -47,6 +48,9 @@ class TaskRequest:
     priority: int = 0
     queue: str | None = None
     idempotency_key: str | None = None
+    not_before: datetime | None = None  # delayed or scheduled: not started before this
+    start_by: datetime | None = None  # not started by then: ends expired, never runs late
+    cancel_after_s: float | None = None  # a run longer than this is stopped (cancelled)
 
 
 class Dispatcher:
@@ -63,8 +67,12 @@ class Dispatcher:
         kind = self.kinds.get(request.kind)
         payload = kind.validate_payload(request.payload).model_dump(mode="json")
         low, high = PRIORITY_RANGE
+        problems = []
         if not low <= request.priority <= high:
-            raise InvalidInputError([FieldProblem("priority", f"must be between {low} and {high}")])
+            problems.append(FieldProblem("priority", f"must be between {low} and {high}"))
+        problems += _deadline_problems(request)
+        if problems:
+            raise InvalidInputError(problems)
         return NewTask(
             id=new_id(),
             kind=kind.name,
@@ -75,6 +83,10 @@ class Dispatcher:
             batch_id=batch_id,
             idempotency_key=request.idempotency_key,
             max_attempts=kind.retry.max_attempts,
+            resource=kind.resource_of(payload),
+            not_before=request.not_before,
+            start_by=request.start_by,
+            cancel_after_s=request.cancel_after_s,
         )
 
     async def submit(self, request: TaskRequest) -> tuple[Task, bool]:
@@ -122,7 +134,7 @@ class Dispatcher:
         if not tasks:
             return
         try:
-            await self.broker.publish([Message(t.queue, t.id, t.priority) for t in tasks])
+            await self.broker.publish([_message(t) for t in tasks])
         except PUBLISH_FAILURES as exc:
             log.warning("broker unavailable (%s): %d task(s) wait in the outbox", exc, len(tasks))
             return
@@ -141,3 +153,31 @@ class Dispatcher:
 
     async def cancel_batch(self, batch_id: str) -> Batch:
         return await self.store.cancel_batch(batch_id)
+
+
+def _message(task: Task) -> Message:
+    """A new task's message, held back by the broker until its ``not_before``."""
+    delay_s = 0.0
+    if task.not_before is not None:
+        delay_s = max(0.0, (task.not_before - utcnow()).total_seconds())
+    return Message(task.queue, task.id, task.priority, delay_s)
+
+
+def _deadline_problems(request: TaskRequest) -> list[FieldProblem]:
+    """Deadlines that could never be met, named by field."""
+    problems = []
+    now = utcnow()
+    for name in ("not_before", "start_by"):
+        value: datetime | None = getattr(request, name)
+        if value is not None and value.tzinfo is None:
+            problems.append(FieldProblem(name, "needs a time zone (e.g. 2026-12-01T12:00:00Z)"))
+    if problems:
+        return problems
+    if request.start_by is not None:
+        if request.start_by <= now:
+            problems.append(FieldProblem("start_by", "is already past"))
+        elif request.not_before is not None and request.start_by <= request.not_before:
+            problems.append(FieldProblem("start_by", "must be after the scheduled start"))
+    if request.cancel_after_s is not None and request.cancel_after_s <= 0:
+        problems.append(FieldProblem("cancel_after_s", "must be more than 0 seconds"))
+    return problems

@@ -109,8 +109,17 @@ class Kind:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     executor: Executor = "async"
     batching: Batching | None = None
+    # The upstream whose shared concurrency limit a run takes a permit of (genqueue/limiter.py)
+    # and, when only some payloads call it, which ones (video.generate: provider "cloud").
     resource: str | None = None
+    uses_resource: Callable[[dict[str, Any]], bool] | None = None
     description: str = ""
+
+    def resource_of(self, payload: dict[str, Any]) -> str | None:
+        """The resource a run of this (validated, dumped) payload takes a permit of."""
+        if self.resource is None or (self.uses_resource and not self.uses_resource(payload)):
+            return None
+        return self.resource
 
     @property
     def is_async(self) -> bool:
@@ -161,6 +170,7 @@ def kind(
     executor: Executor | None = None,
     batching: Batching | None = None,
     resource: str | None = None,
+    uses_resource: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Callable[[Handler], Kind]:
     """Declare a kind from a handler ``f(payload, ctx)``. Async handlers run on the event loop,
     sync ones in a thread unless ``executor="process"`` (CPU-bound work that must be killable)."""
@@ -184,6 +194,7 @@ def kind(
             executor=chosen,
             batching=batching,
             resource=resource,
+            uses_resource=uses_resource,
             description=(inspect.getdoc(handler) or "").split("\n")[0],
         )
 

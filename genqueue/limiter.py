@@ -21,15 +21,27 @@ reacts to one.
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 
+from genqueue.models import LimitChange, LimitStatus, from_epoch, maybe_from_epoch
 from genqueue.settings import LimitSettings
 
 # Products like 10 * 0.7 may land a hair below a whole number; do not lose a permit to that.
 _EPSILON = 1e-9
+HISTORY_KEPT = 50  # the last changes of a limit, for the API and the console
+
+
+@dataclass(frozen=True)
+class Change:
+    """One move of the limit (``LimitChange`` once shown)."""
+
+    at: float
+    limit: float
+    reason: str  # "start", "cut", "grow", "configure"
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,14 @@ class LimiterState:
     quiet_since: float = 0.0  # last limit error or last growth: recovery counts from here
     cuts: int = 0
     throttles: int = 0  # limit errors reported, cutting or not
+    history: tuple[Change, ...] = ()
+
+
+def _moved(state: LimiterState, at: float, reason: str, **changes: object) -> LimiterState:
+    """``state`` with ``changes``, its new limit recorded in the history."""
+    moved = replace(state, **changes)  # type: ignore[arg-type]
+    history = (*state.history, Change(at, moved.limit, reason))[-HISTORY_KEPT:]
+    return replace(moved, history=history)
 
 
 @dataclass(frozen=True)
@@ -58,7 +78,10 @@ class Admission:
 
 def initial_state(policy: LimitSettings, now: float) -> LimiterState:
     """A resource never limited before: its start limit, the quiet clock starting now."""
-    return LimiterState(policy=policy, limit=policy.initial_limit, quiet_since=now)
+    limit = policy.initial_limit
+    return LimiterState(
+        policy=policy, limit=limit, quiet_since=now, history=(Change(now, limit, "start"),)
+    )
 
 
 def reconfigure(state: LimiterState, policy: LimitSettings, now: float) -> LimiterState:
@@ -67,7 +90,7 @@ def reconfigure(state: LimiterState, policy: LimitSettings, now: float) -> Limit
     if policy == state.policy:
         return state
     limit = min(max(state.limit, policy.min), policy.max)
-    return replace(state, policy=policy, limit=limit, quiet_since=now)
+    return _moved(state, now, "configure", policy=policy, limit=limit, quiet_since=now)
 
 
 def permits(state: LimiterState) -> int:
@@ -87,11 +110,13 @@ def recover(state: LimiterState, now: float) -> LimiterState:
     intervals = math.floor((now - state.quiet_since) / policy.recovery_interval_s)
     if intervals < 1 or state.limit >= policy.max:
         return state
-    return replace(
-        state,
-        limit=min(policy.max, state.limit + intervals * policy.increase),
-        quiet_since=state.quiet_since + intervals * policy.recovery_interval_s,
-    )
+    grown = state
+    for step in range(1, intervals + 1):  # one history entry per step, as a timer would log
+        if grown.limit >= policy.max:
+            break
+        at = state.quiet_since + step * policy.recovery_interval_s
+        grown = _moved(grown, at, "grow", limit=min(policy.max, grown.limit + policy.increase))
+    return replace(grown, quiet_since=state.quiet_since + intervals * policy.recovery_interval_s)
 
 
 def admits(state: LimiterState, in_flight: int, now: float) -> Admission:
@@ -129,13 +154,59 @@ def throttle(
     limit = max(policy.min, cut)
     if limit >= state.limit:
         return state
-    return replace(
+    return _moved(
         state,
+        now,
+        "cut",
         limit=limit,
         limit_before_cut=state.limit,
         epoch=state.epoch + 1,
         cut_at=now,
         cuts=state.cuts + 1,
+    )
+
+
+def free_permits(state: LimiterState, in_flight: int, now: float) -> int:
+    """How many more calls may start now: 0 while blocked (how many parked tasks to wake)."""
+    if now < state.blocked_until:
+        return 0
+    return max(0, permits(recover(state, now)) - in_flight)
+
+
+def dump_state(state: LimiterState) -> str:
+    """The state as the stores keep it: one JSON text, read back by :func:`load_state`."""
+    fields = asdict(state)
+    fields["policy"] = state.policy.model_dump(mode="json")
+    return json.dumps(fields, separators=(",", ":"))
+
+
+def load_state(text: str | bytes) -> LimiterState:
+    fields = json.loads(text)
+    fields["policy"] = LimitSettings.model_validate(fields["policy"])
+    fields["history"] = tuple(Change(**c) for c in fields["history"])
+    return LimiterState(**fields)
+
+
+def status(
+    resource: str, state: LimiterState, in_flight: int, waiting: int, now: float
+) -> LimitStatus:
+    """What the API shows of a limiter at ``now`` (recovery due by then counted)."""
+    state = recover(state, now)
+    return LimitStatus(
+        resource=resource,
+        limit=state.limit,
+        permits=permits(state),
+        min=state.policy.min,
+        max=state.policy.max,
+        in_flight=in_flight,
+        waiting=waiting,
+        blocked_until=from_epoch(state.blocked_until) if state.blocked_until > now else None,
+        cuts=state.cuts,
+        throttles=state.throttles,
+        last_cut_at=maybe_from_epoch(state.cut_at),
+        history=[
+            LimitChange(at=from_epoch(c.at), limit=c.limit, reason=c.reason) for c in state.history
+        ],
     )
 
 

@@ -25,20 +25,24 @@ def maybe_from_epoch(value: float | None) -> datetime | None:
 
 class TaskStatus(StrEnum):
     """The lifecycle: queued -> running -> succeeded | failed | cancelled (running -> queued on
-    retry or a lost lease; queued -> cancelled)."""
+    retry or a lost lease; queued -> cancelled; queued -> expired when ``start_by`` passed
+    before it started)."""
 
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"
 
     @property
     def finished(self) -> bool:
         return self in FINISHED
 
 
-FINISHED = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+FINISHED = frozenset(
+    {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.EXPIRED}
+)
 
 
 class Progress(BaseModel):
@@ -64,6 +68,14 @@ class NewTask(BaseModel):
     batch_id: str | None = None
     idempotency_key: str | None = None
     max_attempts: int = 1
+    # The upstream whose shared concurrency limit the run takes a permit of (Kind.resource).
+    resource: str | None = None
+    # Not claimable before this (a delayed or scheduled task, a retry's backoff); None: now.
+    not_before: datetime | None = None
+    # Not started by this time: the task ends ``expired`` instead of running late.
+    start_by: datetime | None = None
+    # A run longer than this after it started is stopped and the task ends cancelled.
+    cancel_after_s: float | None = None
 
 
 class Task(NewTask):
@@ -77,10 +89,11 @@ class Task(NewTask):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    not_before: datetime | None = None
     worker_id: str | None = None
     lease_expires_at: datetime | None = None
     cancel_requested: bool = False
+    # Queued and parked until a permit of this resource is free (``Store.claim`` -> Waiting).
+    waiting_for: str | None = None
 
 
 class Batch(BaseModel):
@@ -156,6 +169,7 @@ class EventType(StrEnum):
     FAILED = "task.failed"
     CANCELLED = "task.cancelled"
     CANCEL_REQUESTED = "task.cancel_requested"
+    EXPIRED = "task.expired"
 
 
 class Event(BaseModel):
@@ -172,3 +186,33 @@ class Event(BaseModel):
     batch_id: str | None = None
     kind: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+class LimitChange(BaseModel):
+    """One move of a resource's limit: why, when, and to what."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    limit: float
+    reason: str  # "start", "cut", "grow" or "configure"
+
+
+class LimitStatus(BaseModel):
+    """A shared limiter as ``GET /v1/limits`` shows it: the limit now (recovery counted), the
+    calls holding a permit, the tasks parked for one, and how it got here."""
+
+    model_config = ConfigDict(frozen=True)
+
+    resource: str
+    limit: float
+    permits: int  # calls allowed at once: the limit rounded down
+    min: float
+    max: float
+    in_flight: int
+    waiting: int
+    blocked_until: datetime | None = None  # a Retry-After holds every call back until then
+    cuts: int = 0
+    throttles: int = 0  # limit errors reported, whether they cut or not
+    last_cut_at: datetime | None = None
+    history: list[LimitChange] = Field(default_factory=list)  # oldest first, the last few

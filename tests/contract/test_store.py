@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 
 import pytest
 
-from genqueue.contracts import Cancelled, Failed, Lease, Requeue, Store, Succeeded
+from genqueue.contracts import Cancelled, Claim, Failed, Lease, Requeue, Store, Succeeded
 from genqueue.errors import EventsExpiredError, LeaseLostError, TaskNotFoundError
 from genqueue.events import event_order
 from genqueue.models import (
@@ -41,7 +41,7 @@ def new_task(**fields: object) -> NewTask:
 async def lease_of(store: Store, task_id: str, worker_id: str, lease_s: float) -> Lease:
     """Claim a task that must be claimable, and return the lease."""
     claim = await store.claim(task_id, worker_id, lease_s)
-    assert claim is not None, f"{task_id} was not claimable"
+    assert isinstance(claim, Claim), f"{task_id} was not claimable: {claim}"
     assert claim.task.status == TaskStatus.RUNNING and claim.task.worker_id == worker_id
     return claim.lease
 

@@ -13,9 +13,18 @@ and the local one runs its CPU work in a killable child process of its own (loca
 
 from __future__ import annotations
 
+from typing import Any
+
 from genqueue.handlers.video.models import VideoGenerate, VideoResult
 from genqueue.kinds import TaskContext, kind
 from genqueue.retry import RetryPolicy
+
+# Every worker shares one concurrency limit towards VOD AIGC (GENQUEUE_LIMITS, seed 003's).
+CLOUD = "video-cloud"
+
+
+def _calls_the_cloud(payload: dict[str, Any]) -> bool:
+    return bool(payload.get("provider") == "cloud")
 
 
 @kind(
@@ -25,6 +34,8 @@ from genqueue.retry import RetryPolicy
     queue="video",
     timeout_s=1800.0,
     retry=RetryPolicy(max_attempts=3, base_delay_s=2.0, max_delay_s=60.0),
+    resource=CLOUD,
+    uses_resource=_calls_the_cloud,
 )
 async def generate(payload: VideoGenerate, ctx: TaskContext) -> VideoResult:
     """Generate a short video from a prompt, locally (procedural) or on Tencent Cloud VOD AIGC."""
