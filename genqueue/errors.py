@@ -92,10 +92,19 @@ class Retry(Exception):
 
 
 class RateLimited(Retry):
-    """Raised when an upstream refuses for now (HTTP 429 and the like): retried later."""
+    """Raised when an upstream refuses for its limit (HTTP 429 and the like): the task is
+    retried after ``delay_s`` without spending an attempt, and the shared limiter of the
+    kind's resource is cut. ``retry_after_s`` is what the upstream asked for (its
+    ``Retry-After``), if it did: then every call to that resource waits that long."""
 
-    def __init__(self, reason: str = "rate limited", delay_s: float | None = None) -> None:
-        super().__init__(reason, delay_s)
+    def __init__(
+        self,
+        reason: str = "rate limited",
+        delay_s: float | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(reason, retry_after_s if delay_s is None else delay_s)
+        self.retry_after_s = retry_after_s
 
 
 # What an unreachable backend looks like to a caller: our own error, and a deadline that passed

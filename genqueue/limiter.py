@@ -128,9 +128,10 @@ def admits(state: LimiterState, in_flight: int, now: float) -> Admission:
 
 
 def throttle(
-    state: LimiterState, epoch_at_start: int, now: float, retry_after_s: float | None = None
+    state: LimiterState, epoch_at_start: int | None, now: float, retry_after_s: float | None = None
 ) -> LimiterState:
-    """A call started under ``epoch_at_start`` got a limit error at ``now``.
+    """A call started under ``epoch_at_start`` got a limit error at ``now`` (None: the call
+    took no permit of this limiter, so it cannot cut it).
 
     Always: counted, the quiet clock restarts, and ``blocked_until`` extends to cover
     ``retry_after_s``. The limit is cut (by ``decrease`` or times ``factor``, never below

@@ -83,13 +83,16 @@ class Sweeper:
             except OUTAGE_ERRORS:
                 self._store_lost = True
                 raise
-        if requeued:
+        # Permits freed by expired leases, grown limits or a Retry-After that passed.
+        woken = await store.wake_waiting()
+        if requeued or woken:
             await self.relay()
         return len(requeued)
 
     async def relay(self) -> int:
         """Publish what the outbox owes the broker (tasks whose submitter died before
-        publishing, or published while the broker was down; requeued tasks), then clear it."""
+        publishing, or published while the broker was down; requeued tasks; parked tasks a
+        free permit woke), then clear it."""
         store, broker = self.dispatcher.store, self.dispatcher.broker
         total = 0
         while True:

@@ -184,13 +184,18 @@ def test_cloud_payload_in_vod_spelling_is_accepted() -> None:
 
 
 def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
-    from genqueue.handlers.video.cloud import retry_after_s
+    from genqueue.handlers.video.cloud import rate_limited
 
-    assert retry_after_s("2", 9.0) == 2.0
+    def waits(header: str | None) -> tuple[float | None, float | None]:
+        refusal = rate_limited("429", header, 9.0)
+        return refusal.delay_s, refusal.retry_after_s
+
+    assert waits("2") == (2.0, 2.0)
     later = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 30))
-    assert 25.0 <= retry_after_s(later, 9.0) <= 31.0
-    assert retry_after_s("soon", 9.0) == 9.0
-    assert retry_after_s(None, 9.0) == 9.0
+    delay, asked = waits(later)
+    assert delay == asked and asked is not None and 25.0 <= asked <= 31.0
+    assert waits("soon") == (9.0, None)  # unreadable: our own pause, nobody else held back
+    assert waits(None) == (9.0, None)
 
 
 async def test_cancelling_stops_following_the_upstream_job(

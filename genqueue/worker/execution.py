@@ -17,7 +17,16 @@ from enum import Enum
 from typing import Any
 
 from genqueue.artifacts import ArtifactStore
-from genqueue.contracts import Cancelled, Failed, Lease, Outcome, Requeue, Store, Succeeded
+from genqueue.contracts import (
+    Cancelled,
+    Failed,
+    Lease,
+    Outcome,
+    Requeue,
+    Store,
+    Succeeded,
+    Throttled,
+)
 from genqueue.errors import (
     OUTAGE_ERRORS,
     ForbiddenPathError,
@@ -126,8 +135,11 @@ class Execution:
 
     async def _outcome(self) -> Outcome | None:
         kind = self.kind
+        cancel_after_s = self.task.cancel_after_s
+        # The task's own run deadline when it comes before the kind's timeout.
+        by_deadline = cancel_after_s is not None and cancel_after_s < kind.timeout_s
         try:
-            async with asyncio.timeout(kind.timeout_s):
+            async with asyncio.timeout(cancel_after_s if by_deadline else kind.timeout_s):
                 self._runner = asyncio.create_task(self._call())
                 if self.stop_reason is not None:
                     self._runner.cancel()
@@ -138,11 +150,14 @@ class Execution:
                 raise  # the worker itself is being cancelled
             return self._stopped_outcome()
         except TimeoutError:
+            if by_deadline:
+                return Cancelled(f"still running after its cancel_after_s ({cancel_after_s:g} s)")
             return self._failure(f"timed out after {kind.timeout_s:g} s")
         except RateLimited as exc:
-            # An upstream said "not now": try again later without spending an attempt.
+            # An upstream said "not now": try again later without spending an attempt; the
+            # store cuts the shared limit of the resource (and honours its Retry-After).
             delay = exc.delay_s if exc.delay_s is not None else kind.retry.delay_s(1)
-            return Requeue(delay_s=delay, error=f"rate limited: {exc}", refund=True)
+            return Throttled(delay, f"rate limited: {exc}", exc.retry_after_s)
         except Retry as exc:
             return self._failure(str(exc), exc.delay_s)
         except (InvalidInputError, ForbiddenPathError) as exc:

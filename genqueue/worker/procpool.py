@@ -117,7 +117,8 @@ def _child_main(conn: Connection) -> None:
             result = kind.handler(payload, _ChildContext(conn, job))
             conn.send(("ok", kind.dump_result(result)))
         except Retry as exc:
-            conn.send(("retry", type(exc) is RateLimited, str(exc), exc.delay_s))
+            asked = exc.retry_after_s if isinstance(exc, RateLimited) else None
+            conn.send(("retry", type(exc) is RateLimited, str(exc), exc.delay_s, asked))
         except (InvalidInputError, ForbiddenPathError) as exc:
             conn.send(("invalid", str(exc)))
         except Exception as exc:
@@ -197,8 +198,10 @@ class ProcessPool:
                         ctx.emit(event_type, data)
                     case ("ok", result):
                         return dict(result)
-                    case ("retry", rate_limited, reason, delay_s):
-                        raise (RateLimited if rate_limited else Retry)(reason, delay_s)
+                    case ("retry", rate_limited, reason, delay_s, asked):
+                        if rate_limited:
+                            raise RateLimited(reason, delay_s, asked)
+                        raise Retry(reason, delay_s)
                     case ("invalid", text):
                         raise InvalidInputError([FieldProblem("payload", text)])
                     case ("error", text):

@@ -21,7 +21,17 @@ from typing import Any, TypeVar
 
 from genqueue.aio import stop_tasks
 from genqueue.artifacts import ArtifactStore
-from genqueue.contracts import Broker, Cancelled, Delivery, Failed, Requeue, Store, Succeeded
+from genqueue.contracts import (
+    Broker,
+    Cancelled,
+    Delivery,
+    Failed,
+    Requeue,
+    Store,
+    Succeeded,
+    Throttled,
+    Waiting,
+)
 from genqueue.dispatch import Dispatcher
 from genqueue.errors import OUTAGE_ERRORS, LeaseLostError, TaskNotFoundError, UnknownKindError
 from genqueue.inputs import InputReader
@@ -73,6 +83,7 @@ class Worker:
         )
         self._pool = ProcessPool(settings.worker.process_pool)
         self._dispatcher = Dispatcher(store, broker, kinds)
+        self._sweeper = Sweeper(self._dispatcher, artifacts, settings)
         self._slots = asyncio.Semaphore(self.concurrency)
         self._running: dict[str, Execution] = {}
         self._handlers: set[asyncio.Task[None]] = set()
@@ -111,6 +122,11 @@ class Worker:
             last_seen=utcnow(),
         )
         await self._store_health.call(lambda: self.store.register_worker(info), self._stopping)
+        limits = {k.resource: self.settings.limit_for(k.resource) for k in self.kinds if k.resource}
+        if limits:
+            await self._store_health.call(
+                lambda: self.store.configure_limits(limits), self._stopping
+            )
         log.info("worker %s consuming %s (concurrency %d)", self.id, self.queues, self.concurrency)
         settings = self.settings
         background = [
@@ -125,7 +141,7 @@ class Worker:
             asyncio.create_task(
                 flush_progress(lambda: list(self._running.values()), self._store_health)
             ),
-            asyncio.create_task(Sweeper(self._dispatcher, self._artifacts, settings).run()),
+            asyncio.create_task(self._sweeper.run()),
         ]
         consumer = asyncio.create_task(self._consume())
         # A consumer that dies (a queue declared with other arguments, say) stops the worker,
@@ -260,6 +276,10 @@ class Worker:
         if claim is None:
             await self._not_claimed(delivery)
             return
+        if isinstance(claim, Waiting):
+            # Parked for a permit: the store owes it a message when one is free.
+            await self._settle(delivery)
+            return
         lease, task = claim.lease, claim.task
         try:
             kind = self.kinds.get(task.kind)
@@ -289,19 +309,31 @@ class Worker:
         try:
             if not isinstance(outcome, Cancelled):
                 await self._in_store(execution.flush_progress)
-            await self._in_store(lambda: self.store.finish(execution.lease, outcome))
+            recorded = await self._in_store(lambda: self.store.finish(execution.lease, outcome))
         except LeaseLostError:
             log.warning("result of %s not recorded: lease lost", task.id)
             await self._settle(delivery)
             return
-        if isinstance(outcome, Requeue):
-            await self._settle(delivery, outcome.delay_s)  # the same message comes when due
+        if task.resource is not None:
+            await self._pass_permit_on()
+        if isinstance(outcome, Requeue | Throttled):
+            # The same message comes when due (a throttled task: after the Retry-After).
+            due = recorded.not_before.timestamp() if recorded.not_before else time.time()
+            await self._settle(delivery, max(0.0, due - time.time()))
             return
         if isinstance(outcome, Succeeded):
             self.succeeded += 1
         else:
             self.failed += 1
         await self._settle(delivery)
+
+    async def _pass_permit_on(self) -> None:
+        """The permit just freed woke a parked task (its outbox entry is due): publish its
+        message now rather than at the next sweep. If this fails, the sweep does it."""
+        try:
+            await self._sweeper.relay()
+        except OUTAGE_ERRORS as exc:
+            log.info("relay after a permit was freed failed (%s); the sweep will", exc)
 
     async def _not_claimed(self, delivery: Delivery) -> None:
         """A delivery whose task cannot be claimed: early (back off), or needing no run here

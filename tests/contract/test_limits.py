@@ -140,7 +140,7 @@ async def test_the_limit_grows_back_after_quiet_intervals_and_wakes_parked_tasks
 
 
 async def test_reconfiguring_keeps_the_state_and_clamps_the_limit(store: Store) -> None:
-    a, b = await limited(store, 2, TWO.model_copy(update={"max": 4, "start": 4}))
+    a, _ = await limited(store, 2, TWO.model_copy(update={"max": 4, "start": 4}))
     lease = await lease_of(store, a, "w", 30)
     await store.finish(lease, Throttled(0.0, "429"))
     await store.configure_limits({R: TWO.model_copy(update={"max": 2, "start": 2})})

@@ -24,7 +24,22 @@ BUSY_TIMEOUT_MS = 15_000
 
 # Columns added to schema.sql after files were created with it: CREATE TABLE IF NOT EXISTS
 # leaves an existing table as it was, so connecting adds each one that is missing.
-ADDED_COLUMNS = (("workers", "reason", "TEXT"),)
+ADDED_COLUMNS = (
+    ("workers", "reason", "TEXT"),
+    ("tasks", "resource", "TEXT"),
+    ("tasks", "waiting_for", "TEXT"),
+    ("tasks", "start_by", "REAL"),
+    ("tasks", "cancel_after_s", "REAL"),
+)
+# Indexes on added columns, made once they exist.
+ADDED_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS tasks_permits ON tasks (resource, lease_expires_at)"
+    " WHERE status = 'running' AND resource IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS tasks_waiting ON tasks (waiting_for, priority DESC, seq)"
+    " WHERE status = 'queued' AND waiting_for IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS tasks_start_by ON tasks (start_by)"
+    " WHERE status = 'queued' AND start_by IS NOT NULL",
+)
 
 
 def path_from_url(url: str) -> Path:
@@ -97,6 +112,8 @@ def add_columns(conn: sqlite3.Connection) -> None:
         names = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         if column not in names:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    for statement in ADDED_INDEXES:
+        conn.execute(statement)
 
 
 def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

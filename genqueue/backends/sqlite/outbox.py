@@ -19,6 +19,14 @@ def owe(conn: Conn, task_ids: Iterable[str], due_at: float) -> None:
     )
 
 
+def owe_unless_owed(conn: Conn, task_ids: Iterable[str], due_at: float) -> None:
+    """Like :func:`owe`, leaving an entry a task already has (maybe held by a relay) alone."""
+    conn.executemany(
+        "INSERT OR IGNORE INTO outbox (task_id, due_at) VALUES (?, ?)",
+        [(task_id, due_at) for task_id in task_ids],
+    )
+
+
 def take(conn: Conn, now: float, limit: int, hold_s: float) -> list[Message]:
     """Due entries of queued tasks, held until ``now + hold_s``; the others are dropped."""
     rows = conn.execute(

@@ -20,7 +20,8 @@ from genqueue.models import (
 TASK_COLUMNS = (
     "id, kind, queue, payload, user, priority, batch_id, idempotency_key, status, progress, "
     "progress_message, attempts, max_attempts, result, error, created_at, started_at, "
-    "finished_at, not_before, worker_id, lease_expires_at, cancel_requested"
+    "finished_at, not_before, worker_id, lease_expires_at, cancel_requested, resource, "
+    "waiting_for, start_by, cancel_after_s"
 )
 
 
@@ -47,6 +48,10 @@ def task_from_row(row: sqlite3.Row) -> Task:
         worker_id=row["worker_id"],
         lease_expires_at=maybe_from_epoch(row["lease_expires_at"]),
         cancel_requested=bool(row["cancel_requested"]),
+        resource=row["resource"],
+        waiting_for=row["waiting_for"],
+        start_by=maybe_from_epoch(row["start_by"]),
+        cancel_after_s=row["cancel_after_s"],
     )
 
 

@@ -25,7 +25,11 @@ CREATE TABLE IF NOT EXISTS tasks (
     worker_id        TEXT,
     lease_token      TEXT,                               -- fences renew/progress/finish
     lease_expires_at REAL,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    resource         TEXT,                               -- its permit's limiter (db.py ADDED)
+    waiting_for      TEXT,                               -- parked for a permit of this resource
+    start_by         REAL,                               -- not started by then: expired
+    cancel_after_s   REAL                                -- run deadline after start
 );
 -- Position: count of queued tasks ahead in the same queue (priority desc, then age).
 CREATE INDEX IF NOT EXISTS tasks_order ON tasks (queue, status, priority DESC, seq);
@@ -41,6 +45,13 @@ CREATE TABLE IF NOT EXISTS outbox (
     due_at  REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (due_at);
+
+-- Shared limits of upstream resources: the state is genqueue.limiter's (dump_state JSON);
+-- permits are the running tasks of the resource with a live lease (index in db.py).
+CREATE TABLE IF NOT EXISTS limiters (
+    resource TEXT PRIMARY KEY,
+    state    TEXT NOT NULL
+);
 
 CREATE TABLE IF NOT EXISTS batches (
     id         TEXT PRIMARY KEY,

@@ -11,10 +11,12 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Self, TypeVar
 
-from genqueue.backends.sqlite import feed, outbox, registry
+from genqueue import limiter
+from genqueue.backends.sqlite import feed, limits, outbox, registry
 from genqueue.backends.sqlite.db import Database
 from genqueue.backends.sqlite.doorbell import Doorbell
 from genqueue.backends.sqlite.rows import (
@@ -33,6 +35,8 @@ from genqueue.contracts import (
     Page,
     Requeue,
     Succeeded,
+    Throttled,
+    Waiting,
 )
 from genqueue.errors import LeaseLostError, TaskNotFoundError
 from genqueue.models import (
@@ -40,6 +44,7 @@ from genqueue.models import (
     Batch,
     Event,
     EventType,
+    LimitStatus,
     NewTask,
     Progress,
     QueueStats,
@@ -49,6 +54,7 @@ from genqueue.models import (
     WorkerInfo,
     from_epoch,
 )
+from genqueue.settings import LimitSettings
 
 Row = sqlite3.Row
 T = TypeVar("T")
@@ -56,6 +62,12 @@ Conn = sqlite3.Connection
 EVENTS_KEEP_S = 600.0  # events feed live streams only; the task record is the history
 _OPEN = f"('{TaskStatus.QUEUED}', '{TaskStatus.RUNNING}')"
 _RETURN = f"RETURNING {TASK_COLUMNS}"
+# A claim: running under a new lease (worker id, token, lease expiry, now), one more attempt.
+_CLAIM_SET = (
+    "UPDATE tasks SET status = 'running', attempts = attempts + 1, worker_id = ?,"
+    " lease_token = ?, lease_expires_at = ?, started_at = ?, progress = 0,"
+    " progress_message = '', error = NULL, waiting_for = NULL"
+)
 
 
 def _one_task(conn: Conn, task_id: str) -> Row:
@@ -119,8 +131,9 @@ class SqliteStore:
                         continue
                 row = conn.execute(
                     "INSERT INTO tasks (id, kind, queue, payload, user, priority, batch_id,"
-                    " idempotency_key, status, max_attempts, created_at, not_before)"
-                    f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {_RETURN}",
+                    " idempotency_key, status, max_attempts, created_at, not_before, resource,"
+                    " start_by, cancel_after_s)"
+                    f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {_RETURN}",
                     (
                         t.id,
                         t.kind,
@@ -133,7 +146,10 @@ class SqliteStore:
                         TaskStatus.QUEUED.value,
                         t.max_attempts,
                         now,
-                        now,
+                        t.not_before.timestamp() if t.not_before else now,
+                        t.resource,
+                        t.start_by.timestamp() if t.start_by else None,
+                        t.cancel_after_s,
                     ),
                 ).fetchone()
                 insert_event(conn, now, EventType.QUEUED, row, TaskStatus.QUEUED)
@@ -191,37 +207,21 @@ class SqliteStore:
 
         return await self._db.run(run)
 
-    async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | None:
+    async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | Waiting | None:
         token = secrets.token_hex(8)
 
-        def run(conn: Conn) -> Claim | None:
+        def run(conn: Conn) -> Claim | Waiting | None:
             now = time.time()
+            lease = (worker_id, token, now + lease_s, now)
+            # The common case in one statement: no permit to take, no deadline passed.
             row = conn.execute(
-                "UPDATE tasks SET status = 'running', attempts = attempts + 1, worker_id = ?,"
-                " lease_token = ?, lease_expires_at = ?, started_at = ?, progress = 0,"
-                " progress_message = '', error = NULL"
-                f" WHERE id = ? AND status = 'queued' AND not_before <= ? {_RETURN}",
-                (worker_id, token, now + lease_s, now, task_id, now),
+                f"{_CLAIM_SET} WHERE id = ? AND status = 'queued' AND not_before <= ?"
+                f" AND resource IS NULL AND (start_by IS NULL OR start_by >= ?) {_RETURN}",
+                (*lease, task_id, now, now),
             ).fetchone()
-            if row is None:
-                return None
-            insert_event(
-                conn,
-                now,
-                EventType.STARTED,
-                row,
-                TaskStatus.RUNNING,
-                {"worker_id": worker_id, "attempt": row["attempts"]},
-            )
-            lease = Lease(
-                task_id=task_id,
-                worker_id=worker_id,
-                token=token,
-                attempt=row["attempts"],
-                expires_at=from_epoch(now + lease_s),
-                cancel_requested=bool(row["cancel_requested"]),
-            )
-            return Claim(lease, task_from_row(row))
+            if row is not None:
+                return _started(conn, row, token, now, None)
+            return _claim_limited(conn, task_id, lease, now)
 
         return await self._write(run)
 
@@ -235,14 +235,7 @@ class SqliteStore:
             ).fetchone()
             if row is None:
                 raise LeaseLostError(f"lease on {lease.task_id} lost")
-            return Lease(
-                task_id=lease.task_id,
-                worker_id=lease.worker_id,
-                token=lease.token,
-                attempt=lease.attempt,
-                expires_at=from_epoch(expires),
-                cancel_requested=bool(row[0]),
-            )
+            return replace(lease, expires_at=from_epoch(expires), cancel_requested=bool(row[0]))
 
         return await self._db.write(run)
 
@@ -305,19 +298,28 @@ class SqliteStore:
                         f" {where} {_RETURN}"
                     )
                     params = (status.value, error, now, *fence)
-                case Requeue(delay_s=delay_s, error=error, refund=refund):
+                case Requeue() | Throttled():
                     status, event = TaskStatus.QUEUED, EventType.RETRYING
-                    data.update(error=error, delay_s=delay_s)
+                    refund = isinstance(outcome, Throttled) or outcome.refund
+                    not_before = now + outcome.delay_s
+                    if isinstance(outcome, Throttled):
+                        not_before = _throttle(conn, lease, outcome, now)
+                        data["throttled"] = True
+                    data.update(error=outcome.error, delay_s=not_before - now)
                     sql = (
                         f"UPDATE tasks SET status = 'queued', error = ?, not_before = ?,"
                         f" attempts = attempts - ?, progress = 0, progress_message = '',"
                         f" {release} {where} {_RETURN}"
                     )
-                    params = (error, now + delay_s, 1 if refund else 0, *fence)
+                    params = (outcome.error, not_before, 1 if refund else 0, *fence)
             row = conn.execute(sql, params).fetchone()
             if row is None:
                 raise LeaseLostError(f"lease on {lease.task_id} lost; outcome not recorded")
             insert_event(conn, now, event, row, status, data)
+            if row["resource"] is not None:  # its permit is free: for the first parked task
+                state = limits.load(conn, row["resource"])
+                if state is not None:
+                    limits.wake(conn, row["resource"], state, now)
             return task_from_row(row)
 
         return await self._write(run)
@@ -341,6 +343,11 @@ class SqliteStore:
     async def requeue_expired(self) -> list[Task]:
         def run(conn: Conn) -> list[Task]:
             now = time.time()
+            overdue = conn.execute(
+                "SELECT id FROM tasks WHERE status = 'queued' AND start_by < ?", (now,)
+            ).fetchall()
+            for (task_id,) in overdue:
+                _expire(conn, task_id, now)
             expired = conn.execute(
                 f"SELECT {TASK_COLUMNS} FROM tasks WHERE status = 'running'"
                 " AND lease_expires_at < ?",
@@ -388,6 +395,15 @@ class SqliteStore:
             return requeued
 
         return await self._write(run)
+
+    async def configure_limits(self, policies: Mapping[str, LimitSettings]) -> None:
+        await self._db.write(lambda conn: limits.configure(conn, policies, time.time()))
+
+    async def limits(self) -> list[LimitStatus]:
+        return await self._db.run(lambda conn: limits.statuses(conn, time.time()))
+
+    async def wake_waiting(self) -> int:
+        return await self._db.write(lambda conn: limits.wake_all(conn, time.time()))
 
     async def take_outbox(self, limit: int, hold_s: float) -> list[Message]:
         return await self._write(lambda conn: outbox.take(conn, time.time(), limit, hold_s))
@@ -504,8 +520,8 @@ def _cancel(conn: Conn, task_id: str, now: float) -> Task:
     status = TaskStatus(row["status"])
     if status == TaskStatus.QUEUED:
         row = conn.execute(
-            f"UPDATE tasks SET status = 'cancelled', finished_at = ?, error = 'cancelled'"
-            f" WHERE id = ? {_RETURN}",
+            f"UPDATE tasks SET status = 'cancelled', finished_at = ?, error = 'cancelled',"
+            f" waiting_for = NULL WHERE id = ? {_RETURN}",
             (now, task_id),
         ).fetchone()
         insert_event(conn, now, EventType.CANCELLED, row, TaskStatus.CANCELLED)
@@ -515,3 +531,85 @@ def _cancel(conn: Conn, task_id: str, now: float) -> Task:
         ).fetchone()
         insert_event(conn, now, EventType.CANCEL_REQUESTED, row, TaskStatus.RUNNING)
     return task_from_row(row)
+
+
+def _started(conn: Conn, row: Row, token: str, now: float, epoch: int | None) -> Claim:
+    """The claim that moved ``row`` to running: its event and lease."""
+    worker_id = row["worker_id"]
+    insert_event(
+        conn,
+        now,
+        EventType.STARTED,
+        row,
+        TaskStatus.RUNNING,
+        {"worker_id": worker_id, "attempt": row["attempts"]},
+    )
+    lease = Lease(
+        task_id=row["id"],
+        worker_id=worker_id,
+        token=token,
+        attempt=row["attempts"],
+        expires_at=from_epoch(row["lease_expires_at"]),
+        cancel_requested=bool(row["cancel_requested"]),
+        epoch=epoch,
+    )
+    return Claim(lease, task_from_row(row))
+
+
+def _claim_limited(
+    conn: Conn, task_id: str, lease: tuple[str, str, float, float], now: float
+) -> Claim | Waiting | None:
+    """A claim the one statement did not make: not claimable, past its ``start_by``
+    (expired now), or needing a permit of its resource (taken, or the task parked)."""
+    me = conn.execute(
+        "SELECT status, not_before, start_by, resource FROM tasks WHERE id = ?", (task_id,)
+    ).fetchone()
+    if me is None or me["status"] != TaskStatus.QUEUED or me["not_before"] > now:
+        return None
+    if me["start_by"] is not None and me["start_by"] < now:
+        _expire(conn, task_id, now)
+        return None
+    resource = me["resource"]
+    state = limits.load(conn, resource)
+    epoch = None
+    if state is not None:
+        admission = limiter.admits(state, limits.in_flight(conn, resource, now), now)
+        if not admission.admitted:
+            row = conn.execute(
+                f"UPDATE tasks SET waiting_for = ? WHERE id = ? {_RETURN}", (resource, task_id)
+            ).fetchone()
+            until = from_epoch(now + admission.wait_s) if admission.wait_s > 0 else None
+            return Waiting(task_from_row(row), until)
+        epoch = state.epoch
+    row = conn.execute(f"{_CLAIM_SET} WHERE id = ? {_RETURN}", (*lease, task_id)).fetchone()
+    return _started(conn, row, lease[1], now, epoch)
+
+
+def _throttle(conn: Conn, lease: Lease, outcome: Throttled, now: float) -> float:
+    """Apply a limit error to the limiter of the leased task's resource; returns when the
+    task may run again (its delay, or the resource's Retry-After if later)."""
+    not_before = now + outcome.delay_s
+    row = conn.execute(
+        "SELECT resource FROM tasks WHERE id = ? AND lease_token = ? AND status = 'running'",
+        (lease.task_id, lease.token),
+    ).fetchone()
+    resource = None if row is None else row[0]
+    state = None if resource is None else limits.load(conn, resource)
+    if resource is None or state is None:
+        return not_before
+    state = limiter.throttle(state, lease.epoch, now, outcome.retry_after_s)
+    limits.save(conn, resource, state)
+    return max(not_before, state.blocked_until)
+
+
+def _expire(conn: Conn, task_id: str, now: float) -> None:
+    """A queued task not started by its ``start_by`` ends expired, never to run late."""
+    row = conn.execute(
+        "UPDATE tasks SET status = 'expired', finished_at = ?, waiting_for = NULL,"
+        " error = 'not started by its start_by (' ||"
+        " strftime('%Y-%m-%dT%H:%M:%fZ', start_by, 'unixepoch') || ')'"
+        f" WHERE id = ? AND status = 'queued' {_RETURN}",
+        (now, task_id),
+    ).fetchone()
+    if row is not None:
+        insert_event(conn, now, EventType.EXPIRED, row, TaskStatus.EXPIRED, {"error": row["error"]})

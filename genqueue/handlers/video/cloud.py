@@ -62,10 +62,11 @@ class JobState:
     file_url: str | None
 
 
-def retry_after_s(value: str | None, default: float) -> float:
-    """Seconds from a Retry-After header (seconds or an HTTP-date); ``default`` without one."""
-    seconds = parse_retry_after(value, time.time())
-    return default if seconds is None else seconds
+def rate_limited(reason: str, retry_after: str | None, default_s: float) -> RateLimited:
+    """A refusal for the upstream's limit, waiting what its Retry-After header says (seconds
+    or an HTTP-date), else ``default_s`` (then it holds back this task only)."""
+    seconds = parse_retry_after(retry_after, time.time())
+    return RateLimited(reason, default_s if seconds is None else seconds, seconds)
 
 
 class VodClient:
@@ -95,8 +96,11 @@ class VodClient:
         except httpx.TransportError as exc:  # timeouts, refused connections, resets
             raise Retry(f"{action}: upstream unreachable ({type(exc).__name__})") from exc
         if response.status_code == 429:
-            delay = retry_after_s(response.headers.get("Retry-After"), s.rate_limit_delay_s)
-            raise RateLimited(f"{action}: HTTP 429 from upstream", delay)
+            raise rate_limited(
+                f"{action}: HTTP 429 from upstream",
+                response.headers.get("Retry-After"),
+                s.rate_limit_delay_s,
+            )
         if response.status_code >= 500:
             raise Retry(f"{action}: upstream answered HTTP {response.status_code}")
         try:
@@ -182,10 +186,11 @@ async def _download(
     try:
         async with http.stream("GET", url) as response:
             if response.status_code == 429:
-                delay = retry_after_s(
-                    response.headers.get("Retry-After"), settings.rate_limit_delay_s
+                raise rate_limited(
+                    "download: HTTP 429",
+                    response.headers.get("Retry-After"),
+                    settings.rate_limit_delay_s,
                 )
-                raise RateLimited("download: HTTP 429", delay)
             if response.status_code >= 500:
                 raise Retry(f"download: HTTP {response.status_code}")
             if response.status_code != 200:
