@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: install install-dev models run test lint bench bench-redis bench-amqp soak browser clean
+.PHONY: install install-dev models run test lint bench bench-redis bench-amqp bench-aimd soak browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ bench-redis: $(DEV_STAMP) .venv-bench/.installed
 # Dramatiq on the same RabbitMQ (vhost gqbench, made and deleted by the bench).
 bench-amqp: $(DEV_STAMP) .venv-bench/.installed
 	$(BIN)/python -m bench.amqp_peers
+
+# AIMD against the VOD stand-in's concurrency cap, beside fixed limits (goodput, limit errors,
+# time to settle after the cap moves 8 -> 4 -> 10).
+bench-aimd: $(DEV_STAMP)
+	$(BIN)/python -m bench.aimd
 
 # Every store/broker pairing under load while workers, the API and private Redis/PostgreSQL
 # servers are killed at random (RabbitMQ: the shared one, stopped once per pairing); fails if

@@ -1,4 +1,4 @@
-"""The ``genqueue`` command: up, api, worker, submit, status, cancel, queues, workers.
+"""The ``genqueue`` command: up, api, worker, submit, status, cancel, queues, workers, limits.
 
 Server commands read settings from the environment (``GENQUEUE_*``, ``.env``); client commands
 talk to an API at ``--url`` (``GENQUEUE_URL``, default http://127.0.0.1:8000).
@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -22,7 +23,8 @@ from rich.table import Table
 
 from genqueue.client import DEFAULT_URL, Client
 from genqueue.errors import ConfigError, GenqueueError
-from genqueue.models import TaskStatus
+from genqueue.models import TaskStatus, utcnow
+from genqueue.settings import parse_duration_s
 
 app = typer.Typer(help="genqueue: a distributed job queue for AI workloads.", no_args_is_help=True)
 out = Console()
@@ -147,6 +149,33 @@ def _parse_payload(payload: str | None, fields: list[str]) -> dict[str, Any]:
     return data
 
 
+def _duration(value: str | None, option: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration_s(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+def _moment(value: str | None, option: str) -> datetime | None:
+    """A time with a zone (ISO 8601), or a duration from now (``10m``)."""
+    if value is None:
+        return None
+    try:
+        return utcnow() + timedelta(seconds=parse_duration_s(value))
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        message = f"{value!r} is neither a duration (10m) nor a time with a zone (ISO 8601)"
+        raise typer.BadParameter(message, param_hint=option)
+    return moment
+
+
 @app.command()
 def submit(
     kind: Annotated[str, typer.Argument(help="e.g. image.generate")],
@@ -155,18 +184,39 @@ def submit(
     user: Annotated[str | None, typer.Option()] = None,
     priority: Annotated[int, typer.Option()] = 0,
     idempotency_key: Annotated[str | None, typer.Option()] = None,
+    delay: Annotated[
+        str | None, typer.Option(help="not started before this from now: 90, 30s, 15m")
+    ] = None,
+    start_by: Annotated[
+        str | None,
+        typer.Option(help="not started by then, it expires: 10m, or 2026-12-01T18:00:00Z"),
+    ] = None,
+    cancel_after: Annotated[
+        str | None, typer.Option(help="a run longer than this is stopped: 90, 5m")
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="follow progress until done")] = False,
     url: Url = DEFAULT_URL,
 ) -> None:
     """Submit a task, e.g. ``genqueue submit image.generate prompt="a red fox" --wait``."""
     body = _parse_payload(payload, fields or [])
+    delay_s = _duration(delay, "--delay")
+    deadline = _moment(start_by, "--start-by")
+    cancel_after_s = _duration(cancel_after, "--cancel-after")
     with Client(url) as client:
         task = _call(
             lambda: client.submit(
-                kind, body, user=user, priority=priority, idempotency_key=idempotency_key
+                kind,
+                body,
+                user=user,
+                priority=priority,
+                idempotency_key=idempotency_key,
+                delay_s=delay_s,
+                start_by=deadline,
+                cancel_after_s=cancel_after_s,
             )
         )
-        out.print(f"task [bold]{task.id}[/] {task.status} (position {task.position})")
+        later = f", not before {task.not_before:%H:%M:%S}" if delay_s else ""
+        out.print(f"task [bold]{task.id}[/] {task.status} (position {task.position}{later})")
         if wait:
             _follow(client, task.id)
 
@@ -259,6 +309,26 @@ def workers(url: Url = DEFAULT_URL) -> None:
             str(w.failed),
             w.last_seen.strftime("%H:%M:%S"),
             *([escape(w.reason or "")] if reasons else []),
+        )
+    out.print(table)
+
+
+@app.command()
+def limits(url: Url = DEFAULT_URL) -> None:
+    """Shared limits per upstream resource: limit, permits, calls in flight, tasks waiting."""
+    with Client(url) as client:
+        rows = _call(client.limits)
+    table = Table("resource", "limit", "permits", "in flight", "waiting", "cuts", "blocked until")
+    for limit in rows:
+        blocked = limit.blocked_until.strftime("%H:%M:%S") if limit.blocked_until else "-"
+        table.add_row(
+            limit.resource,
+            f"{limit.limit:g} ({limit.min:g}-{limit.max:g})",
+            str(limit.permits),
+            str(limit.in_flight),
+            str(limit.waiting),
+            str(limit.cuts),
+            blocked,
         )
     out.print(table)
 

@@ -1,151 +1,30 @@
 """The HTTP API in Python: ``AsyncClient`` and ``Client`` (same methods), on httpx.
 
-Request building and response parsing are shared (``_Requests``); the two classes differ only
-in how they send. Errors come back as genqueue exceptions: 404 -> TaskNotFoundError, 422 ->
-InvalidInputError (with the fields), 409 -> IdempotencyConflictError, 503 ->
-BackendUnavailableError.
+Request building and response parsing are shared (``genqueue/calls.py``); the two classes
+differ only in how they send. Errors come back as genqueue exceptions: 404 ->
+TaskNotFoundError, 422 -> InvalidInputError (with the fields), 409 ->
+IdempotencyConflictError, 503 -> BackendUnavailableError.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Generic, Self, TypeVar
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from typing import Any, Self, TypeVar
 
 import httpx
-from pydantic import BaseModel
 
+from genqueue import calls
 from genqueue.api.schemas import BatchPublic, BrokerPublic, QueuePublic, TaskPage, TaskPublic
-from genqueue.errors import (
-    BackendUnavailableError,
-    FieldProblem,
-    GenqueueError,
-    IdempotencyConflictError,
-    InvalidInputError,
-    TaskNotFoundError,
-)
-from genqueue.models import WorkerInfo
+from genqueue.models import LimitStatus, WorkerInfo
 from genqueue.sse import BROKEN, STREAM_TIMEOUT, Resume, SseDecoder
 from genqueue.sse import ServerEvent as ServerEvent  # part of the client API
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
-
-
-def _raise_for(response: httpx.Response) -> None:
-    if response.is_success:
-        return
-    try:
-        body = response.json()
-    except ValueError:
-        body = {"message": response.text}
-    message = body.get("message", response.reason_phrase)
-    match response.status_code:
-        case 404:
-            raise TaskNotFoundError(message)
-        case 409:
-            raise IdempotencyConflictError(message)
-        case 422 | 400 | 413:
-            fields = body.get("fields") or [{"field": "body", "message": message}]
-            raise InvalidInputError([FieldProblem(f["field"], f["message"]) for f in fields])
-        case 503:
-            raise BackendUnavailableError(message)
-        case code:
-            raise GenqueueError(f"HTTP {code}: {message}")
-
-
-def _task_body(
-    kind: str,
-    payload: dict[str, Any] | None,
-    user: str | None,
-    priority: int,
-    queue: str | None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"kind": kind, "payload": payload or {}, "priority": priority}
-    if user is not None:
-        body["user"] = user
-    if queue is not None:
-        body["queue"] = queue
-    return body
-
-
-def _events_params(task_id: str | None, batch_id: str | None, user: str | None) -> dict[str, str]:
-    params = {"task_id": task_id, "batch_id": batch_id, "user": user}
-    return {k: v for k, v in params.items() if v is not None}
-
-
-def _list_of(model: type[M]) -> Callable[[Any], list[M]]:
-    return lambda items: [model.model_validate(item) for item in items]
-
-
-@dataclass(frozen=True)
-class _Call(Generic[T]):
-    """One API call as data, so that both clients send exactly the same requests."""
-
-    method: str
-    url: str
-    parse: Callable[[Any], T]
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-
-def _submit(
-    kind: str,
-    payload: dict[str, Any] | None,
-    user: str | None,
-    priority: int,
-    queue: str | None,
-    idempotency_key: str | None,
-) -> _Call[TaskPublic]:
-    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-    body = _task_body(kind, payload, user, priority, queue)
-    return _Call("POST", "/v1/tasks", TaskPublic.model_validate, {"json": body, "headers": headers})
-
-
-def _get(task_id: str) -> _Call[TaskPublic]:
-    return _Call("GET", f"/v1/tasks/{task_id}", TaskPublic.model_validate)
-
-
-def _list_tasks(filters: dict[str, Any]) -> _Call[TaskPage]:
-    params = {k: v for k, v in filters.items() if v is not None}
-    return _Call("GET", "/v1/tasks", TaskPage.model_validate, {"params": params})
-
-
-def _wait(task_id: str, timeout_s: float) -> _Call[TaskPublic]:
-    return _Call(
-        "GET",
-        f"/v1/tasks/{task_id}/wait",
-        TaskPublic.model_validate,
-        {"params": {"timeout": timeout_s}, "timeout": timeout_s + 10},
-    )
-
-
-def _cancel(task_id: str) -> _Call[TaskPublic]:
-    return _Call("POST", f"/v1/tasks/{task_id}/cancel", TaskPublic.model_validate)
-
-
-def _submit_batch(tasks: list[dict[str, Any]], user: str | None) -> _Call[BatchPublic]:
-    return _Call(
-        "POST", "/v1/batches", BatchPublic.model_validate, {"json": {"tasks": tasks, "user": user}}
-    )
-
-
-def _get_batch(batch_id: str) -> _Call[BatchPublic]:
-    return _Call("GET", f"/v1/batches/{batch_id}", BatchPublic.model_validate)
-
-
-def _cancel_batch(batch_id: str) -> _Call[BatchPublic]:
-    return _Call("POST", f"/v1/batches/{batch_id}/cancel", BatchPublic.model_validate)
-
-
-_QUEUES = _Call("GET", "/v1/queues", _list_of(QueuePublic))
-_WORKERS = _Call("GET", "/v1/workers", _list_of(WorkerInfo))
-# 503 while the broker is unreachable, with the same body: the caller reads ``connected``.
-_BROKER = _Call("GET", "/v1/broker", BrokerPublic.model_validate, {"check": False})
-_HEALTH: _Call[dict[str, Any]] = _Call("GET", "/health", dict, {"check": False})
 
 
 class AsyncClient:
@@ -169,12 +48,12 @@ class AsyncClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _run(self, call: _Call[T]) -> T:
+    async def _run(self, call: calls.Call[T]) -> T:
         kwargs = dict(call.kwargs)
         check = kwargs.pop("check", True)
         response = await self._http.request(call.method, call.url, **kwargs)
         if check:
-            _raise_for(response)
+            calls.raise_for(response)
         return call.parse(response.json())
 
     async def submit(
@@ -186,46 +65,73 @@ class AsyncClient:
         priority: int = 0,
         queue: str | None = None,
         idempotency_key: str | None = None,
+        delay_s: float | None = None,
+        run_at: datetime | None = None,
+        start_by: datetime | None = None,
+        cancel_after_s: float | None = None,
     ) -> TaskPublic:
-        """Submit a task; ``idempotency_key`` makes a retried submit return the same task."""
-        return await self._run(_submit(kind, payload, user, priority, queue, idempotency_key))
+        """Submit a task; ``idempotency_key`` makes a retried submit return the same task.
+        ``delay_s`` or ``run_at`` (not both): not started before then; ``start_by``: not
+        started by then, it ends ``expired``; ``cancel_after_s``: a longer run is stopped."""
+        schedule = calls.Schedule(delay_s, run_at, start_by, cancel_after_s)
+        return await self._run(
+            calls.submit(kind, payload, user, priority, queue, idempotency_key, schedule)
+        )
 
     async def get(self, task_id: str) -> TaskPublic:
-        return await self._run(_get(task_id))
+        return await self._run(calls.get(task_id))
 
     async def list_tasks(self, **filters: Any) -> TaskPage:
         """Filters: user, status, kind, batch_id, queue, limit, cursor."""
-        return await self._run(_list_tasks(filters))
+        return await self._run(calls.list_tasks(filters))
 
     async def wait(self, task_id: str, timeout_s: float = 60.0) -> TaskPublic:
         """Until the task finishes or ``timeout_s`` passes (then its current state)."""
-        return await self._run(_wait(task_id, timeout_s))
+        return await self._run(calls.wait(task_id, timeout_s))
 
     async def cancel(self, task_id: str) -> TaskPublic:
-        return await self._run(_cancel(task_id))
+        return await self._run(calls.cancel(task_id))
 
     async def submit_batch(
-        self, tasks: list[dict[str, Any]], *, user: str | None = None
+        self,
+        tasks: list[dict[str, Any]],
+        *,
+        user: str | None = None,
+        delay_s: float | None = None,
+        run_at: datetime | None = None,
+        start_by: datetime | None = None,
+        cancel_after_s: float | None = None,
     ) -> BatchPublic:
-        return await self._run(_submit_batch(tasks, user))
+        """Submit tasks (``{"kind", "payload", ...}`` each) all or none; the schedule given
+        here applies to every task that does not set its own."""
+        schedule = calls.Schedule(delay_s, run_at, start_by, cancel_after_s)
+        return await self._run(calls.submit_batch(tasks, user, schedule))
 
     async def get_batch(self, batch_id: str) -> BatchPublic:
-        return await self._run(_get_batch(batch_id))
+        return await self._run(calls.get_batch(batch_id))
 
     async def cancel_batch(self, batch_id: str) -> BatchPublic:
-        return await self._run(_cancel_batch(batch_id))
+        return await self._run(calls.cancel_batch(batch_id))
 
     async def queues(self) -> list[QueuePublic]:
-        return await self._run(_QUEUES)
+        return await self._run(calls.QUEUES)
 
     async def workers(self) -> list[WorkerInfo]:
-        return await self._run(_WORKERS)
+        return await self._run(calls.WORKERS)
+
+    async def limits(self) -> list[LimitStatus]:
+        """The shared limit of every upstream resource, by name."""
+        return await self._run(calls.LIMITS)
+
+    async def limit(self, resource: str) -> LimitStatus:
+        """One resource's shared limit; ``TaskNotFoundError`` (404) if none is configured."""
+        return await self._run(calls.limit(resource))
 
     async def broker(self) -> BrokerPublic:
-        return await self._run(_BROKER)
+        return await self._run(calls.BROKER)
 
     async def health(self) -> dict[str, Any]:
-        return await self._run(_HEALTH)
+        return await self._run(calls.HEALTH)
 
     async def events(
         self,
@@ -240,7 +146,7 @@ class AsyncClient:
         short pause with ``Last-Event-ID``, so every event still comes exactly once (a
         ``lagged`` event says the server no longer had some). Raises if the first connection
         fails, or after ``reconnect_for_s`` without getting a stream back."""
-        params = _events_params(task_id, batch_id, user)
+        params = calls.events_params(task_id, batch_id, user)
         resume = Resume(reconnect_for_s)
         while True:
             error: Exception | None = None
@@ -252,7 +158,7 @@ class AsyncClient:
                     headers=resume.headers(),
                     timeout=STREAM_TIMEOUT,
                 ) as response:
-                    _raise_for(response)
+                    calls.raise_for(response)
                     resume.opened()
                     decoder = SseDecoder()
                     async for line in response.aiter_lines():
@@ -285,12 +191,12 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def _run(self, call: _Call[T]) -> T:
+    def _run(self, call: calls.Call[T]) -> T:
         kwargs = dict(call.kwargs)
         check = kwargs.pop("check", True)
         response = self._http.request(call.method, call.url, **kwargs)
         if check:
-            _raise_for(response)
+            calls.raise_for(response)
         return call.parse(response.json())
 
     def submit(
@@ -302,44 +208,72 @@ class Client:
         priority: int = 0,
         queue: str | None = None,
         idempotency_key: str | None = None,
+        delay_s: float | None = None,
+        run_at: datetime | None = None,
+        start_by: datetime | None = None,
+        cancel_after_s: float | None = None,
     ) -> TaskPublic:
-        """Submit a task; ``idempotency_key`` makes a retried submit return the same task."""
-        return self._run(_submit(kind, payload, user, priority, queue, idempotency_key))
+        """Submit a task; ``idempotency_key`` makes a retried submit return the same task.
+        ``delay_s`` or ``run_at`` (not both): not started before then; ``start_by``: not
+        started by then, it ends ``expired``; ``cancel_after_s``: a longer run is stopped."""
+        schedule = calls.Schedule(delay_s, run_at, start_by, cancel_after_s)
+        return self._run(
+            calls.submit(kind, payload, user, priority, queue, idempotency_key, schedule)
+        )
 
     def get(self, task_id: str) -> TaskPublic:
-        return self._run(_get(task_id))
+        return self._run(calls.get(task_id))
 
     def list_tasks(self, **filters: Any) -> TaskPage:
         """Filters: user, status, kind, batch_id, queue, limit, cursor."""
-        return self._run(_list_tasks(filters))
+        return self._run(calls.list_tasks(filters))
 
     def wait(self, task_id: str, timeout_s: float = 60.0) -> TaskPublic:
         """Until the task finishes or ``timeout_s`` passes (then its current state)."""
-        return self._run(_wait(task_id, timeout_s))
+        return self._run(calls.wait(task_id, timeout_s))
 
     def cancel(self, task_id: str) -> TaskPublic:
-        return self._run(_cancel(task_id))
+        return self._run(calls.cancel(task_id))
 
-    def submit_batch(self, tasks: list[dict[str, Any]], *, user: str | None = None) -> BatchPublic:
-        return self._run(_submit_batch(tasks, user))
+    def submit_batch(
+        self,
+        tasks: list[dict[str, Any]],
+        *,
+        user: str | None = None,
+        delay_s: float | None = None,
+        run_at: datetime | None = None,
+        start_by: datetime | None = None,
+        cancel_after_s: float | None = None,
+    ) -> BatchPublic:
+        """Submit tasks all or none, as :meth:`AsyncClient.submit_batch`."""
+        schedule = calls.Schedule(delay_s, run_at, start_by, cancel_after_s)
+        return self._run(calls.submit_batch(tasks, user, schedule))
 
     def get_batch(self, batch_id: str) -> BatchPublic:
-        return self._run(_get_batch(batch_id))
+        return self._run(calls.get_batch(batch_id))
 
     def cancel_batch(self, batch_id: str) -> BatchPublic:
-        return self._run(_cancel_batch(batch_id))
+        return self._run(calls.cancel_batch(batch_id))
 
     def queues(self) -> list[QueuePublic]:
-        return self._run(_QUEUES)
+        return self._run(calls.QUEUES)
 
     def workers(self) -> list[WorkerInfo]:
-        return self._run(_WORKERS)
+        return self._run(calls.WORKERS)
+
+    def limits(self) -> list[LimitStatus]:
+        """The shared limit of every upstream resource, by name."""
+        return self._run(calls.LIMITS)
+
+    def limit(self, resource: str) -> LimitStatus:
+        """One resource's shared limit; ``TaskNotFoundError`` (404) if none is configured."""
+        return self._run(calls.limit(resource))
 
     def broker(self) -> BrokerPublic:
-        return self._run(_BROKER)
+        return self._run(calls.BROKER)
 
     def health(self) -> dict[str, Any]:
-        return self._run(_HEALTH)
+        return self._run(calls.HEALTH)
 
     def events(
         self,
@@ -351,7 +285,7 @@ class Client:
     ) -> Iterator[ServerEvent]:
         """Server-Sent Events, as they come, until the caller stops iterating; a broken
         stream is resumed as in :meth:`AsyncClient.events`."""
-        params = _events_params(task_id, batch_id, user)
+        params = calls.events_params(task_id, batch_id, user)
         resume = Resume(reconnect_for_s)
         while True:
             error: Exception | None = None
@@ -363,7 +297,7 @@ class Client:
                     headers=resume.headers(),
                     timeout=STREAM_TIMEOUT,
                 ) as response:
-                    _raise_for(response)
+                    calls.raise_for(response)
                     resume.opened()
                     decoder = SseDecoder()
                     for line in response.iter_lines():

@@ -89,6 +89,7 @@ def reconfigure(state: LimiterState, policy: LimitSettings, now: float) -> Limit
     restarts, so a higher max is climbed step by step rather than all at once."""
     if policy == state.policy:
         return state
+    state = recover(state, now)  # growth due under the old rule is kept
     limit = min(max(state.limit, policy.min), policy.max)
     return _moved(state, now, "configure", policy=policy, limit=limit, quiet_since=now)
 

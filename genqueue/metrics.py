@@ -1,7 +1,9 @@
 """Every Prometheus collector genqueue exposes, in one place, on a per-app registry.
 
-Cluster figures (tasks per queue and status, workers, broker depth) are read from the store at
-scrape time, so any API instance reports the same numbers whatever process did the work.
+Cluster figures (tasks per queue and status, workers, broker depth, shared limits) are read
+from the store at scrape time, so any API instance reports the same numbers whatever process
+did the work. Totals the store keeps (tasks per worker, cuts of a limit) are gauges named
+``*_total``: the store is their truth, not this process's counting.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from genqueue.contracts import Broker, Store
-from genqueue.models import TaskStatus, WorkerStatus
+from genqueue.models import LimitStatus, TaskStatus, WorkerStatus
 from genqueue.rates import RateMeter
 
 
@@ -66,6 +68,31 @@ class Metrics:
             registry=r,
         )
 
+        def per_resource(name: str, doc: str) -> Gauge:
+            return Gauge(name, doc, ["resource"], registry=r)
+
+        self.limit = per_resource(
+            "genqueue_limit", "Shared concurrency limit of an upstream resource (AIMD)"
+        )
+        self.limit_permits = per_resource(
+            "genqueue_limit_permits", "Calls allowed at once: the limit rounded down"
+        )
+        self.limit_in_flight = per_resource(
+            "genqueue_limit_in_flight", "Running tasks holding a permit of the resource"
+        )
+        self.limit_waiting = per_resource(
+            "genqueue_limit_waiting", "Queued tasks parked until a permit is free"
+        )
+        self.limit_cuts = per_resource(
+            "genqueue_limit_cuts_total", "Times the limit was cut after a limit error"
+        )
+        self.limit_throttles = per_resource(
+            "genqueue_limit_throttles_total", "Limit errors reported, whether they cut or not"
+        )
+        self.limit_blocked = per_resource(
+            "genqueue_limit_blocked", "1 while a Retry-After holds every call back"
+        )
+
     async def render(
         self, store: Store, broker: Broker, kind_queues: list[str], rates: RateMeter
     ) -> bytes:
@@ -92,5 +119,17 @@ class Metrics:
         for w in workers:
             self.worker_tasks.labels(w.name, "succeeded").set(w.succeeded)
             self.worker_tasks.labels(w.name, "failed").set(w.failed)
+        self._limits(await store.limits())
         data: bytes = generate_latest(self.registry)
         return data
+
+    def _limits(self, limits: list[LimitStatus]) -> None:
+        for status in limits:
+            resource = status.resource
+            self.limit.labels(resource).set(status.limit)
+            self.limit_permits.labels(resource).set(status.permits)
+            self.limit_in_flight.labels(resource).set(status.in_flight)
+            self.limit_waiting.labels(resource).set(status.waiting)
+            self.limit_cuts.labels(resource).set(status.cuts)
+            self.limit_throttles.labels(resource).set(status.throttles)
+            self.limit_blocked.labels(resource).set(int(status.blocked_until is not None))

@@ -12,9 +12,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from genqueue.models import QueueStats, TaskStatus
-
-FINISHED = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+from genqueue.models import FINISHED, QueueStats
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import pytest
 
 from genqueue.artifacts import ArtifactStore
 from genqueue.backends import open_store
-from genqueue.contracts import Store, Succeeded
+from genqueue.contracts import Claim, Store, Succeeded
 from genqueue.events import EventHub
 from genqueue.handlers.features.extract import run_extract
 from genqueue.handlers.features.models import FeaturePayload
@@ -91,7 +91,7 @@ async def extracted(store: Store, tmp_path: Path, payload: dict[str, Any]) -> st
     )
     await store.submit([new])
     claim = await store.claim(task_id, "w-test", 30.0)
-    assert claim is not None
+    assert isinstance(claim, Claim)
     await store.finish(claim.lease, Succeeded(result.model_dump(mode="json")))
     return task_id
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from genqueue.backends.sqlite.store import SqliteStore
-from genqueue.contracts import Store, Succeeded
+from genqueue.contracts import Claim, Store, Succeeded
 from genqueue.models import NewTask
 from genqueue.prompts import PromptSearch
 
@@ -28,7 +28,7 @@ async def past(store: Store, prompt: str, kind: str = "image.generate", done: bo
     await store.submit([task])
     if done:
         claim = await store.claim(task.id, "w", 5.0)
-        assert claim is not None
+        assert isinstance(claim, Claim)
         await store.finish(claim.lease, Succeeded({"image_url": f"/v1/artifacts/{task.id}/x"}))
     return task.id
 

@@ -36,3 +36,11 @@ def test_purged_tasks_never_make_a_negative_rate() -> None:
     meter = RateMeter()
     meter.read(stats(0, 100), now=0.0)
     assert meter.read(stats(0, 10), now=5.0)["q"].finished_per_s == 0.0
+
+
+def test_expired_tasks_count_as_finished() -> None:
+    meter = RateMeter()
+    meter.read([QueueStats(queue="q", counts={TaskStatus.QUEUED: 4})], now=0.0)
+    later = {TaskStatus.EXPIRED: 3, TaskStatus.CANCELLED: 1}
+    rates = meter.read([QueueStats(queue="q", counts=later)], now=2.0)
+    assert rates["q"].finished_per_s == 2.0 and rates["q"].submitted_per_s == 0.0

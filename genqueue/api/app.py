@@ -15,6 +15,7 @@ from genqueue.api.routes import (
     cluster,
     collections,
     events,
+    limits,
     ops,
     prompts,
     tasks,
@@ -64,7 +65,7 @@ def create_app(settings: Settings, kinds: KindRegistry | None = None) -> FastAPI
             metrics.submitted.labels("any").inc()
         return response
 
-    for module in (tasks, batches, cluster, events, ops, uploads, collections, prompts):
+    for module in (tasks, batches, cluster, limits, events, ops, uploads, collections, prompts):
         app.include_router(module.router)
     mount_console(app)
     app.add_middleware(

@@ -7,11 +7,14 @@ import math
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from genqueue.models import Batch, Progress, Task, TaskStatus, WorkerInfo
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
+# How far ahead a task may be scheduled. Broker delays must stay representable: RabbitMQ
+# takes a wait queue's TTL as a 32-bit count of milliseconds (about 49.7 days).
+MAX_DELAY_S = 30 * 86400.0
 
 
 class TaskCreate(BaseModel):
@@ -24,6 +27,28 @@ class TaskCreate(BaseModel):
     user: str | None = Field(None, pattern=NAME)
     priority: int = Field(0, ge=-1000, le=1000, description="higher runs first")
     queue: str | None = Field(None, pattern=NAME, description="defaults to the kind's queue")
+    delay_s: float | None = Field(
+        None,
+        ge=0,
+        le=MAX_DELAY_S,
+        allow_inf_nan=False,
+        description="not started before this many seconds from now (not with run_at)",
+    )
+    run_at: AwareDatetime | None = Field(
+        None,
+        description="not started before this time, with a zone (not with delay_s); past: now",
+        examples=["2026-12-01T12:00:00Z"],
+    )
+    start_by: AwareDatetime | None = Field(
+        None,
+        description="not started by then: it ends `expired` instead of running late",
+    )
+    cancel_after_s: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="a run longer than this many seconds is stopped and ends `cancelled`",
+    )
 
     @field_validator("payload")
     @classmethod
@@ -82,15 +107,24 @@ class TaskPublic(BaseModel):
     finished_at: datetime | None
     worker_id: str | None
     cancel_requested: bool
+    # Named as the store names it: besides a delay_s or run_at at submit, a retry's backoff
+    # sets it too, so it is "not before", not "scheduled at".
+    not_before: datetime | None = Field(
+        None, description="not started before this: a delay, a run_at, or a retry's backoff"
+    )
+    start_by: datetime | None = Field(None, description="not started by then: ends `expired`")
+    cancel_after_s: float | None = Field(None, description="a longer run is stopped")
+    resource: str | None = Field(None, description="the shared limit a run takes a permit of")
+    waiting_for: str | None = Field(
+        None, description="queued and parked until a permit of this resource is free"
+    )
     links: TaskLinks
 
     @classmethod
     def of(cls, task: Task, position: int | None = None) -> TaskPublic:
         base = f"/v1/tasks/{task.id}"
         return cls(
-            **task.model_dump(
-                exclude={"not_before", "lease_expires_at", "idempotency_key"},
-            ),
+            **task.model_dump(exclude={"lease_expires_at", "idempotency_key"}),
             position=position,
             links=TaskLinks(
                 self=base,

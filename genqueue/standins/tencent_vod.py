@@ -153,6 +153,8 @@ class State:
     faults: list[FaultSpec] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
     render_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # One render per distinct video: a load test downloads the same few many times over.
+    renders: dict[tuple[str, int], bytes] = field(default_factory=dict)
     cap: ConcurrencyCap = field(default_factory=ConcurrencyCap)
 
     def __post_init__(self) -> None:
@@ -299,13 +301,17 @@ async def video_file(request: Request) -> Response:
         return Response(status_code=404)
     async with state.render_lock:
         if job.video is None:
-            payload = VideoGenerate(
-                prompt=job.prompt.replace("[slow]", "").strip() or "stand-in",
-                duration_s=job.duration_s,
-                resolution=state.config.video_resolution,
-                fps=state.config.video_fps,
-            )
-            job.video = (await asyncio.to_thread(render_video, payload)).mp4
+            prompt = job.prompt.replace("[slow]", "").strip() or "stand-in"
+            key = (prompt, job.duration_s)
+            if key not in state.renders:
+                payload = VideoGenerate(
+                    prompt=prompt,
+                    duration_s=job.duration_s,
+                    resolution=state.config.video_resolution,
+                    fps=state.config.video_fps,
+                )
+                state.renders[key] = (await asyncio.to_thread(render_video, payload)).mp4
+            job.video = state.renders[key]
     return Response(job.video, media_type="video/mp4")
 
 

@@ -3,10 +3,11 @@ status. Run against every store."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from datetime import timedelta
 
 from genqueue.contracts import Claim, Store
-from genqueue.models import EventType, TaskFilter, TaskStatus, utcnow
+from genqueue.models import Event, EventType, TaskFilter, TaskStatus, utcnow
 from tests.contract.test_store import submit_one
 from tests.helpers import let_time_pass
 
@@ -66,7 +67,7 @@ async def test_deadline_fields_are_kept(store: Store) -> None:
     assert (task.cancel_after_s, task.resource) == (30.0, "r")
 
 
-async def _take(events, n):  # type: ignore[no-untyped-def]
+async def _take(events: AsyncGenerator[Event, None], n: int) -> AsyncGenerator[Event, None]:
     async for event in events:
         yield event
         n -= 1

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from genqueue.contracts import Claim, Lease, Requeue, Store, Succeeded, Throttled, Waiting
-from genqueue.models import TaskStatus
+from genqueue.models import LimitStatus, TaskStatus
 from genqueue.settings import LimitSettings
 from tests.contract.test_store import lease_of, submit_one
 from tests.helpers import let_time_pass
@@ -26,9 +26,9 @@ async def limited(store: Store, n: int, policy: LimitSettings = TWO) -> list[str
     return ids
 
 
-async def limit_of(store: Store) -> dict[str, object]:
+async def limit_of(store: Store) -> LimitStatus:
     [status] = [s for s in await store.limits() if s.resource == R]
-    return status.model_dump()
+    return status
 
 
 async def test_claims_beyond_the_limit_park_the_task_queued_in_its_place(store: Store) -> None:
@@ -41,7 +41,7 @@ async def test_claims_beyond_the_limit_park_the_task_queued_in_its_place(store: 
     assert (task.status, task.waiting_for, task.attempts) == (TaskStatus.QUEUED, R, 0)
     assert await store.position(c) == 1
     status = await limit_of(store)
-    assert (status["permits"], status["in_flight"], status["waiting"]) == (2, 2, 1)
+    assert (status.permits, status.in_flight, status.waiting) == (2, 2, 1)
 
 
 async def test_a_finished_permit_wakes_the_first_parked_task(store: Store) -> None:
@@ -71,14 +71,14 @@ async def test_a_burst_of_limit_errors_under_one_limit_cuts_it_once(store: Store
         task = await store.finish(lease, Throttled(0.0, "429 Too Many Requests"))
         assert (task.status, task.attempts) == (TaskStatus.QUEUED, 0)  # attempt refunded
     status = await limit_of(store)
-    assert (status["limit"], status["cuts"], status["throttles"]) == (2.0, 1, 2)
-    assert [h["reason"] for h in status["history"]] == ["start", "cut"]  # type: ignore[index]
+    assert (status.limit, status.cuts, status.throttles) == (2.0, 1, 2)
+    assert [h["reason"] for h in status.history] == ["start", "cut"]  # type: ignore[index]
     # A permit taken after the cut belongs to the new epoch; its limit error cuts again.
     await store.finish(leases[2], Succeeded({}))
     fresh = await lease_of(store, a, "w", 30)
     assert fresh.epoch == 1
     await store.finish(fresh, Throttled(0.0, "429"))
-    assert (await limit_of(store))["limit"] == 1.0
+    assert (await limit_of(store)).limit == 1.0
 
 
 async def test_retry_after_holds_back_every_claim_until_it_passes(store: Store) -> None:
@@ -90,7 +90,7 @@ async def test_retry_after_holds_back_every_claim_until_it_passes(store: Store) 
     refused = await store.claim(b, "w2", 30)  # a permit is free, but the resource is blocked
     assert isinstance(refused, Waiting) and refused.until is not None
     assert refused.until.timestamp() >= before + 0.6
-    assert (await limit_of(store))["blocked_until"] is not None
+    assert (await limit_of(store)).blocked_until is not None
     await let_time_pass(0.7)
     assert await store.wake_waiting() == 1
     assert [m.task_id for m in await store.take_outbox(100, 30)] == [b]
@@ -103,7 +103,7 @@ async def test_a_dead_workers_permit_comes_back_with_its_lease(store: Store) -> 
     await lease_of(store, b, "alive", 30)
     assert isinstance(await store.claim(c, "w", 30), Waiting)
     await let_time_pass(0.3)  # the dead worker's lease runs out: its permit with it
-    assert (await limit_of(store))["in_flight"] == 1
+    assert (await limit_of(store)).in_flight == 1
     assert await store.wake_waiting() == 1
     assert isinstance(await store.claim(c, "w", 30), Claim)
     await store.requeue_expired()
@@ -135,8 +135,8 @@ async def test_the_limit_grows_back_after_quiet_intervals_and_wakes_parked_tasks
     assert [m.task_id for m in await store.take_outbox(100, 30)] == [b]
     await let_time_pass(0.3)  # another: 3
     status = await limit_of(store)
-    assert status["limit"] == 3.0
-    assert [h["reason"] for h in status["history"]] == ["start", "grow", "grow"]  # type: ignore[index]
+    assert status.limit == 3.0
+    assert [h["reason"] for h in status.history] == ["start", "grow", "grow"]  # type: ignore[index]
 
 
 async def test_reconfiguring_keeps_the_state_and_clamps_the_limit(store: Store) -> None:
@@ -146,8 +146,8 @@ async def test_reconfiguring_keeps_the_state_and_clamps_the_limit(store: Store) 
     await store.configure_limits({R: TWO.model_copy(update={"max": 2, "start": 2})})
     await store.configure_limits({R: TWO.model_copy(update={"max": 2, "start": 2})})
     status = await limit_of(store)
-    assert (status["limit"], status["max"], status["cuts"]) == (2.0, 2.0, 1)
-    assert [h["reason"] for h in status["history"]] == ["start", "cut", "configure"]  # type: ignore[index]
+    assert (status.limit, status.max, status.cuts) == (2.0, 2.0, 1)
+    assert [h["reason"] for h in status.history] == ["start", "cut", "configure"]  # type: ignore[index]
 
 
 async def test_a_requeue_frees_the_permit_and_wakes_a_parked_task(store: Store) -> None:
@@ -170,7 +170,7 @@ async def test_cancelling_a_parked_task_forgets_it(store: Store) -> None:
     lease = await lease_of(store, a, "w", 30)
     assert isinstance(await store.claim(b, "w2", 30), Waiting)
     assert (await store.cancel(b)).status == TaskStatus.CANCELLED
-    assert (await limit_of(store))["waiting"] == 0
+    assert (await limit_of(store)).waiting == 0
     await store.finish(lease, Succeeded({}))
     assert await store.take_outbox(100, 30) == []
 
@@ -183,4 +183,4 @@ async def test_cuts_by_a_factor_stop_at_the_floor(store: Store, mode: str) -> No
         lease: Lease = await lease_of(store, task_id, "w", 30)
         await store.finish(lease, Throttled(0.0, "429"))
     status = await limit_of(store)
-    assert (status["limit"], status["cuts"]) == (4.0, 2)
+    assert (status.limit, status.cuts) == (4.0, 2)

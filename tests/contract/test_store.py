@@ -83,7 +83,7 @@ async def test_position_orders_by_priority_then_age(store: Store) -> None:
 async def test_claim_is_exclusive_under_concurrency(store: Store) -> None:
     task_id = await submit_one(store)
     claims = await asyncio.gather(*(store.claim(task_id, f"w{i}", 5.0) for i in range(8)))
-    winners = [claim for claim in claims if claim is not None]
+    winners = [claim for claim in claims if isinstance(claim, Claim)]
     assert len(winners) == 1
     task = await store.get(task_id)
     assert (task.status, task.attempts, task.worker_id) == (

@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from genqueue.api.deps import DispatcherDep, RuntimeDep, StoreDep
+from genqueue.api.routes.tasks import task_request
 from genqueue.api.schemas import BatchCreate, BatchPublic
 from genqueue.dispatch import TaskRequest
 from genqueue.errors import FieldProblem, InvalidInputError
+from genqueue.models import utcnow
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
@@ -18,10 +20,16 @@ async def submit_batch(body: BatchCreate, runtime: RuntimeDep) -> BatchPublic:
     limit = runtime.settings.max_batch
     if len(body.tasks) > limit:
         raise InvalidInputError([FieldProblem("tasks", f"at most {limit} tasks per batch")])
-    requests = [
-        TaskRequest(kind=t.kind, payload=t.payload, user=t.user, priority=t.priority, queue=t.queue)
-        for t in body.tasks
-    ]
+    now = utcnow()
+    requests: list[TaskRequest] = []
+    problems: list[FieldProblem] = []
+    for i, item in enumerate(body.tasks):
+        try:
+            requests.append(task_request(item, now))
+        except InvalidInputError as exc:
+            problems += [FieldProblem(f"tasks.{i}.{p.field}", p.message) for p in exc.problems]
+    if problems:
+        raise InvalidInputError(problems)
     batch, tasks = await runtime.dispatcher.submit_batch(requests, body.user)
     return BatchPublic.of(batch, [t.id for t in tasks])
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
 from genqueue.api.deps import DispatcherDep, RuntimeDep, StoreDep
-from genqueue.api.schemas import TaskCreate, TaskPage, TaskPublic
+from genqueue.api.schemas import MAX_DELAY_S, TaskCreate, TaskPage, TaskPublic
 from genqueue.contracts import Store
 from genqueue.dispatch import TaskRequest
+from genqueue.errors import FieldProblem, InvalidInputError
 from genqueue.events import EventFilter
-from genqueue.models import Task, TaskFilter, TaskStatus
+from genqueue.models import Task, TaskFilter, TaskStatus, utcnow
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
@@ -26,6 +28,36 @@ IdempotencyKey = Annotated[
         description="the same key returns the same task",
     ),
 ]
+
+
+def task_request(
+    body: TaskCreate, now: datetime, idempotency_key: str | None = None
+) -> TaskRequest:
+    """The dispatcher's request for ``body``: ``delay_s`` or ``run_at`` become ``not_before``.
+    The dispatcher checks the deadlines against each other; this checks what only the wire
+    has (fields named as the API names them, relative to the task)."""
+    not_before: datetime | None = None
+    if body.delay_s is not None and body.run_at is not None:
+        message = "give at most one of delay_s, run_at"
+        raise InvalidInputError([FieldProblem("delay_s", message), FieldProblem("run_at", message)])
+    if body.delay_s is not None:
+        not_before = now + timedelta(seconds=body.delay_s)
+    elif body.run_at is not None:
+        not_before = body.run_at.astimezone(UTC)
+        if (not_before - now).total_seconds() > MAX_DELAY_S:
+            days = MAX_DELAY_S / 86400
+            raise InvalidInputError([FieldProblem("run_at", f"at most {days:g} days ahead")])
+    return TaskRequest(
+        kind=body.kind,
+        payload=body.payload,
+        user=body.user,
+        priority=body.priority,
+        queue=body.queue,
+        idempotency_key=idempotency_key,
+        not_before=not_before,
+        start_by=body.start_by.astimezone(UTC) if body.start_by else None,
+        cancel_after_s=body.cancel_after_s,
+    )
 
 
 async def public(store: Store, task: Task) -> TaskPublic:
@@ -46,16 +78,7 @@ async def submit(
     idempotency_key: IdempotencyKey = None,
 ) -> TaskPublic:
     """Submit a task; answers with its id, status, queue position and the URLs to follow it."""
-    task, created = await dispatcher.submit(
-        TaskRequest(
-            kind=body.kind,
-            payload=body.payload,
-            user=body.user,
-            priority=body.priority,
-            queue=body.queue,
-            idempotency_key=idempotency_key,
-        )
-    )
+    task, created = await dispatcher.submit(task_request(body, utcnow(), idempotency_key))
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/v1/tasks/{task.id}"

@@ -19,14 +19,18 @@ WITH b AS (
     ON CONFLICT (id) DO NOTHING
 ), input AS (
     SELECT * FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                         $10::integer[], $11::text[], $12::text[], $13::integer[])
+                         $10::integer[], $11::text[], $12::text[], $13::integer[], $14::text[],
+                         $15::timestamptz[], $16::timestamptz[], $17::float8[])
         WITH ORDINALITY AS i(id, kind, queue, payload, user_name, priority, batch_id,
-                             idempotency_key, max_attempts, n)
+                             idempotency_key, max_attempts, resource, not_before, start_by,
+                             cancel_after_s, n)
 ), ins AS (
     INSERT INTO tasks (id, kind, queue, payload, user_name, priority, batch_id,
-                       idempotency_key, status, max_attempts)
+                       idempotency_key, status, max_attempts, resource, not_before, start_by,
+                       cancel_after_s)
     SELECT id, kind, queue, payload::jsonb, user_name, priority, batch_id, idempotency_key,
-           'queued', max_attempts
+           'queued', max_attempts, resource, coalesce(not_before, now()), start_by,
+           cancel_after_s
     FROM input ORDER BY n
     ON CONFLICT DO NOTHING
     RETURNING {TASK_COLUMNS}
@@ -34,7 +38,7 @@ WITH b AS (
     {EVENT_INSERT}
     SELECT 'task.queued', id, 'queued', user_name, batch_id, kind, '{{}}' FROM ins
 ), owed AS (
-    INSERT INTO outbox (task_id, due_at) SELECT id, now() + make_interval(secs => $14) FROM ins
+    INSERT INTO outbox (task_id, due_at) SELECT id, now() + make_interval(secs => $18) FROM ins
 )
 SELECT i.n, x.* FROM input i CROSS JOIN LATERAL (
     SELECT 1 AS rank, true AS created, ins.* FROM ins WHERE ins.id = i.id
@@ -65,19 +69,60 @@ SELECT me.status, CASE WHEN me.status = 'queued' THEN 1
 FROM tasks me WHERE me.id = $1
 """
 
-CLAIM = f"""
-WITH t AS (
+
+# Claimable: queued, due, and not past its start_by (``now`` is an SQL expression).
+def due(now: str) -> str:
+    return f"status = 'queued' AND not_before <= {now} AND (start_by IS NULL OR start_by > {now})"
+
+
+def claim_update(now: str, where: str) -> str:
+    """A CTE body that moves the due task $1 to running under the lease of worker $2, token
+    $3, for $4 seconds, if ``where`` holds too; then ``STARTED`` inserts its event."""
+    return f"""
     UPDATE tasks SET status = 'running', attempts = attempts + 1, worker_id = $2,
-        lease_token = $3, lease_expires_at = now() + make_interval(secs => $4),
-        started_at = now(), progress = 0, progress_message = '', error = NULL
-    WHERE id = $1 AND status = 'queued' AND not_before <= now()
-    RETURNING {TASK_COLUMNS}
-), e AS (
-    {EVENT_INSERT}
+        lease_token = $3, lease_expires_at = {now} + make_interval(secs => $4),
+        started_at = {now}, progress = 0, progress_message = '', error = NULL,
+        waiting_for = NULL
+    WHERE id = $1 AND {due(now)} AND {where}
+    RETURNING {TASK_COLUMNS}"""
+
+
+STARTED = f"""{EVENT_INSERT}
     SELECT 'task.started', id, 'running', user_name, batch_id, kind,
-           jsonb_build_object('worker_id', worker_id, 'attempt', attempts) FROM t
+           jsonb_build_object('worker_id', worker_id, 'attempt', attempts) FROM t"""
+
+# A queued task past its start_by ends expired (SET clause of an UPDATE of tasks ``t``).
+EXPIRE_SET = """status = 'expired', finished_at = now(), waiting_for = NULL,
+        error = 'not started by its start_by ('
+            || to_char(t.start_by AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || ')'"""
+EXPIRED_EVENTS = f"""{EVENT_INSERT}
+    SELECT 'task.expired', id, 'expired', user_name, batch_id, kind,
+           jsonb_build_object('error', error) FROM x"""
+
+# A resource is limited once it has a limiter row; tasks of one take the limited path.
+LIMITED = "EXISTS (SELECT 1 FROM limiters l WHERE l.resource = tasks.resource)"
+UNLIMITED = f"(resource IS NULL OR NOT {LIMITED})"
+
+# The hot path: claims a task that needs no permit, or expires it if past its start_by; a
+# due task of a limited resource comes back as 'limited' (unchanged), for limits.py. ``me``
+# reads start_by by primary key, so the expiry never scans tasks_start_by for the row.
+CLAIM = f"""
+WITH t AS ({claim_update("now()", UNLIMITED)}
+), e AS (
+    {STARTED}
+), me AS MATERIALIZED (
+    SELECT id, start_by FROM tasks WHERE id = $1
+), x AS (
+    UPDATE tasks t SET {EXPIRE_SET}
+    FROM me WHERE t.id = me.id AND t.status = 'queued' AND me.start_by <= now()
+    RETURNING {T_COLUMNS}
+), xe AS (
+    {EXPIRED_EVENTS}
 )
-SELECT * FROM t
+SELECT 'claimed' AS outcome, * FROM t
+UNION ALL
+SELECT 'limited', {TASK_COLUMNS} FROM tasks
+WHERE id = $1 AND {due("now()")} AND resource IS NOT NULL AND {LIMITED}
 """
 
 RENEW = """
@@ -110,25 +155,42 @@ WITH t AS (
 RETURNING id
 """
 
-# Every outcome in one statement, fenced by the lease token. $3 is the new status: the
-# finished ones, or 'queued' for a retry after $6 seconds (refunding $7 attempts).
-FINISH = f"""
-WITH t AS (
+
+def finish_update(now: str, where: str) -> str:
+    """A CTE body recording every outcome, fenced by the lease token $2 of task $1, if
+    ``where`` holds too. $3 is the new status: the finished ones, or 'queued' for a retry after
+    $6 seconds (refunding $7 attempts); $4 the result, $5 the error."""
+    return f"""
     UPDATE tasks SET status = $3,
         result = CASE WHEN $3 = 'succeeded' THEN $4::jsonb ELSE result END,
         error = CASE WHEN $3 = 'succeeded' THEN error ELSE $5 END,
         progress = CASE $3 WHEN 'succeeded' THEN 1 WHEN 'queued' THEN 0 ELSE progress END,
         progress_message = CASE WHEN $3 = 'queued' THEN '' ELSE progress_message END,
-        finished_at = CASE WHEN $3 = 'queued' THEN finished_at ELSE now() END,
-        not_before = CASE WHEN $3 = 'queued' THEN now() + make_interval(secs => $6)
+        finished_at = CASE WHEN $3 = 'queued' THEN finished_at ELSE {now} END,
+        not_before = CASE WHEN $3 = 'queued' THEN {now} + make_interval(secs => $6)
                           ELSE not_before END,
         attempts = attempts - $7, lease_token = NULL, lease_expires_at = NULL
-    WHERE id = $1 AND lease_token = $2 AND status = 'running'
-    RETURNING {TASK_COLUMNS}
-), e AS (
-    {EVENT_INSERT} SELECT $8, id, status, user_name, batch_id, kind, $9::jsonb FROM t
+    WHERE id = $1 AND lease_token = $2 AND status = 'running' AND {where}
+    RETURNING {TASK_COLUMNS}"""
+
+
+# $8 is the event type, $9 its data.
+FINISHED_EVENT = (
+    f"{EVENT_INSERT} SELECT $8, id, status, user_name, batch_id, kind, $9::jsonb FROM t"
 )
-SELECT * FROM t
+
+# The hot path: a task that holds no permit, in one statement; one of a limited resource comes
+# back as 'limited' (unchanged), for limits.py.
+FINISH = f"""
+WITH t AS ({finish_update("now()", UNLIMITED)}
+), e AS (
+    {FINISHED_EVENT}
+)
+SELECT 'finished' AS outcome, * FROM t
+UNION ALL
+SELECT 'limited', {TASK_COLUMNS} FROM tasks
+WHERE id = $1 AND lease_token = $2 AND status = 'running' AND resource IS NOT NULL
+    AND {LIMITED}
 """
 
 # Queued -> cancelled; running -> cancel_requested; anything else is left alone. Rows are
@@ -143,7 +205,8 @@ WITH target AS (
         status = CASE WHEN t.status = 'queued' THEN 'cancelled' ELSE t.status END,
         finished_at = CASE WHEN t.status = 'queued' THEN now() ELSE t.finished_at END,
         error = CASE WHEN t.status = 'queued' THEN 'cancelled' ELSE t.error END,
-        cancel_requested = t.cancel_requested OR t.status = 'running'
+        cancel_requested = t.cancel_requested OR t.status = 'running',
+        waiting_for = CASE WHEN t.status = 'queued' THEN NULL ELSE t.waiting_for END
     FROM target WHERE t.id = target.id
         AND (t.status = 'queued' OR (t.status = 'running' AND NOT t.cancel_requested))
     RETURNING {T_COLUMNS}
@@ -160,7 +223,8 @@ CANCEL = _CANCEL.format(where="id = $1") + (
 CANCEL_BATCH = _CANCEL.format(where="batch_id = $1") + "SELECT count(*) FROM c"
 
 _RETRYABLE = "NOT t.cancel_requested AND t.attempts < t.max_attempts"
-# SKIP LOCKED: sweepers running at once take disjoint rows, so each task is requeued once.
+# SKIP LOCKED: sweepers running at once take disjoint rows, so each task is requeued once;
+# queued tasks past their start_by expire in the same statement (index tasks_start_by).
 REQUEUE_EXPIRED = f"""
 WITH expired AS (
     SELECT id FROM tasks WHERE status = 'running' AND lease_expires_at < now()
@@ -185,6 +249,16 @@ WITH expired AS (
 ), owed AS (
     INSERT INTO outbox (task_id, due_at) SELECT id, now() FROM r WHERE status = 'queued'
     ON CONFLICT (task_id) DO UPDATE SET due_at = EXCLUDED.due_at
+), late AS (
+    SELECT id FROM tasks
+    WHERE status = 'queued' AND start_by IS NOT NULL AND start_by <= now()
+    ORDER BY start_by LIMIT 1000 FOR UPDATE SKIP LOCKED
+), x AS (
+    UPDATE tasks t SET {EXPIRE_SET}
+    FROM late WHERE t.id = late.id AND t.status = 'queued'
+    RETURNING t.id, t.user_name, t.batch_id, t.kind, t.error
+), xe AS (
+    {EXPIRED_EVENTS}
 )
 SELECT * FROM r WHERE status = 'queued'
 """
@@ -255,7 +329,7 @@ SELECT id FROM w
 """
 
 PURGE_TASKS = """
-DELETE FROM tasks WHERE status IN ('succeeded', 'failed', 'cancelled')
+DELETE FROM tasks WHERE status IN ('succeeded', 'failed', 'cancelled', 'expired')
     AND finished_at < now() - make_interval(secs => $1)
 RETURNING id
 """

@@ -1,12 +1,24 @@
-"""Rows of the PostgreSQL schema turned into genqueue's models."""
+"""Rows of the PostgreSQL schema turned into genqueue's models, and outcomes into the row
+changes they make."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from genqueue.contracts import (
+    Cancelled,
+    Failed,
+    Lease,
+    Outcome,
+    Requeue,
+    Succeeded,
+    Throttled,
+)
 from genqueue.models import (
     Batch,
     Event,
+    EventType,
     Progress,
     Task,
     TaskStatus,
@@ -19,7 +31,8 @@ Row = Any  # asyncpg.Record
 TASK_COLUMNS = (
     "id, kind, queue, payload, user_name, priority, batch_id, idempotency_key, status, progress,"
     " progress_message, attempts, max_attempts, result, error, created_at, started_at,"
-    " finished_at, not_before, worker_id, lease_expires_at, cancel_requested"
+    " finished_at, not_before, worker_id, lease_expires_at, cancel_requested, resource,"
+    " waiting_for, start_by, cancel_after_s"
 )
 
 
@@ -46,6 +59,24 @@ def task_from_row(row: Row) -> Task:
         worker_id=row["worker_id"],
         lease_expires_at=row["lease_expires_at"],
         cancel_requested=row["cancel_requested"],
+        resource=row["resource"],
+        waiting_for=row["waiting_for"],
+        start_by=row["start_by"],
+        cancel_after_s=row["cancel_after_s"],
+    )
+
+
+def lease_from(task: Task, token: str, epoch: int | None = None) -> Lease:
+    """The lease a claim that returned ``task`` (now running) holds."""
+    assert task.worker_id is not None and task.lease_expires_at is not None
+    return Lease(
+        task.id,
+        task.worker_id,
+        token,
+        task.attempts,
+        task.lease_expires_at,
+        task.cancel_requested,
+        epoch,
     )
 
 
@@ -90,3 +121,48 @@ def event_from_row(row: Row) -> Event:
         kind=row["kind"],
         data=row["data"],
     )
+
+
+@dataclass(frozen=True)
+class Finish:
+    """What an outcome writes: the FINISH statements' $3..$9 (see ``queries.finish_update``).
+    ``throttled`` is kept for the limiter, which may lengthen ``delay_s``."""
+
+    status: TaskStatus
+    result: dict[str, Any] | None
+    error: str | None
+    delay_s: float
+    refund: int
+    event: EventType
+    data: dict[str, Any]
+    throttled: Throttled | None = None
+
+    def params(self, delay_s: float | None = None) -> tuple[Any, ...]:
+        """$3..$9, with the delay given (a Retry-After's) in place of the outcome's."""
+        delay = self.delay_s if delay_s is None else delay_s
+        data = {**self.data, "delay_s": delay} if "delay_s" in self.data else self.data
+        event = self.event.value
+        return self.status.value, self.result, self.error, delay, self.refund, event, data
+
+
+def finish_of(lease: Lease, outcome: Outcome) -> Finish:
+    data: dict[str, Any] = {"attempt": lease.attempt}
+    match outcome:
+        case Succeeded(result=result):
+            return Finish(TaskStatus.SUCCEEDED, result, None, 0.0, 0, EventType.SUCCEEDED, data)
+        case Failed(error=error):
+            data["error"] = error
+            return Finish(TaskStatus.FAILED, None, error, 0.0, 0, EventType.FAILED, data)
+        case Cancelled(reason=error):
+            data["error"] = error
+            return Finish(TaskStatus.CANCELLED, None, error, 0.0, 0, EventType.CANCELLED, data)
+        case Requeue(delay_s=delay_s, error=error, refund=refund):
+            data.update(error=error, delay_s=delay_s)
+            status, event = TaskStatus.QUEUED, EventType.RETRYING
+            return Finish(status, None, error, float(delay_s), int(refund), event, data)
+        case Throttled(delay_s=delay_s, error=error, retry_after_s=retry_after_s):
+            data.update(error=error, delay_s=delay_s)
+            if retry_after_s is not None:
+                data["retry_after_s"] = retry_after_s
+            status, event = TaskStatus.QUEUED, EventType.RETRYING
+            return Finish(status, None, error, float(delay_s), 1, event, data, outcome)

@@ -1,45 +1,47 @@
 """PostgresStore: the Store contract on PostgreSQL (schema in ``migrations/``, SQL in
-``queries.py``, the event feed in ``feed.py``).
+``queries.py``, the event feed in ``feed.py``, shared limits in ``limits.py``).
 
 Each verb is one statement on a pooled connection: the row change and its events commit
 together, claims and fenced updates rely on row locks, and lease recovery takes rows with
-``FOR UPDATE SKIP LOCKED`` so any number of sweepers requeue each task once.
+``FOR UPDATE SKIP LOCKED`` so any number of sweepers requeue each task once. Claims and
+finishes of tasks whose resource has a limiter are one transaction each, in ``limits.py``.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Self
 
 from genqueue.backends.group import GroupCall, Send
 from genqueue.backends.postgres import queries as q
 from genqueue.backends.postgres.db import Conn, Database
 from genqueue.backends.postgres.feed import open_feed
+from genqueue.backends.postgres.limits import Limits
 from genqueue.backends.postgres.rows import (
     TASK_COLUMNS,
     batch_from_row,
+    finish_of,
+    lease_from,
     task_from_row,
     worker_from_row,
 )
 from genqueue.contracts import (
     OUTBOX_GRACE_S,
-    Cancelled,
     Claim,
-    Failed,
     Lease,
     Message,
     Outcome,
     Page,
-    Requeue,
-    Succeeded,
+    Waiting,
 )
 from genqueue.errors import LeaseLostError, TaskNotFoundError
 from genqueue.models import (
     Batch,
     Event,
-    EventType,
+    LimitStatus,
     NewTask,
     Progress,
     QueueStats,
@@ -48,6 +50,7 @@ from genqueue.models import (
     TaskStatus,
     WorkerInfo,
 )
+from genqueue.settings import LimitSettings
 
 POOL_SIZE = 8
 EVENTS_KEEP_S = 600.0  # events feed live streams only; the task record is the history
@@ -69,6 +72,7 @@ class PostgresStore:
         # (fdatasync, ~0.5 ms here) serves many of them (see genqueue/backends/group.py).
         self._claims = GroupCall(self._in_one_transaction(q.CLAIM))
         self._finishes = GroupCall(self._in_one_transaction(q.FINISH))
+        self._limits = Limits(db)
 
     def _in_one_transaction(self, sql: str) -> Send:
         """Run ``sql`` once per call, all in one transaction, rows locked in task id order
@@ -119,6 +123,10 @@ class PostgresStore:
             [t.batch_id for t in tasks],
             [t.idempotency_key for t in tasks],
             [t.max_attempts for t in tasks],
+            [t.resource for t in tasks],
+            [t.not_before for t in tasks],
+            [t.start_by for t in tasks],
+            [t.cancel_after_s for t in tasks],
         ]
         head = (
             (batch.id, batch.user, batch.created_at, batch.size)
@@ -175,31 +183,28 @@ class PostgresStore:
             raise TaskNotFoundError(f"no task {task_id!r}")
         return None if row["position"] is None else int(row["position"])
 
-    async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | None:
+    async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | Waiting | None:
         token = secrets.token_hex(8)
         # Safe to retry: if a lost reply hid a success, the retry finds the task running and
         # returns None; the unrenewed lease then expires and the task runs again.
         row = await self._claims(task_id, worker_id, token, float(lease_s))
         if row is None:
             return None
+        if row["outcome"] == "limited":  # it needs a permit of its resource
+            return await self._limits.claim(
+                task_id, worker_id, token, float(lease_s), row["resource"]
+            )
         task = task_from_row(row)
-        assert task.lease_expires_at is not None
-        lease = Lease(
-            task_id, worker_id, token, task.attempts, task.lease_expires_at, task.cancel_requested
-        )
-        return Claim(lease, task)
+        return Claim(lease_from(task, token), task)
 
     async def renew(self, lease: Lease, lease_s: float) -> Lease:
         row = await self._db.fetchrow(q.RENEW, lease.task_id, lease.token, float(lease_s))
         if row is None:
             raise LeaseLostError(f"lease on {lease.task_id} lost")
-        return Lease(
-            lease.task_id,
-            lease.worker_id,
-            lease.token,
-            lease.attempt,
-            row["lease_expires_at"],
-            row["cancel_requested"],
+        return replace(
+            lease,
+            expires_at=row["lease_expires_at"],
+            cancel_requested=row["cancel_requested"],
         )
 
     async def set_progress(self, lease: Lease, progress: Progress) -> None:
@@ -217,35 +222,13 @@ class PostgresStore:
             raise LeaseLostError(f"lease on {lease.task_id} lost")
 
     async def finish(self, lease: Lease, outcome: Outcome) -> Task:
-        data: dict[str, Any] = {"attempt": lease.attempt}
-        result: dict[str, Any] | None = None
-        error: str | None = None
-        delay_s, refund = 0.0, 0
-        match outcome:
-            case Succeeded(result=result):
-                status = TaskStatus.SUCCEEDED
-            case Failed(error=error):
-                status = TaskStatus.FAILED
-                data["error"] = error
-            case Cancelled(reason=error):
-                status = TaskStatus.CANCELLED
-                data["error"] = error
-            case Requeue(delay_s=delay_s, error=error, refund=refund_flag):
-                status, refund = TaskStatus.QUEUED, int(refund_flag)
-                data.update(error=error, delay_s=delay_s)
-        event = EventType.RETRYING if status == TaskStatus.QUEUED else EventType(f"task.{status}")
-        # Safe to retry: fenced by the token, a repeat of a stored outcome is LeaseLostError.
-        row = await self._finishes(
-            lease.task_id,
-            lease.token,
-            status.value,
-            result,
-            error,
-            float(delay_s),
-            refund,
-            event.value,
-            data,
-        )
+        change = finish_of(lease, outcome)
+        row = None
+        if lease.epoch is None:  # no permit held, unless its resource got a limiter since
+            # Safe to retry: fenced by the token, a repeat of a stored outcome is LeaseLostError.
+            row = await self._finishes(lease.task_id, lease.token, *change.params())
+        if lease.epoch is not None or (row is not None and row["outcome"] == "limited"):
+            row = await self._limits.finish(lease, change)
         if row is None:
             raise LeaseLostError(f"lease on {lease.task_id} lost; outcome not recorded")
         return task_from_row(row)
@@ -265,6 +248,15 @@ class PostgresStore:
         # Not retried: a repeat after a lost reply would find nothing left to return.
         rows = await self._db.fetch(q.REQUEUE_EXPIRED, retry=False)
         return [task_from_row(r) for r in rows]
+
+    async def configure_limits(self, policies: Mapping[str, LimitSettings]) -> None:
+        await self._limits.configure(policies)
+
+    async def limits(self) -> list[LimitStatus]:
+        return await self._limits.statuses()
+
+    async def wake_waiting(self) -> int:
+        return await self._limits.wake_waiting()
 
     async def take_outbox(self, limit: int, hold_s: float) -> list[Message]:
         rows = await self._db.fetch(q.TAKE_OUTBOX, limit, float(hold_s))

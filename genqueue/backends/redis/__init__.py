@@ -10,6 +10,8 @@ Store
     {p}:queued:{queue}         zset: queued ids, score (100000 - priority) * 1e9 + seq, so
                                ZRANK is the queue position (O(log n)) and ZREM a cancel
     {p}:running                zset: running ids by lease expiry (recovery scans the head)
+    {p}:deadlines              zset: queued ids that have a start_by, by start_by (expiry
+                               scans the head)
     {p}:finished               zset: finished ids by finish time (retention)
     {p}:tasks, {p}:status:{s}, {p}:by:{user|batch_id|kind|queue}:{v}
                                zsets by seq: listings, newest first
@@ -23,6 +25,13 @@ Store
     {p}:worker:{id}, {p}:workers, {p}:workers:online
                                worker record; all workers and live ones (online or
                                degraded) by last-seen time
+    {p}:limiters               set: every resource with a limiter (Store.configure_limits)
+    {p}:limiter:{resource}     hash: state (genqueue.limiter.dump_state JSON) and version (+1
+                               on every write; scripts decide only with the current one)
+    {p}:permits:{resource}     zset: running ids of the resource by lease expiry; the live
+                               ones (score > now) are its permits held
+    {p}:waiting:{resource}     zset: queued ids parked for a permit, scored like
+                               {p}:queued:{queue} (priority, then age)
 
 Broker
     {p}:q:{queue}              zset: ready message ids, score (100000 - priority) * 1e9 + n

@@ -15,23 +15,39 @@ local function event(kind, id, status, data)
     'type', kind, 'task_id', id, 'status', status, 'at', tostring(now()),
     'user', t[1] or '', 'batch_id', t[2] or '', 'kind', t[3] or '', 'data', data or '{}')
 end
--- Move a task between statuses, keeping every index and counter in step.
+local FINISHED = {succeeded = true, failed = true, cancelled = true, expired = true}
+-- Move a task between statuses, keeping every index and counter in step: the queue, the
+-- deadlines of queued tasks, the parked tasks of a resource and the permits of running ones.
 local function move(id, from, to)
-  local t = redis.call('HMGET', tkey(id), 'queue', 'batch_id', 'seq', 'priority')
+  local t = redis.call('HMGET', tkey(id), 'queue', 'batch_id', 'seq', 'priority', 'start_by',
+    'waiting_for', 'resource')
   local queue, batch, seq, priority = t[1], t[2], tonumber(t[3]), tonumber(t[4])
   if from then
     redis.call('ZREM', P .. ':status:' .. from, id)
     redis.call('HINCRBY', P .. ':counts:' .. queue, from, -1)
     if batch then redis.call('HINCRBY', P .. ':batch:' .. batch .. ':counts', from, -1) end
-    if from == 'queued' then redis.call('ZREM', P .. ':queued:' .. queue, id) end
-    if from == 'running' then redis.call('ZREM', P .. ':running', id) end
+    if from == 'queued' then
+      redis.call('ZREM', P .. ':queued:' .. queue, id)
+      if t[5] then redis.call('ZREM', P .. ':deadlines', id) end
+      if t[6] then
+        redis.call('ZREM', P .. ':waiting:' .. t[6], id)
+        redis.call('HDEL', tkey(id), 'waiting_for')
+      end
+    end
+    if from == 'running' then
+      redis.call('ZREM', P .. ':running', id)
+      if t[7] then redis.call('ZREM', P .. ':permits:' .. t[7], id) end
+    end
   end
   redis.call('HSET', tkey(id), 'status', to)
   redis.call('ZADD', P .. ':status:' .. to, seq, id)
   redis.call('HINCRBY', P .. ':counts:' .. queue, to, 1)
   if batch then redis.call('HINCRBY', P .. ':batch:' .. batch .. ':counts', to, 1) end
-  if to == 'queued' then redis.call('ZADD', P .. ':queued:' .. queue, order_score(priority, seq), id) end
-  if to == 'succeeded' or to == 'failed' or to == 'cancelled' then
+  if to == 'queued' then
+    redis.call('ZADD', P .. ':queued:' .. queue, order_score(priority, seq), id)
+    if t[5] then redis.call('ZADD', P .. ':deadlines', t[5], id) end
+  end
+  if FINISHED[to] then
     local t_now = now()
     redis.call('HSET', tkey(id), 'finished_at', tostring(t_now))
     redis.call('ZADD', P .. ':finished', t_now, id)
@@ -39,4 +55,60 @@ local function move(id, from, to)
 end
 local function release(id)
   redis.call('HDEL', tkey(id), 'lease_token', 'lease_expires_at')
+end
+-- Epoch seconds as ISO 8601 UTC to the millisecond (Redis' Lua has no os.date); the date
+-- by H. Hinnant's civil_from_days.
+local function iso(t)
+  local secs = math.floor(t)
+  local days = math.floor(secs / 86400)
+  local rem = secs - days * 86400
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+    - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', y, m, d, math.floor(rem / 3600),
+    math.floor(rem % 3600 / 60), rem % 60, math.floor((t - secs) * 1000))
+end
+-- A queued task not started by its start_by ends expired instead of running late.
+local function expire(id, start_by)
+  local note = 'not started by its start_by (' .. iso(tonumber(start_by)) .. ')'
+  redis.call('HSET', tkey(id), 'error', note)
+  move(id, 'queued', 'expired')
+  event('task.expired', id, 'expired', cjson.encode({error = note}))
+end
+-- Shared limits. The AIMD arithmetic stays in Python (genqueue/limiter.py): a script gets
+-- what Python computed from the limiter at one version (permits allowed, blocked_until) and
+-- uses it only if the version is still current; otherwise it answers with the limiter as it
+-- is now, {'limited', resource, version, state, now}, and Python computes again.
+local function lkey(resource) return P .. ':limiter:' .. resource end
+-- nil: the resource is not limited; true: ``version`` is its limiter's current version;
+-- else the 'limited' reply to return.
+local function check_limiter(resource, version, t_now)
+  local l = redis.call('HMGET', lkey(resource), 'version', 'state')
+  if not l[1] then return nil end
+  if l[1] == version then return true end
+  return {'limited', resource, l[1], l[2], string.format('%.6f', t_now)}
+end
+-- Permits held: running tasks of the resource whose lease is live (an expired one is dropped
+-- here, so a dead worker's permit comes back with its lease).
+local function live_permits(resource, t_now)
+  local key = P .. ':permits:' .. resource
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', t_now)
+  return redis.call('ZCARD', key)
+end
+-- The first parked tasks, as many as there are free permits, get an outbox entry due now
+-- (an entry they have is left alone); they stay parked until a claim admits them.
+local function wake(resource, allowed, blocked_until, t_now)
+  if t_now < blocked_until then return 0 end
+  local free = allowed - live_permits(resource, t_now)
+  if free <= 0 then return 0 end
+  local ids = redis.call('ZRANGE', P .. ':waiting:' .. resource, 0, free - 1)
+  for _, id in ipairs(ids) do redis.call('ZADD', P .. ':outbox', 'NX', t_now, id) end
+  return #ids
 end

@@ -1,33 +1,56 @@
--- ARGV: prefix, then per outcome 7 values: task id, token, outcome (succeeded|failed|
--- cancelled|requeue), value (result JSON or error text), delay_s, refund (0/1), attempt;
--- several outcomes in one call (group commit). Each is fenced by its lease token. Returns one
--- element per outcome: the task hash, or the string LEASE_LOST.
-local function finish(id, token, outcome, value, delay, refund, attempt)
-  local t = redis.call('HMGET', tkey(id), 'status', 'lease_token')
+-- ARGV: prefix, then per outcome 11 values: task id, token, outcome (succeeded|failed|
+-- cancelled|requeue|throttled), value (result JSON or error text), delay_s, refund (0/1),
+-- attempt, and for a task whose resource is limited, what Python computed from its limiter:
+-- version, permits allowed and blocked_until after this outcome, and its new state for
+-- 'throttled' ('' and zeros before it has read the limiter). Several outcomes in one call
+-- (group commit). Each is fenced by its lease token. Returns one element per outcome:
+-- {'done', task hash}, the string LEASE_LOST, or {'limited', resource, version, state, now}
+-- (compute from this limiter, then call again; nothing was written).
+local function finish(id, token, outcome, value, delay, refund, attempt, version, allowed,
+                      blocked_until, new_state)
+  local t = redis.call('HMGET', tkey(id), 'status', 'lease_token', 'resource')
   if t[1] ~= 'running' or t[2] ~= token then return 'LEASE_LOST' end
+  local resource, limited = t[3], false
+  if resource then
+    local gate = check_limiter(resource, version, now())
+    if type(gate) == 'table' then return gate end
+    limited = gate == true
+  end
+  if limited and new_state ~= '' then
+    redis.call('HSET', lkey(resource), 'state', new_state)
+    redis.call('HINCRBY', lkey(resource), 'version', 1)
+  end
   release(id)
   if outcome == 'succeeded' then
     redis.call('HSET', tkey(id), 'result', value, 'progress', 1)
     move(id, 'running', 'succeeded')
     event('task.succeeded', id, 'succeeded', cjson.encode({attempt = attempt}))
-  elseif outcome == 'requeue' then
+  elseif outcome == 'requeue' or outcome == 'throttled' then
+    local t_now = now()
+    if outcome == 'throttled' and limited then
+      delay = math.max(delay, blocked_until - t_now)
+    end
     if value ~= '' then redis.call('HSET', tkey(id), 'error', value) end
-    redis.call('HSET', tkey(id), 'not_before', tostring(now() + delay), 'progress', 0,
+    redis.call('HSET', tkey(id), 'not_before', string.format('%.6f', t_now + delay), 'progress', 0,
       'progress_message', '')
     if refund == 1 then redis.call('HINCRBY', tkey(id), 'attempts', -1) end
     move(id, 'running', 'queued')
-    event('task.retrying', id, 'queued',
-      cjson.encode({attempt = attempt, error = value, delay_s = delay}))
+    local data = {attempt = attempt, error = value, delay_s = delay}
+    if outcome == 'throttled' then data.throttled = true end
+    event('task.retrying', id, 'queued', cjson.encode(data))
   else
     redis.call('HSET', tkey(id), 'error', value)
     move(id, 'running', outcome)
     event('task.' .. outcome, id, outcome, cjson.encode({attempt = attempt, error = value}))
   end
-  return redis.call('HGETALL', tkey(id))
+  -- The permit went with 'running' (move): hand it to a parked task.
+  if limited then wake(resource, allowed, blocked_until, now()) end
+  return {'done', redis.call('HGETALL', tkey(id))}
 end
 local out = {}
-for i = 2, #ARGV, 7 do
+for i = 2, #ARGV, 11 do
   out[#out + 1] = finish(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4]),
-    tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]))
+    tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]), ARGV[i + 7], tonumber(ARGV[i + 8]),
+    tonumber(ARGV[i + 9]), ARGV[i + 10])
 end
 return out

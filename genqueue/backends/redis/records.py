@@ -52,6 +52,10 @@ def task_from(data: dict[str, str]) -> Task:
             "worker_id": data.get("worker_id"),
             "lease_expires_at": _dt(data, "lease_expires_at"),
             "cancel_requested": data.get("cancel_requested") == "1",
+            "resource": data.get("resource"),
+            "start_by": _dt(data, "start_by"),
+            "cancel_after_s": _time(data, "cancel_after_s"),
+            "waiting_for": data.get("waiting_for"),
         }
     )
 

@@ -1,6 +1,7 @@
 -- ARGV: prefix. Running tasks whose lease expired: back to queued, or failed when out of
 -- attempts, or cancelled when cancellation was asked. Requeued ones get an outbox entry due
--- now. Returns the requeued ids.
+-- now. Then queued tasks whose start_by passed expire (at most 1000 per call, as above).
+-- Returns the requeued ids.
 local t_now = now()
 local expired = redis.call('ZRANGEBYSCORE', P .. ':running', '-inf', t_now, 'LIMIT', 0, 1000)
 local requeued = {}
@@ -24,6 +25,16 @@ for _, id in ipairs(expired) do
     event('task.retrying', id, 'queued', data)
     redis.call('ZADD', P .. ':outbox', t_now, id)
     requeued[#requeued + 1] = id
+  end
+end
+local overdue = redis.call('ZRANGEBYSCORE', P .. ':deadlines', '-inf',
+  string.format('(%.6f', t_now), 'LIMIT', 0, 1000)
+for _, id in ipairs(overdue) do
+  local t = redis.call('HMGET', tkey(id), 'status', 'start_by')
+  if t[1] == 'queued' then
+    expire(id, t[2])
+  else
+    redis.call('ZREM', P .. ':deadlines', id)  -- stale (move keeps the index in step)
   end
 end
 return requeued

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, Self
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from genqueue.backends.group import GroupCall, Send
-from genqueue.backends.redis import scripts
+from genqueue.backends.redis import events, scripts
 from genqueue.backends.redis.connection import UNREACHABLE, connect, reached, reaching
-from genqueue.backends.redis.records import batch_from, event_from, task_from, worker_from
+from genqueue.backends.redis.limits import CAS_TRIES, NO_GATE, RedisLimits, Seen, exhausted
+from genqueue.backends.redis.records import batch_from, task_from
+from genqueue.backends.redis.workers import RedisWorkers
 from genqueue.contracts import (
     OUTBOX_GRACE_S,
     Cancelled,
@@ -25,16 +27,18 @@ from genqueue.contracts import (
     Page,
     Requeue,
     Succeeded,
+    Throttled,
+    Waiting,
 )
 from genqueue.errors import (
     BackendUnavailableError,
-    EventsExpiredError,
     LeaseLostError,
     TaskNotFoundError,
 )
 from genqueue.models import (
     Batch,
     Event,
+    LimitStatus,
     NewTask,
     Progress,
     QueueStats,
@@ -44,6 +48,7 @@ from genqueue.models import (
     WorkerInfo,
     from_epoch,
 )
+from genqueue.settings import LimitSettings
 
 SCRIPTS = [
     "submit",
@@ -57,8 +62,10 @@ SCRIPTS = [
     "requeue_expired",
     "mark_offline",
     "purge",
+    "limits",
+    "set_limiter",
+    "wake",
 ]
-EVENTS_BLOCK_MS = 1000
 LIST_CHUNK = 200
 
 
@@ -74,6 +81,8 @@ class RedisStore:
         # A busy worker's claims and finishes travel together (see group.py).
         self._claim = GroupCall(self._group("claim"))
         self._finish = GroupCall(self._group("finish"))
+        self._limits = RedisLimits(self._run)
+        self._workers = RedisWorkers(redis, prefix)
 
     @classmethod
     async def connect(cls, url: str) -> Self:
@@ -115,14 +124,7 @@ class RedisStore:
     async def submit(
         self, tasks: Sequence[NewTask], *, batch: Batch | None = None
     ) -> list[tuple[Task, bool]]:
-        items = [
-            {
-                k: v
-                for k, v in {**t.model_dump(), "payload": json.dumps(t.payload)}.items()
-                if v is not None
-            }
-            for t in tasks
-        ]
+        items = [_item(t) for t in tasks]
         batch_json = ""
         if batch is not None:
             record = {
@@ -189,17 +191,32 @@ class RedisStore:
         rank = await self._r.zrank(f"{self._p}:queued:{queue}", task_id)
         return None if rank is None else int(rank) + 1
 
-    async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | None:
+    async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | Waiting | None:
         token = secrets.token_hex(8)
-        flat = await self._claim(task_id, worker_id, token, lease_s)
-        if not flat:
-            return None
-        task = task_from(scripts.pairs(flat))
-        assert task.lease_expires_at is not None
-        lease = Lease(
-            task_id, worker_id, token, task.attempts, task.lease_expires_at, task.cancel_requested
-        )
-        return Claim(lease, task)
+        gate, epoch = NO_GATE, None
+        for _ in range(CAS_TRIES):
+            reply = await self._claim(task_id, worker_id, token, lease_s, *gate)
+            if not reply:
+                return None
+            if reply[0] == "waiting":
+                until = from_epoch(float(reply[1])) if reply[1] else None
+                return Waiting(task_from(scripts.pairs(reply[2])), until)
+            if reply[0] == "claimed":
+                task = task_from(scripts.pairs(reply[1]))
+                assert task.lease_expires_at is not None
+                lease = Lease(
+                    task_id,
+                    worker_id,
+                    token,
+                    task.attempts,
+                    task.lease_expires_at,
+                    task.cancel_requested,
+                    epoch,
+                )
+                return Claim(lease, task)
+            seen = Seen.of(reply)  # its resource is limited: decide with its limiter
+            gate, epoch = seen.gate(), seen.state.epoch
+        raise exhausted(f"claim {task_id}")
 
     async def renew(self, lease: Lease, lease_s: float) -> Lease:
         cancel, expires = await self._run("renew", lease.task_id, lease.token, lease_s)
@@ -210,6 +227,7 @@ class RedisStore:
             lease.attempt,
             from_epoch(float(expires)),
             cancel == "1",
+            lease.epoch,
         )
 
     async def set_progress(self, lease: Lease, progress: Progress) -> None:
@@ -219,19 +237,16 @@ class RedisStore:
         await self._run("add_event", lease.task_id, lease.token, event_type, json.dumps(data))
 
     async def finish(self, lease: Lease, outcome: Outcome) -> Task:
-        match outcome:
-            case Succeeded(result=result):
-                args: tuple[Any, ...] = ("succeeded", json.dumps(result), 0, 0)
-            case Failed(error=error):
-                args = ("failed", error, 0, 0)
-            case Cancelled(reason=reason):
-                args = ("cancelled", reason, 0, 0)
-            case Requeue(delay_s=delay_s, error=error, refund=refund):
-                args = ("requeue", error or "", delay_s, int(refund))
-        flat = await self._finish(lease.task_id, lease.token, *args, lease.attempt)
-        if flat == "LEASE_LOST":
-            raise LeaseLostError(f"lease of {lease.task_id} lost (finish)")
-        return task_from(scripts.pairs(flat))
+        args = _outcome_args(outcome)
+        gate: tuple[Any, ...] = (*NO_GATE, "")
+        for _ in range(CAS_TRIES):
+            reply = await self._finish(lease.task_id, lease.token, *args, lease.attempt, *gate)
+            if reply == "LEASE_LOST":
+                raise LeaseLostError(f"lease of {lease.task_id} lost (finish)")
+            if reply[0] == "done":
+                return task_from(scripts.pairs(reply[1]))
+            gate = Seen.of(reply).after(outcome, lease.epoch)
+        raise exhausted(f"finish {lease.task_id}")
 
     async def cancel(self, task_id: str) -> Task:
         await self.get(task_id)
@@ -259,6 +274,15 @@ class RedisStore:
 
     async def requeue_expired(self) -> list[Task]:
         return await self._get_many(await self._run("requeue_expired"))
+
+    async def configure_limits(self, policies: Mapping[str, LimitSettings]) -> None:
+        await self._limits.configure(policies)
+
+    async def limits(self) -> list[LimitStatus]:
+        return await self._limits.statuses()
+
+    async def wake_waiting(self) -> int:
+        return await self._limits.wake()
 
     async def take_outbox(self, limit: int, hold_s: float) -> list[Message]:
         rows = await self._run("take_outbox", limit, hold_s)
@@ -291,34 +315,9 @@ class RedisStore:
             )
         return [s for s in stats if s.counts]
 
-    @reached
     async def register_worker(self, info: WorkerInfo) -> None:
-        now = await self._now()
-        key = f"{self._p}:worker:{info.id}"
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            pipe.hset(
-                key,
-                mapping={
-                    "id": info.id,
-                    "name": info.name,
-                    "host": info.host,
-                    "pid": info.pid,
-                    "queues": json.dumps(info.queues),
-                    "concurrency": info.concurrency,
-                    "status": "online",
-                    "started_at": info.started_at.timestamp(),
-                    "last_seen": now,
-                    "running": "[]",
-                    "succeeded": 0,
-                    "failed": 0,
-                },
-            )
-            pipe.zadd(f"{self._p}:workers", {info.id: now})
-            pipe.zadd(f"{self._p}:workers:online", {info.id: now})
-            await pipe.execute()
+        await self._workers.register_worker(info)
 
-    @reached
     async def heartbeat_worker(
         self,
         worker_id: str,
@@ -327,46 +326,13 @@ class RedisStore:
         failed: int,
         degraded: str | None = None,
     ) -> None:
-        now = await self._now()
-        key = f"{self._p}:worker:{worker_id}"
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                key,
-                mapping={
-                    "last_seen": now,
-                    "running": json.dumps(running),
-                    "succeeded": succeeded,
-                    "failed": failed,
-                    "status": "online" if degraded is None else "degraded",
-                    "reason": degraded or "",
-                },
-            )
-            # A degraded worker is alive: it stays in workers:online for mark_offline.
-            pipe.zadd(f"{self._p}:workers", {worker_id: now})
-            pipe.zadd(f"{self._p}:workers:online", {worker_id: now})
-            await pipe.execute()
+        await self._workers.heartbeat_worker(worker_id, running, succeeded, failed, degraded)
 
-    @reached
     async def stop_worker(self, worker_id: str) -> None:
-        now = await self._now()
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                f"{self._p}:worker:{worker_id}",
-                mapping={"status": "stopped", "running": "[]", "reason": "", "last_seen": now},
-            )
-            pipe.zadd(f"{self._p}:workers", {worker_id: now})
-            pipe.zrem(f"{self._p}:workers:online", worker_id)
-            await pipe.execute()
+        await self._workers.stop_worker(worker_id)
 
-    @reached
     async def list_workers(self) -> list[WorkerInfo]:
-        ids = await self._r.zrevrange(f"{self._p}:workers", 0, -1)
-        async with self._r.pipeline(transaction=False) as pipe:
-            for worker_id in ids:
-                pipe.hgetall(f"{self._p}:worker:{worker_id}")
-            records = await pipe.execute()
-        workers = [worker_from(r) for r in records if r]
-        return sorted(workers, key=lambda w: w.started_at, reverse=True)
+        return await self._workers.list_workers()
 
     async def mark_offline(self, silent_s: float) -> list[str]:
         ids: list[str] = await self._run("mark_offline", silent_s)
@@ -376,64 +342,35 @@ class RedisStore:
         ids: list[str] = await self._run("purge", older_than_s)
         return ids
 
-    @reached
-    async def _now(self) -> float:
-        seconds, micros = await self._r.time()
-        return float(seconds) + float(micros) / 1_000_000
-
     async def watch(self, after: str | None = None) -> AsyncGenerator[Event, None]:
-        key = f"{self._p}:events"
-        try:
-            if after is not None:
-                return _follow(self._r, key, await _resume_point(self._r, key, after))
-            newest = await self._r.xrevrange(key, count=1)
-        except UNREACHABLE as exc:
-            raise BackendUnavailableError(f"Redis: {exc}") from exc
-        return _follow(self._r, key, newest[0][0] if newest else "0-0")
+        return await events.watch(self._r, f"{self._p}:events", after)
 
 
-def _stream_id(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
+def _item(task: NewTask) -> dict[str, Any]:
+    """A new task as submit.lua reads it: absent values left out (cjson turns null into a
+    truthy sentinel), times as epoch seconds in text (a Lua number would lose precision)."""
+    fields = {**task.model_dump(), "payload": json.dumps(task.payload)}
+    for name in ("not_before", "start_by"):
+        if fields[name] is not None:
+            fields[name] = repr(fields[name].timestamp())
+    if task.cancel_after_s is not None:
+        fields["cancel_after_s"] = repr(task.cancel_after_s)
+    return {k: v for k, v in fields.items() if v is not None}
 
 
-async def _resume_point(redis: Any, key: str, after: str) -> str:
-    """``after``, if the stream still holds every entry after it. Trimming (MAXLEN) leaves
-    no trace but the first entry, so losing only ``after`` itself counts as a loss too."""
-    try:
-        position = _stream_id(after)
-    except ValueError:
-        raise EventsExpiredError(f"{after!r} is not a Redis stream id") from None
-    try:
-        info = await redis.xinfo_stream(key)
-    except ResponseError:  # no such key: nothing was ever kept here (or Redis lost it)
-        if position == (0, 0):
-            return after
-        raise EventsExpiredError(f"event {after!r} is not kept: {key} does not exist") from None
-    newest = _stream_id(info["last-generated-id"])
-    first = info.get("first-entry")
-    kept_from = _stream_id(first[0]) if first else newest
-    trimmed = info.get("entries-added", -1) != info["length"]  # unknown before Redis 7
-    if position > newest or (trimmed and position < kept_from):
-        raise EventsExpiredError(f"event {after!r} is no longer kept in {key}")
-    return after
-
-
-async def _follow(redis: Any, key: str, last: str) -> AsyncGenerator[Event, None]:
-    # A connection of its own for the blocking reads, so they never hold up other commands.
-    reader = redis.client()
-    try:
-        while True:
-            try:
-                reply = await reader.xread({key: last}, count=500, block=EVENTS_BLOCK_MS)
-            except UNREACHABLE as exc:
-                raise BackendUnavailableError(f"Redis: {exc}") from exc
-            for _, entries in reply:
-                for entry_id, fields in entries:
-                    last = entry_id
-                    yield event_from(entry_id, fields)
-    finally:
-        await reader.aclose()
+def _outcome_args(outcome: Outcome) -> tuple[str, str, float, int]:
+    """An outcome as finish.lua reads it: kind, value (result JSON or error), delay_s, refund."""
+    match outcome:
+        case Succeeded(result=result):
+            return "succeeded", json.dumps(result), 0.0, 0
+        case Failed(error=error):
+            return "failed", error, 0.0, 0
+        case Cancelled(reason=reason):
+            return "cancelled", reason, 0.0, 0
+        case Requeue(delay_s=delay_s, error=error, refund=refund):
+            return "requeue", error or "", delay_s, int(refund)
+        case Throttled(delay_s=delay_s, error=error):
+            return "throttled", error, delay_s, 1
 
 
 def _matches(data: dict[str, str], where: TaskFilter) -> bool:

@@ -1,5 +1,6 @@
 -- ARGV: prefix, batch JSON or '', tasks JSON list, outbox grace in seconds. All or none:
 -- validated before any write. Every created task gets an outbox entry due after the grace.
+-- Times (not_before, start_by) come as epoch seconds in text, kept as given.
 local batch = ARGV[2] ~= '' and cjson.decode(ARGV[2]) or nil
 local tasks = cjson.decode(ARGV[3])
 local out = {}
@@ -22,10 +23,11 @@ for i, t in ipairs(tasks) do
     redis.call('HSET', key, 'id', t.id, 'seq', seq, 'kind', t.kind, 'queue', t.queue,
       'payload', t.payload, 'priority', t.priority, 'attempts', 0,
       'max_attempts', t.max_attempts, 'created_at', tostring(t_now),
-      'not_before', tostring(t_now), 'progress', 0, 'progress_message', '',
+      'not_before', t.not_before or tostring(t_now), 'progress', 0, 'progress_message', '',
       'cancel_requested', 0)
-    if t.user then redis.call('HSET', key, 'user', t.user) end
-    if t.batch_id then redis.call('HSET', key, 'batch_id', t.batch_id) end
+    for _, name in ipairs({'user', 'batch_id', 'resource', 'start_by', 'cancel_after_s'}) do
+      if t[name] then redis.call('HSET', key, name, t[name]) end
+    end
     if t.idempotency_key then
       redis.call('HSET', key, 'idempotency_key', t.idempotency_key)
       redis.call('SET', P .. ':idem:' .. t.idempotency_key, t.id)

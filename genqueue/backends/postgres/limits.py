@@ -1,0 +1,269 @@
+"""Shared limits on PostgreSQL: the claims and finishes of tasks whose resource has a limiter,
+and ``configure_limits``, ``limits``, ``wake_waiting`` (schema in ``migrations/005_limits.sql``).
+
+The store's one-statement CLAIM and FINISH hand a task over to this module when its resource
+has a limiter row (they return it as 'limited'), or FINISH is skipped when the lease carries
+an epoch. Here each claim or finish is one transaction that first takes the limiter row FOR
+UPDATE, so the count of permits held (running tasks of the resource with a live lease) and the
+state cannot change under it; the next statement then sees every commit made before the lock
+was granted, and reads the clock (``clock_timestamp()``: ``now()`` is the transaction's
+start, earlier by the lock wait) that the arithmetic of ``genqueue/limiter.py`` and the writes
+of this transaction share. No rule of the limiter is written in SQL.
+
+Locks are taken in one order: the limiter row, then task rows (claim, finish), never the other
+way round; several limiter rows only in resource order (configure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from genqueue.backends.postgres.db import Conn, Database
+from genqueue.backends.postgres.queries import (
+    FINISHED_EVENT,
+    STARTED,
+    claim_update,
+    due,
+    finish_update,
+)
+from genqueue.backends.postgres.rows import (
+    TASK_COLUMNS,
+    Finish,
+    Row,
+    lease_from,
+    task_from_row,
+)
+from genqueue.contracts import Claim, Lease, Waiting
+from genqueue.limiter import (
+    admits,
+    dump_state,
+    free_permits,
+    initial_state,
+    load_state,
+    reconfigure,
+    status,
+    throttle,
+)
+from genqueue.models import LimitStatus, from_epoch
+from genqueue.settings import LimitSettings
+
+LOCK = "SELECT state::text AS state FROM limiters WHERE resource = $1 FOR UPDATE"
+
+# The limiter of the resource of the task leased by token $2, if it has one.
+LOCK_OF_LEASE = """
+SELECT l.resource, l.state::text AS state
+FROM tasks t JOIN limiters l ON l.resource = t.resource
+WHERE t.id = $1 AND t.lease_token = $2 AND t.status = 'running'
+FOR UPDATE OF l
+"""
+
+# The clock, and the permits of resource $1 held by tasks other than $2.
+HELD = """
+SELECT c.now, (SELECT count(*) FROM tasks
+               WHERE resource = $1 AND status = 'running' AND lease_expires_at > c.now
+                   AND id <> $2) AS in_flight
+FROM (SELECT clock_timestamp() AS now) c
+"""
+
+ADMIT = f"""
+WITH t AS ({claim_update("$5::timestamptz", "true")}
+), e AS (
+    {STARTED}
+)
+SELECT * FROM t
+"""
+
+PARK = f"""
+UPDATE tasks SET waiting_for = $2 WHERE id = $1 AND {due("$3::timestamptz")}
+RETURNING {TASK_COLUMNS}
+"""
+
+
+def _parked(resource: str, n: str) -> str:
+    """The first ``n`` parked tasks of ``resource``, in queue order (index tasks_waiting)."""
+    return f"""SELECT id FROM tasks
+        WHERE waiting_for = {resource} AND status = 'queued'
+        ORDER BY priority DESC, seq LIMIT {n}"""
+
+
+# FINISH ($1..$9) at clock $10, then, if it was recorded: the first $12 parked tasks of
+# resource $11 are owed a message now (an entry they have is left alone), and the limiter's
+# new state $13 (NULL: unchanged) is stored.
+FINISH_LIMITED = f"""
+WITH t AS ({finish_update("$10::timestamptz", "true")}
+), e AS (
+    {FINISHED_EVENT}
+), woken AS (
+    INSERT INTO outbox (task_id, due_at)
+    SELECT w.id, $10::timestamptz FROM ({_parked("$11::text", "$12::integer")}) w
+    WHERE EXISTS (SELECT 1 FROM t)
+    ON CONFLICT (task_id) DO NOTHING
+), saved AS (
+    UPDATE limiters SET state = $13::text::jsonb
+    WHERE resource = $11::text AND $13::text IS NOT NULL AND EXISTS (SELECT 1 FROM t)
+)
+SELECT * FROM t
+"""
+
+
+# Every limiter, with the permits it has out (and, in LIMITERS, the tasks parked for one).
+HOLDERS = """
+SELECT l.resource, l.state::text AS state, now() AS now,
+    (SELECT count(*) FROM tasks t WHERE t.resource = l.resource AND t.status = 'running'
+        AND t.lease_expires_at > now()) AS in_flight
+FROM limiters l
+"""
+LIMITERS = f"""
+SELECT h.*,
+    (SELECT count(*) FROM tasks t WHERE t.waiting_for = h.resource AND t.status = 'queued')
+        AS waiting
+FROM ({HOLDERS}) h ORDER BY h.resource
+"""
+
+# $2[i] parked tasks of resource $1[i] are owed a message now; returns how many were picked.
+WAKE = f"""
+WITH want AS (
+    SELECT * FROM unnest($1::text[], $2::integer[]) AS w(resource, n)
+), picked AS (
+    SELECT p.id FROM want CROSS JOIN LATERAL ({_parked("want.resource", "want.n")}) p
+), owed AS (
+    INSERT INTO outbox (task_id, due_at) SELECT id, now() FROM picked
+    ON CONFLICT (task_id) DO NOTHING
+)
+SELECT count(*) FROM picked
+"""
+
+CREATE = """
+INSERT INTO limiters (resource, state)
+SELECT r, s::jsonb FROM unnest($1::text[], $2::text[]) AS i(r, s) ORDER BY r
+ON CONFLICT (resource) DO NOTHING
+RETURNING resource
+"""
+LOCK_MANY = """
+SELECT resource, state::text AS state FROM limiters WHERE resource = ANY($1::text[])
+ORDER BY resource FOR UPDATE
+"""
+SAVE_MANY = """
+UPDATE limiters l SET state = i.s::jsonb FROM unnest($1::text[], $2::text[]) AS i(r, s)
+WHERE l.resource = i.r
+"""
+
+
+class Limits:
+    """The limiter half of ``PostgresStore``; see ``genqueue.contracts.Store`` for the
+    guarantees of ``claim``, ``finish``, ``configure_limits``, ``limits`` and
+    ``wake_waiting``."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def claim(
+        self, task_id: str, worker_id: str, token: str, lease_s: float, resource: str
+    ) -> Claim | Waiting | None:
+        """Claim a task of ``resource`` with one of its permits, or park it."""
+
+        async def run(conn: Conn) -> Claim | Waiting | None:
+            async with conn.transaction():
+                text = await conn.fetchval(LOCK, resource)
+                held = await conn.fetchrow(HELD, resource, task_id)
+                now: datetime = held["now"]
+                epoch = None
+                if text is not None:  # a resource never configured is not limited
+                    state = load_state(text)
+                    admission = admits(state, held["in_flight"], now.timestamp())
+                    if not admission.admitted:
+                        row = await conn.fetchrow(PARK, task_id, resource, now)
+                        if row is None:
+                            return None
+                        blocked = admission.wait_s > 0
+                        until = from_epoch(state.blocked_until) if blocked else None
+                        return Waiting(task_from_row(row), until)
+                    epoch = state.epoch
+                row = await conn.fetchrow(ADMIT, task_id, worker_id, token, lease_s, now)
+            if row is None:  # not claimable any more (or past its start_by: the sweep ends it)
+                return None
+            task = task_from_row(row)
+            return Claim(lease_from(task, token, epoch), task)
+
+        # Safe to retry, as the store's claim is.
+        return await self._db.run(run)
+
+    async def finish(self, lease: Lease, change: Finish) -> Row | None:
+        """Record ``change`` for the run holding ``lease``, free its permit and wake the parked
+        tasks that permit (or a grown limit) lets start; a throttle also changes the limiter.
+        None if the lease is lost."""
+
+        async def run(conn: Conn) -> Row | None:
+            async with conn.transaction():
+                lock = await conn.fetchrow(LOCK_OF_LEASE, lease.task_id, lease.token)
+                resource = None if lock is None else lock["resource"]
+                held = await conn.fetchrow(HELD, resource, lease.task_id)
+                now: datetime = held["now"]
+                at = now.timestamp()
+                delay_s, saved, wake = change.delay_s, None, 0
+                if lock is not None:
+                    state = load_state(lock["state"])
+                    if change.throttled is not None:
+                        # A lease taken before the limiter existed started under no epoch:
+                        # its limit error is counted and blocks, but cuts nothing.
+                        epoch = -1 if lease.epoch is None else lease.epoch
+                        state = throttle(state, epoch, at, change.throttled.retry_after_s)
+                        saved = dump_state(state)
+                        delay_s = max(delay_s, state.blocked_until - at)
+                    wake = free_permits(state, held["in_flight"], at)
+                params = change.params(delay_s)
+                return await conn.fetchrow(
+                    FINISH_LIMITED, lease.task_id, lease.token, *params, now, resource, wake, saved
+                )
+
+        # Safe to retry: fenced by the token, a repeat of a stored outcome finds no lease.
+        return await self._db.run(run)
+
+    async def configure(self, policies: Mapping[str, LimitSettings]) -> None:
+        names = sorted(policies)
+        if not names:
+            return
+
+        async def run(conn: Conn) -> None:
+            async with conn.transaction():
+                now = (await conn.fetchval("SELECT clock_timestamp()")).timestamp()
+                fresh = [dump_state(initial_state(policies[r], now)) for r in names]
+                created = {r["resource"] for r in await conn.fetch(CREATE, names, fresh)}
+                rest = [r for r in names if r not in created]
+                existing = await conn.fetch(LOCK_MANY, rest) if rest else []
+                changed: dict[str, str] = {}
+                for row in existing:
+                    state = load_state(row["state"])
+                    moved = reconfigure(state, policies[row["resource"]], now)
+                    if moved is not state:  # an unchanged policy is not written
+                        changed[row["resource"]] = dump_state(moved)
+                if changed:
+                    await conn.execute(SAVE_MANY, list(changed), list(changed.values()))
+
+        await self._db.run(run)
+
+    async def statuses(self) -> list[LimitStatus]:
+        return [
+            status(r["resource"], load_state(r["state"]), r["in_flight"], r["waiting"], t)
+            for r, t in _timed(await self._db.fetch(LIMITERS))
+        ]
+
+    async def wake_waiting(self) -> int:
+        # Read, then wake, without a lock: a claim admitted in between makes this wake one
+        # task too many, which its claim parks again; waking is never lost, only repeated.
+        # Every limiter with a free permit is asked; WAKE picks only the parked tasks there are.
+        want: dict[str, int] = {}
+        for r, t in _timed(await self._db.fetch(HOLDERS)):
+            n = free_permits(load_state(r["state"]), r["in_flight"], t)
+            if n > 0:
+                want[r["resource"]] = n
+        if not want:
+            return 0
+        return int(await self._db.fetchval(WAKE, list(want), list(want.values())))
+
+
+def _timed(rows: list[Any]) -> list[tuple[Any, float]]:
+    """Rows of LIMITERS with their clock as the limiter's float seconds."""
+    return [(r, r["now"].timestamp()) for r in rows]
