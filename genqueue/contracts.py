@@ -24,6 +24,7 @@ from genqueue.models import (
     NewTask,
     Progress,
     QueueStats,
+    ServiceTime,
     Task,
     TaskFilter,
     WorkerInfo,
@@ -182,10 +183,9 @@ class Store(Protocol):
         """Tasks matching ``where``, newest first, paginated by an opaque cursor."""
 
     async def position(self, task_id: str) -> int | None:
-        """1-based place of a queued task in its queue (1 = next to start); None otherwise.
-
-        Order is the broker's: priority (higher first), then age.
-        """
+        """1-based place of a ready task in its queue's fair order (1 = next to start); None
+        for a task not queued, or queued but not due yet (not in line before its time).
+        Parked tasks keep their place. See :meth:`claim_next` for the order."""
 
     async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | Waiting | None:
         """Atomically move a ``queued`` task whose ``not_before`` has passed to ``running``
@@ -205,6 +205,34 @@ class Store(Protocol):
         None if the task is not claimable (already running elsewhere, finished, cancelled,
         unknown, or not due yet): the caller acknowledges the delivery and moves on.
         """
+
+    async def claim_next(
+        self, queue: str, worker_id: str, lease_s: float
+    ) -> Claim | Waiting | None:
+        """Claim, as :meth:`claim` would, the task of ``queue`` next in fair order. A broker
+        message is a credit for its queue, whichever task it names: every queued task is
+        owed one, so there are always as many credits as tasks to claim.
+
+        Fair order of the ready tasks of a queue: priority first (higher first); within a
+        priority, start-time fair queuing across users (weighted); then age. A task becomes
+        ready when it is due: at submit, or for a task submitted with a future
+        ``not_before``, at the first ``claim_next`` of its queue after that (which first
+        makes every due task of the queue ready). When a new task becomes ready it is
+        tagged ``S = max(V, F[user])``, and ``F[user] = S + max(1, round(1000 / weight))``,
+        where ``F`` is kept per (queue, priority, user; None counts as one user) and the
+        floor ``V`` is the smallest tag of the ready tasks of that queue and priority, or
+        when none is ready the largest ``F`` there (0 if none): a user who comes back after
+        a quiet spell starts level with the others, neither ahead nor in debt. The order
+        is (priority desc, tag, age); no row is written by every claim. A task queued again (retry, throttle, lease
+        expiry) keeps its tag, so it goes back to the head of its priority once due. A
+        user's long batch thus interleaves with everyone else's tasks, and a newcomer
+        waits behind at most one task of each other user.
+
+        Eligible: ready, and not parked, or parked for a resource with a free permit now.
+        The first eligible task: if its ``start_by`` has passed it expires and the next is
+        taken; if it needs a permit and none is free it is parked and :class:`Waiting`
+        returned; else it is claimed. None: nothing eligible (the caller acknowledges the
+        credit, or gives it back until its own task is due)."""
 
     async def renew(self, lease: Lease, lease_s: float) -> Lease:
         """Extend a live lease. The returned lease carries ``cancel_requested``.
@@ -232,6 +260,11 @@ class Store(Protocol):
 
         Fenced by the lease token: ``LeaseLostError`` if another run owns the task now or it
         already finished, so a late duplicate never overwrites a recorded result.
+
+        ``Succeeded`` and ``Failed`` also move the service time of (queue, kind) by the
+        run's length x (finish time minus ``started_at``), in the same atomic step: the
+        first sample sets mean x and deviation 0; then deviation += 0.2 * (|x - mean| -
+        deviation) and mean += 0.2 * (x - mean), with the old mean in both.
         """
 
     async def cancel(self, task_id: str) -> Task:
@@ -290,6 +323,10 @@ class Store(Protocol):
 
     async def queue_stats(self) -> list[QueueStats]:
         """Counts per status for every queue that has tasks."""
+
+    async def service_times(self) -> list[ServiceTime]:
+        """The service time of every (queue, kind) that has finished a run, by queue and
+        kind (see :meth:`finish`)."""
 
     async def register_worker(self, info: WorkerInfo) -> None:
         """Add or replace a worker in the registry (``online``, no reason)."""

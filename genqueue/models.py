@@ -76,6 +76,8 @@ class NewTask(BaseModel):
     start_by: datetime | None = None
     # A run longer than this after it started is stopped and the task ends cancelled.
     cancel_after_s: float | None = None
+    # Its user's share of the queue against other users' (fair share; GENQUEUE_FAIR_WEIGHTS).
+    weight: float = Field(1.0, gt=0)
 
 
 class Task(NewTask):
@@ -216,3 +218,16 @@ class LimitStatus(BaseModel):
     throttles: int = 0  # limit errors reported, whether they cut or not
     last_cut_at: datetime | None = None
     history: list[LimitChange] = Field(default_factory=list)  # oldest first, the last few
+
+
+class ServiceTime(BaseModel):
+    """How long runs of one kind in one queue take: moving averages kept by the store (each
+    finished run moves them by a fifth of its difference), for estimated start and finish times."""
+
+    model_config = ConfigDict(frozen=True)
+
+    queue: str
+    kind: str
+    mean_s: float
+    deviation_s: float  # mean absolute deviation, moving like the mean
+    samples: int
