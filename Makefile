@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: install install-dev models run test lint bench bench-redis bench-amqp bench-aimd soak browser clean
+.PHONY: install install-dev models run test lint bench bench-redis bench-amqp bench-aimd bench-fairness soak browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,10 @@ bench-amqp: $(DEV_STAMP) .venv-bench/.installed
 # time to settle after the cap moves 8 -> 4 -> 10).
 bench-aimd: $(DEV_STAMP)
 	$(BIN)/python -m bench.aimd
+
+# Fair share: a user's 20 tasks behind another's 5 000, beside FIFO and an idle cluster.
+bench-fairness: $(DEV_STAMP)
+	$(BIN)/python -m bench.fairness
 
 # Every store/broker pairing under load while workers, the API and private Redis/PostgreSQL
 # servers are killed at random (RabbitMQ: the shared one, stopped once per pairing); fails if

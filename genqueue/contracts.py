@@ -223,8 +223,9 @@ class Store(Protocol):
         floor ``V`` is the smallest tag of the ready tasks of that queue and priority, or
         when none is ready the largest ``F`` there (0 if none): a user who comes back after
         a quiet spell starts level with the others, neither ahead nor in debt. The order
-        is (priority desc, tag, age); no row is written by every claim. A task queued again (retry, throttle, lease
-        expiry) keeps its tag, so it goes back to the head of its priority once due. A
+        is (priority desc, tag, age); no row is written by every claim. A task queued
+        again (retry, throttle, lease expiry) keeps its tag, so it goes back to the head of
+        its priority once due. A
         user's long batch thus interleaves with everyone else's tasks, and a newcomer
         waits behind at most one task of each other user.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -56,10 +56,17 @@ class TaskRequest:
 class Dispatcher:
     """Creates, cancels and re-queues tasks: validated, stored, then published."""
 
-    def __init__(self, store: Store, broker: Broker, kinds: KindRegistry) -> None:
+    def __init__(
+        self,
+        store: Store,
+        broker: Broker,
+        kinds: KindRegistry,
+        weights: Mapping[str, float] | None = None,
+    ) -> None:
         self.store = store
         self.broker = broker
         self.kinds = kinds
+        self.weights = dict(weights or {})  # fair share per user (Settings.fair_weights)
         self._clear = GroupCall(self._send_clear)
 
     def prepare(self, request: TaskRequest, *, batch_id: str | None = None) -> NewTask:
@@ -87,6 +94,7 @@ class Dispatcher:
             not_before=request.not_before,
             start_by=request.start_by,
             cancel_after_s=request.cancel_after_s,
+            weight=self.weights.get(request.user or "", 1.0),
         )
 
     async def submit(self, request: TaskRequest) -> tuple[Task, bool]:

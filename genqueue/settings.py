@@ -262,6 +262,9 @@ class Settings(BaseSettings):
     limit_defaults: LimitSettings = LimitSettings()
     # Per resource, only the fields that differ: GENQUEUE_LIMITS='{"video-cloud": {"max": 8}}'.
     limits: dict[str, LimitSettings] = Field(default_factory=dict)
+    # Fair share between users inside a queue: a user's weight (default 1) is their share
+    # against the others': GENQUEUE_FAIR_WEIGHTS='{"batch-bot": 0.5, "ann": 2}'.
+    fair_weights: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(

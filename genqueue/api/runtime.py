@@ -39,13 +39,15 @@ class Runtime:
         # Requests get a deadline on store calls (a stalled store answers 503 in seconds);
         # the event hub and the sweeper take their time.
         bounded = with_deadline(store, settings.store)
-        dispatcher = Dispatcher(bounded, broker, kinds)
+        dispatcher = Dispatcher(bounded, broker, kinds, settings.fair_weights)
         hub = EventHub(store)
         await hub.start()
         runtime = cls(settings, kinds, bounded, broker, artifacts, dispatcher, hub)
         runtime._unbounded_store = store
         if sweep:
-            sweeper = Sweeper(Dispatcher(store, broker, kinds), artifacts, settings)
+            sweeper = Sweeper(
+                Dispatcher(store, broker, kinds, settings.fair_weights), artifacts, settings
+            )
             runtime._tasks.append(asyncio.create_task(sweeper.run(), name="genqueue-sweeper"))
         return runtime
 

@@ -82,7 +82,7 @@ class Worker:
             settings.max_image_pixels,
         )
         self._pool = ProcessPool(settings.worker.process_pool)
-        self._dispatcher = Dispatcher(store, broker, kinds)
+        self._dispatcher = Dispatcher(store, broker, kinds, settings.fair_weights)
         self._sweeper = Sweeper(self._dispatcher, artifacts, settings)
         self._slots = asyncio.Semaphore(self.concurrency)
         self._running: dict[str, Execution] = {}
@@ -272,7 +272,10 @@ class Worker:
 
     async def _process(self, delivery: Delivery) -> None:
         lease_s = self.settings.lease_s
-        claim = await self._in_store(lambda: self.store.claim(delivery.task_id, self.id, lease_s))
+        # The message is a credit for its queue: the store picks the task next in fair order.
+        claim = await self._in_store(
+            lambda: self.store.claim_next(delivery.queue, self.id, lease_s)
+        )
         if claim is None:
             await self._not_claimed(delivery)
             return
@@ -336,8 +339,9 @@ class Worker:
             log.info("relay after a permit was freed failed (%s); the sweep will", exc)
 
     async def _not_claimed(self, delivery: Delivery) -> None:
-        """A delivery whose task cannot be claimed: early (back off), or needing no run here
-        (finished, cancelled, running elsewhere under a lease, unknown): drop it."""
+        """A credit that found nothing to claim in its queue: if the task it was sent for is
+        not due yet (it came early), keep it until then; else every task it could stand
+        for is claimed, finished or gone: drop it."""
         try:
             task = await self._in_store(lambda: self.store.get(delivery.task_id))
         except TaskNotFoundError:

@@ -72,7 +72,7 @@ async def test_a_burst_of_limit_errors_under_one_limit_cuts_it_once(store: Store
         assert (task.status, task.attempts) == (TaskStatus.QUEUED, 0)  # attempt refunded
     status = await limit_of(store)
     assert (status.limit, status.cuts, status.throttles) == (2.0, 1, 2)
-    assert [h["reason"] for h in status.history] == ["start", "cut"]  # type: ignore[index]
+    assert [h.reason for h in status.history] == ["start", "cut"]
     # A permit taken after the cut belongs to the new epoch; its limit error cuts again.
     await store.finish(leases[2], Succeeded({}))
     fresh = await lease_of(store, a, "w", 30)
@@ -136,7 +136,7 @@ async def test_the_limit_grows_back_after_quiet_intervals_and_wakes_parked_tasks
     await let_time_pass(0.3)  # another: 3
     status = await limit_of(store)
     assert status.limit == 3.0
-    assert [h["reason"] for h in status.history] == ["start", "grow", "grow"]  # type: ignore[index]
+    assert [h.reason for h in status.history] == ["start", "grow", "grow"]
 
 
 async def test_reconfiguring_keeps_the_state_and_clamps_the_limit(store: Store) -> None:
@@ -147,7 +147,7 @@ async def test_reconfiguring_keeps_the_state_and_clamps_the_limit(store: Store) 
     await store.configure_limits({R: TWO.model_copy(update={"max": 2, "start": 2})})
     status = await limit_of(store)
     assert (status.limit, status.max, status.cuts) == (2.0, 2.0, 1)
-    assert [h["reason"] for h in status.history] == ["start", "cut", "configure"]  # type: ignore[index]
+    assert [h.reason for h in status.history] == ["start", "cut", "configure"]
 
 
 async def test_a_requeue_frees_the_permit_and_wakes_a_parked_task(store: Store) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 from genqueue.backends.postgres.db import Conn, Database
 from genqueue.backends.postgres.queries import (
     FINISHED_EVENT,
+    SAMPLED,
     STARTED,
     claim_update,
     due,
@@ -89,13 +90,13 @@ def _parked(resource: str, n: str) -> str:
 
 
 # FINISH ($1..$9) at clock $10, then, if it was recorded: the first $12 parked tasks of
-# resource $11 are owed a message now (an entry they have is left alone), and the limiter's
-# new state $13 (NULL: unchanged) is stored.
+# resource $11 are owed a message now (an entry they have is left alone), the limiter's new
+# state $13 (NULL: unchanged) is stored, and the run moves its service time.
 FINISH_LIMITED = f"""
 WITH t AS ({finish_update("$10::timestamptz", "true")}
 ), e AS (
     {FINISHED_EVENT}
-), woken AS (
+), {SAMPLED}, woken AS (
     INSERT INTO outbox (task_id, due_at)
     SELECT w.id, $10::timestamptz FROM ({_parked("$11::text", "$12::integer")}) w
     WHERE EXISTS (SELECT 1 FROM t)
@@ -104,7 +105,7 @@ WITH t AS ({finish_update("$10::timestamptz", "true")}
     UPDATE limiters SET state = $13::text::jsonb
     WHERE resource = $11::text AND $13::text IS NOT NULL AND EXISTS (SELECT 1 FROM t)
 )
-SELECT * FROM t
+SELECT t.* FROM t CROSS JOIN sampled
 """
 
 
@@ -250,15 +251,25 @@ class Limits:
             for r, t in _timed(await self._db.fetch(LIMITERS))
         ]
 
-    async def wake_waiting(self) -> int:
-        # Read, then wake, without a lock: a claim admitted in between makes this wake one
-        # task too many, which its claim parks again; waking is never lost, only repeated.
-        # Every limiter with a free permit is asked; WAKE picks only the parked tasks there are.
+    async def _free(self) -> dict[str, int]:
+        """Free permits now of every limiter that has some, read without a lock."""
         want: dict[str, int] = {}
         for r, t in _timed(await self._db.fetch(HOLDERS)):
             n = free_permits(load_state(r["state"]), r["in_flight"], t)
             if n > 0:
                 want[r["resource"]] = n
+        return want
+
+    async def free_resources(self) -> list[str]:
+        """The resources with a free permit now, whose parked tasks a claim may take (its
+        admission under the limiter's lock decides; a permit gone meanwhile parks it again)."""
+        return sorted(await self._free())
+
+    async def wake_waiting(self) -> int:
+        # Read, then wake, without a lock: a claim admitted in between makes this wake one
+        # task too many, which its claim parks again; waking is never lost, only repeated.
+        # Every limiter with a free permit is asked; WAKE picks only the parked tasks there are.
+        want = await self._free()
         if not want:
             return 0
         return int(await self._db.fetchval(WAKE, list(want), list(want.values())))

@@ -5,6 +5,7 @@ both, and asyncpg prepares each statement once per connection."""
 from __future__ import annotations
 
 from genqueue.backends.postgres.rows import TASK_COLUMNS
+from genqueue.backends.postgres.tags import INCREMENT, USER_KEY, tag_ctes
 
 T_COLUMNS = ", ".join(f"t.{c.strip()}" for c in TASK_COLUMNS.split(","))
 EVENT_INSERT = "INSERT INTO events (type, task_id, status, user_name, batch_id, kind, data)"
@@ -20,25 +21,34 @@ WITH b AS (
 ), input AS (
     SELECT * FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
                          $10::integer[], $11::text[], $12::text[], $13::integer[], $14::text[],
-                         $15::timestamptz[], $16::timestamptz[], $17::float8[])
+                         $15::timestamptz[], $16::timestamptz[], $17::float8[], $18::float8[])
         WITH ORDINALITY AS i(id, kind, queue, payload, user_name, priority, batch_id,
                              idempotency_key, max_attempts, resource, not_before, start_by,
-                             cancel_after_s, n)
-), ins AS (
+                             cancel_after_s, weight, n)
+), joining AS MATERIALIZED (
+    -- The due tasks this call stores (not those an earlier attempt stored, nor a repeated
+    -- idempotency key), which join their line now.
+    SELECT n, queue, priority, {USER_KEY} AS user_key, {INCREMENT} AS inc FROM input i
+    WHERE (not_before IS NULL OR not_before <= now())
+        AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = i.id)
+        AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.idempotency_key = i.idempotency_key)
+        AND NOT EXISTS (SELECT 1 FROM input j
+                        WHERE j.idempotency_key = i.idempotency_key AND j.n < i.n)
+), {tag_ctes("joining")}, ins AS (
     INSERT INTO tasks (id, kind, queue, payload, user_name, priority, batch_id,
                        idempotency_key, status, max_attempts, resource, not_before, start_by,
-                       cancel_after_s)
+                       cancel_after_s, weight, fair_tag)
     SELECT id, kind, queue, payload::jsonb, user_name, priority, batch_id, idempotency_key,
            'queued', max_attempts, resource, coalesce(not_before, now()), start_by,
-           cancel_after_s
-    FROM input ORDER BY n
+           cancel_after_s, weight, tags.tag
+    FROM input LEFT JOIN tags USING (n) ORDER BY n
     ON CONFLICT DO NOTHING
     RETURNING {TASK_COLUMNS}
 ), ev AS (
     {EVENT_INSERT}
     SELECT 'task.queued', id, 'queued', user_name, batch_id, kind, '{{}}' FROM ins
 ), owed AS (
-    INSERT INTO outbox (task_id, due_at) SELECT id, now() + make_interval(secs => $18) FROM ins
+    INSERT INTO outbox (task_id, due_at) SELECT id, now() + make_interval(secs => $19) FROM ins
 )
 SELECT i.n, x.* FROM input i CROSS JOIN LATERAL (
     SELECT 1 AS rank, true AS created, ins.* FROM ins WHERE ins.id = i.id
@@ -57,33 +67,21 @@ BY_IDEMPOTENCY_KEY = f"SELECT {TASK_COLUMNS} FROM tasks WHERE idempotency_key = 
 
 GET = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"
 
-# 1 + queued tasks ahead: higher priority, or same priority and older. Two range scans of the
-# partial index tasks_queued.
-POSITION = """
-SELECT me.status, CASE WHEN me.status = 'queued' THEN 1
-    + (SELECT count(*) FROM tasks t WHERE t.status = 'queued' AND t.queue = me.queue
-       AND t.priority > me.priority)
-    + (SELECT count(*) FROM tasks t WHERE t.status = 'queued' AND t.queue = me.queue
-       AND t.priority = me.priority AND t.seq < me.seq)
-    END AS position
-FROM tasks me WHERE me.id = $1
-"""
-
-
 # Claimable: queued, due, and not past its start_by (``now`` is an SQL expression).
 def due(now: str) -> str:
     return f"status = 'queued' AND not_before <= {now} AND (start_by IS NULL OR start_by > {now})"
 
 
-def claim_update(now: str, where: str) -> str:
-    """A CTE body that moves the due task $1 to running under the lease of worker $2, token
-    $3, for $4 seconds, if ``where`` holds too; then ``STARTED`` inserts its event."""
+def claim_update(now: str, where: str, task: str = "$1") -> str:
+    """A CTE body that moves the due task ``task`` (its id) to running under the lease of
+    worker $2, token $3, for $4 seconds, if ``where`` holds too; then ``STARTED`` inserts its
+    event. The task keeps its fair tag, for a retry (see ``finish_update``)."""
     return f"""
     UPDATE tasks SET status = 'running', attempts = attempts + 1, worker_id = $2,
         lease_token = $3, lease_expires_at = {now} + make_interval(secs => $4),
         started_at = {now}, progress = 0, progress_message = '', error = NULL,
         waiting_for = NULL
-    WHERE id = $1 AND {due(now)} AND {where}
+    WHERE id = {task} AND {due(now)} AND {where}
     RETURNING {TASK_COLUMNS}"""
 
 
@@ -159,7 +157,8 @@ RETURNING id
 def finish_update(now: str, where: str) -> str:
     """A CTE body recording every outcome, fenced by the lease token $2 of task $1, if
     ``where`` holds too. $3 is the new status: the finished ones, or 'queued' for a retry after
-    $6 seconds (refunding $7 attempts); $4 the result, $5 the error."""
+    $6 seconds (refunding $7 attempts); $4 the result, $5 the error. A retry due at once is
+    back in line with its fair tag; a later one holds the tag until it is due."""
     return f"""
     UPDATE tasks SET status = $3,
         result = CASE WHEN $3 = 'succeeded' THEN $4::jsonb ELSE result END,
@@ -169,7 +168,10 @@ def finish_update(now: str, where: str) -> str:
         finished_at = CASE WHEN $3 = 'queued' THEN finished_at ELSE {now} END,
         not_before = CASE WHEN $3 = 'queued' THEN {now} + make_interval(secs => $6)
                           ELSE not_before END,
-        attempts = attempts - $7, lease_token = NULL, lease_expires_at = NULL
+        attempts = attempts - $7, lease_token = NULL, lease_expires_at = NULL,
+        fair_tag = CASE WHEN $3 = 'queued' AND $6 > 0 THEN NULL ELSE fair_tag END,
+        held_tag = CASE WHEN $3 = 'queued' AND $6 > 0 THEN coalesce(fair_tag, held_tag)
+                        ELSE held_tag END
     WHERE id = $1 AND lease_token = $2 AND status = 'running' AND {where}
     RETURNING {TASK_COLUMNS}"""
 
@@ -179,19 +181,36 @@ FINISHED_EVENT = (
     f"{EVENT_INSERT} SELECT $8, id, status, user_name, batch_id, kind, $9::jsonb FROM t"
 )
 
-# The hot path: a task that holds no permit, in one statement; one of a limited resource comes
-# back as 'limited' (unchanged), for limits.py.
-FINISH = f"""
+# A Succeeded or Failed run of t moves the service time of its (queue, kind): the CTE
+# ``sampled`` gives one row, to join with t's (so it runs, after t's change).
+SAMPLED = """sampled AS (
+    SELECT add_service_times(array_agg(queue), array_agg(kind),
+                             array_agg(extract(epoch FROM finished_at - started_at)::float8))
+    FROM t WHERE status IN ('succeeded', 'failed') AND started_at IS NOT NULL
+)"""
+
+
+def finish(sample: bool) -> str:
+    """The hot path: a task that holds no permit, in one statement; one of a limited resource
+    comes back as 'limited' (unchanged), for limits.py. Without ``sample``, the caller adds the
+    service time (``add_service_times``) later in the same transaction."""
+    sampled, joined = (f", {SAMPLED}", " CROSS JOIN sampled") if sample else ("", "")
+    return f"""
 WITH t AS ({finish_update("now()", UNLIMITED)}
 ), e AS (
     {FINISHED_EVENT}
-)
-SELECT 'finished' AS outcome, * FROM t
+){sampled}
+SELECT 'finished' AS outcome, t.* FROM t{joined}
 UNION ALL
 SELECT 'limited', {TASK_COLUMNS} FROM tasks
 WHERE id = $1 AND lease_token = $2 AND status = 'running' AND resource IS NOT NULL
     AND {LIMITED}
 """
+
+
+FINISH, FINISH_UNSAMPLED = finish(True), finish(False)
+ADD_SERVICE_TIMES = "SELECT add_service_times($1::text[], $2::text[], $3::float8[])"
+SERVICE_TIMES = "SELECT queue, kind, mean_s, deviation_s, samples FROM service_times"
 
 # Queued -> cancelled; running -> cancel_requested; anything else is left alone. Rows are
 # locked in id order so that two cancels of one batch cannot deadlock.

@@ -32,7 +32,7 @@ TASK_COLUMNS = (
     "id, kind, queue, payload, user_name, priority, batch_id, idempotency_key, status, progress,"
     " progress_message, attempts, max_attempts, result, error, created_at, started_at,"
     " finished_at, not_before, worker_id, lease_expires_at, cancel_requested, resource,"
-    " waiting_for, start_by, cancel_after_s"
+    " waiting_for, start_by, cancel_after_s, weight"
 )
 
 
@@ -63,6 +63,7 @@ def task_from_row(row: Row) -> Task:
         waiting_for=row["waiting_for"],
         start_by=row["start_by"],
         cancel_after_s=row["cancel_after_s"],
+        weight=row["weight"],
     )
 
 

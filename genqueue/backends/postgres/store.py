@@ -1,5 +1,6 @@
 """PostgresStore: the Store contract on PostgreSQL (schema in ``migrations/``, SQL in
-``queries.py``, the event feed in ``feed.py``, shared limits in ``limits.py``).
+``queries.py``, the event feed in ``feed.py``, shared limits in ``limits.py``, fair order in
+``fair.py`` and ``tags.py``).
 
 Each verb is one statement on a pooled connection: the row change and its events commit
 together, claims and fenced updates rely on row locks, and lease recovery takes rows with
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Self
 
 from genqueue.backends.group import GroupCall, Send
 from genqueue.backends.postgres import queries as q
 from genqueue.backends.postgres.db import Conn, Database
+from genqueue.backends.postgres.fair import POSITION, FairClaims
 from genqueue.backends.postgres.feed import open_feed
 from genqueue.backends.postgres.limits import Limits
 from genqueue.backends.postgres.rows import (
@@ -45,6 +47,7 @@ from genqueue.models import (
     NewTask,
     Progress,
     QueueStats,
+    ServiceTime,
     Task,
     TaskFilter,
     TaskStatus,
@@ -61,6 +64,7 @@ _FILTER_COLUMNS = {
     "batch_id": "batch_id",
     "queue": "queue",
 }
+Then = Callable[[Conn, list[Any]], Awaitable[None]]
 
 
 class PostgresStore:
@@ -71,21 +75,33 @@ class PostgresStore:
         # A busy worker's claims and finishes share one transaction, so one WAL flush
         # (fdatasync, ~0.5 ms here) serves many of them (see genqueue/backends/group.py).
         self._claims = GroupCall(self._in_one_transaction(q.CLAIM))
-        self._finishes = GroupCall(self._in_one_transaction(q.FINISH))
+        # A lone finish moves its service time in its own statement; a group's runs move
+        # theirs at its end, in (queue, kind) order, so that groups cannot deadlock there.
+        self._finishes = GroupCall(
+            self._in_one_transaction(q.FINISH_UNSAMPLED, alone=q.FINISH, then=_add_service_times)
+        )
         self._limits = Limits(db)
+        self._fair = FairClaims(db, self._limits)
 
-    def _in_one_transaction(self, sql: str) -> Send:
+    def _in_one_transaction(
+        self, sql: str, *, alone: str | None = None, then: Then | None = None
+    ) -> Send:
         """Run ``sql`` once per call, all in one transaction, rows locked in task id order
-        (the first argument) so two such batches cannot deadlock; results in call order."""
+        (the first argument) so two such batches cannot deadlock, then ``then``; results in
+        call order. A lone call runs ``alone`` (default ``sql``) as one statement."""
 
         async def send(calls: list[Sequence[Any]]) -> list[Any]:
             order = sorted(range(len(calls)), key=lambda i: str(calls[i][0]))
 
             async def run(conn: Conn) -> list[Any]:
+                if len(calls) == 1:
+                    return [await conn.fetchrow(alone or sql, *calls[0])]
                 rows: list[Any] = [None] * len(calls)
                 async with conn.transaction():
                     for i in order:
                         rows[i] = await conn.fetchrow(sql, *calls[i])
+                    if then is not None:
+                        await then(conn, rows)
                 return rows
 
             return await self._db.run(run)
@@ -127,6 +143,7 @@ class PostgresStore:
             [t.not_before for t in tasks],
             [t.start_by for t in tasks],
             [t.cancel_after_s for t in tasks],
+            [t.weight for t in tasks],
         ]
         head = (
             (batch.id, batch.user, batch.created_at, batch.size)
@@ -178,7 +195,7 @@ class PostgresStore:
         )
 
     async def position(self, task_id: str) -> int | None:
-        row = await self._db.fetchrow(q.POSITION, task_id)
+        row = await self._db.fetchrow(POSITION, task_id)
         if row is None:
             raise TaskNotFoundError(f"no task {task_id!r}")
         return None if row["position"] is None else int(row["position"])
@@ -196,6 +213,11 @@ class PostgresStore:
             )
         task = task_from_row(row)
         return Claim(lease_from(task, token), task)
+
+    async def claim_next(
+        self, queue: str, worker_id: str, lease_s: float
+    ) -> Claim | Waiting | None:
+        return await self._fair.claim_next(queue, worker_id, lease_s)
 
     async def renew(self, lease: Lease, lease_s: float) -> Lease:
         row = await self._db.fetchrow(q.RENEW, lease.task_id, lease.token, float(lease_s))
@@ -278,6 +300,20 @@ class PostgresStore:
             by_queue.setdefault(row["queue"], {})[TaskStatus(row["status"])] = row["n"]
         return [QueueStats(queue=name, counts=c) for name, c in sorted(by_queue.items())]
 
+    async def service_times(self) -> list[ServiceTime]:
+        rows = await self._db.fetch(q.SERVICE_TIMES)
+        times = [
+            ServiceTime(
+                queue=r["queue"],
+                kind=r["kind"],
+                mean_s=r["mean_s"],
+                deviation_s=r["deviation_s"],
+                samples=r["samples"],
+            )
+            for r in rows
+        ]
+        return sorted(times, key=lambda t: (t.queue, t.kind))
+
     async def register_worker(self, info: WorkerInfo) -> None:
         await self._db.execute(
             q.REGISTER_WORKER,
@@ -324,3 +360,22 @@ class PostgresStore:
 
     async def watch(self, after: str | None = None) -> AsyncGenerator[Event, None]:
         return await open_feed(self._db.target, after)
+
+
+async def _add_service_times(conn: Conn, rows: list[Any]) -> None:
+    """Move the service times by the Succeeded and Failed runs that FINISH_UNSAMPLED stored."""
+    runs = [
+        r
+        for r in rows
+        if r is not None
+        and r["outcome"] == "finished"
+        and r["status"] in (TaskStatus.SUCCEEDED, TaskStatus.FAILED)
+        and r["started_at"] is not None
+    ]
+    if runs:
+        await conn.execute(
+            q.ADD_SERVICE_TIMES,
+            [r["queue"] for r in runs],
+            [r["kind"] for r in runs],
+            [(r["finished_at"] - r["started_at"]).total_seconds() for r in runs],
+        )

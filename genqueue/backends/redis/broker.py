@@ -35,7 +35,7 @@ class RedisBroker:
         self._r: Any = redis  # see RedisStore: replies are str at run time
         self._p = prefix
         self.visibility_s = visibility_s
-        self._s = scripts.load(redis, SCRIPTS, prelude="broker_common")
+        self._s = scripts.load(redis, SCRIPTS, prelude=("broker_common",))
         self._chime = Chime()
         self._listener: asyncio.Task[None] | None = None
         self._ack = GroupCall(self._send_acks)

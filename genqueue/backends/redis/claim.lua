@@ -8,8 +8,7 @@
 --   {'limited', resource, version, state, now}   compute from this limiter, then call again
 local t_now = now()
 local function claim(id, worker, token, lease_s, version, allowed, blocked_until)
-  local t = redis.call('HMGET', tkey(id), 'status', 'not_before', 'start_by', 'resource',
-    'priority', 'seq')
+  local t = redis.call('HMGET', tkey(id), 'status', 'not_before', 'start_by', 'resource', 'tag')
   if t[1] ~= 'queued' then return false end
   if t[3] and tonumber(t[3]) < t_now then
     expire(id, t[3])
@@ -20,26 +19,13 @@ local function claim(id, worker, token, lease_s, version, allowed, blocked_until
   if resource then
     local gate = check_limiter(resource, version, t_now)
     if type(gate) == 'table' then return gate end
-    if gate and (t_now < blocked_until or live_permits(resource, t_now) >= allowed) then
-      redis.call('ZADD', P .. ':waiting:' .. resource,
-        order_score(tonumber(t[5]), tonumber(t[6])), id)
-      redis.call('HSET', tkey(id), 'waiting_for', resource)
-      local until_ = t_now < blocked_until and string.format('%.6f', blocked_until) or ''
-      return {'waiting', until_, redis.call('HGETALL', tkey(id))}
+    if gate and not admits(resource, allowed, blocked_until, t_now) then
+      return refuse(id, resource, blocked_until, t_now)
     end
-    -- Every running task of a resource holds a permit, limited or not yet.
-    redis.call('ZADD', P .. ':permits:' .. resource, t_now + lease_s, id)
   end
-  move(id, 'queued', 'running')
-  local attempts = redis.call('HINCRBY', tkey(id), 'attempts', 1)
-  redis.call('HSET', tkey(id), 'worker_id', worker, 'lease_token', token,
-    'lease_expires_at', tostring(t_now + lease_s), 'started_at', tostring(t_now),
-    'progress', 0, 'progress_message', '')
-  redis.call('HDEL', tkey(id), 'error')
-  redis.call('ZADD', P .. ':running', t_now + lease_s, id)
-  event('task.started', id, 'running',
-    cjson.encode({worker_id = worker, attempt = attempts}))
-  return {'claimed', redis.call('HGETALL', tkey(id))}
+  -- Due but not in line yet (its queue had no claim_next since): it joins as it starts.
+  if not t[5] then fair.tag(id) end
+  return start(id, worker, token, lease_s, resource, t_now)
 end
 local out = {}
 for i = 2, #ARGV, 7 do

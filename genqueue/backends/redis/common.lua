@@ -7,8 +7,11 @@ local function now()
 end
 local function tkey(id) return P .. ':task:' .. id end
 local function field(id, name) return redis.call('HGET', tkey(id), name) end
--- Order inside a queue: priority (higher first), then age. ZRANK of this score is the position.
+-- Order of a resource's parked tasks (wake): priority (higher first), then age.
 local function order_score(priority, seq) return (100000 - priority) * 1e9 + seq end
+-- The fair order's indexes, defined in fair.lua (prepended after this file); move() keeps
+-- them in step.
+local fair = {}
 local function event(kind, id, status, data)
   local t = redis.call('HMGET', tkey(id), 'user', 'batch_id', 'kind')
   redis.call('XADD', P .. ':events', 'MAXLEN', '~', 100000, '*',
@@ -16,27 +19,22 @@ local function event(kind, id, status, data)
     'user', t[1] or '', 'batch_id', t[2] or '', 'kind', t[3] or '', 'data', data or '{}')
 end
 local FINISHED = {succeeded = true, failed = true, cancelled = true, expired = true}
--- Move a task between statuses, keeping every index and counter in step: the queue, the
+-- Move a task between statuses, keeping every index and counter in step: the fair order, the
 -- deadlines of queued tasks, the parked tasks of a resource and the permits of running ones.
 local function move(id, from, to)
-  local t = redis.call('HMGET', tkey(id), 'queue', 'batch_id', 'seq', 'priority', 'start_by',
-    'waiting_for', 'resource')
-  local queue, batch, seq, priority = t[1], t[2], tonumber(t[3]), tonumber(t[4])
+  local t = redis.call('HMGET', tkey(id), 'queue', 'batch_id', 'seq', 'start_by', 'resource')
+  local queue, batch, seq = t[1], t[2], tonumber(t[3])
   if from then
     redis.call('ZREM', P .. ':status:' .. from, id)
     redis.call('HINCRBY', P .. ':counts:' .. queue, from, -1)
     if batch then redis.call('HINCRBY', P .. ':batch:' .. batch .. ':counts', from, -1) end
     if from == 'queued' then
-      redis.call('ZREM', P .. ':queued:' .. queue, id)
-      if t[5] then redis.call('ZREM', P .. ':deadlines', id) end
-      if t[6] then
-        redis.call('ZREM', P .. ':waiting:' .. t[6], id)
-        redis.call('HDEL', tkey(id), 'waiting_for')
-      end
+      fair.leave(id)
+      if t[4] then redis.call('ZREM', P .. ':deadlines', id) end
     end
     if from == 'running' then
       redis.call('ZREM', P .. ':running', id)
-      if t[7] then redis.call('ZREM', P .. ':permits:' .. t[7], id) end
+      if t[5] then redis.call('ZREM', P .. ':permits:' .. t[5], id) end
     end
   end
   redis.call('HSET', tkey(id), 'status', to)
@@ -44,8 +42,8 @@ local function move(id, from, to)
   redis.call('HINCRBY', P .. ':counts:' .. queue, to, 1)
   if batch then redis.call('HINCRBY', P .. ':batch:' .. batch .. ':counts', to, 1) end
   if to == 'queued' then
-    redis.call('ZADD', P .. ':queued:' .. queue, order_score(priority, seq), id)
-    if t[5] then redis.call('ZADD', P .. ':deadlines', t[5], id) end
+    fair.enter(id, now())
+    if t[4] then redis.call('ZADD', P .. ':deadlines', t[4], id) end
   end
   if FINISHED[to] then
     local t_now = now()
@@ -111,4 +109,30 @@ local function wake(resource, allowed, blocked_until, t_now)
   local ids = redis.call('ZRANGE', P .. ':waiting:' .. resource, 0, free - 1)
   for _, id in ipairs(ids) do redis.call('ZADD', P .. ':outbox', 'NX', t_now, id) end
   return #ids
+end
+-- Start a run of a queued, due task under a new lease (token), taking a permit of its
+-- resource if it has one (every running task of a resource holds one, limited or not yet).
+local function start(id, worker, token, lease_s, resource, t_now)
+  if resource then redis.call('ZADD', P .. ':permits:' .. resource, t_now + lease_s, id) end
+  move(id, 'queued', 'running')
+  local attempts = redis.call('HINCRBY', tkey(id), 'attempts', 1)
+  redis.call('HSET', tkey(id), 'worker_id', worker, 'lease_token', token,
+    'lease_expires_at', tostring(t_now + lease_s), 'started_at', tostring(t_now),
+    'progress', 0, 'progress_message', '')
+  redis.call('HDEL', tkey(id), 'error')
+  redis.call('ZADD', P .. ':running', t_now + lease_s, id)
+  event('task.started', id, 'running',
+    cjson.encode({worker_id = worker, attempt = attempts}))
+  return {'claimed', redis.call('HGETALL', tkey(id))}
+end
+-- Whether a limited resource admits one more run now, by what Python computed from its
+-- limiter (permits allowed, blocked_until).
+local function admits(resource, allowed, blocked_until, t_now)
+  return t_now >= blocked_until and live_permits(resource, t_now) < allowed
+end
+-- Refuse a run for want of a permit: the task stays queued, parked in its place.
+local function refuse(id, resource, blocked_until, t_now)
+  fair.park(id, resource)
+  local until_ = t_now < blocked_until and string.format('%.6f', blocked_until) or ''
+  return {'waiting', until_, redis.call('HGETALL', tkey(id))}
 end

@@ -5,7 +5,26 @@
 -- 'throttled' ('' and zeros before it has read the limiter). Several outcomes in one call
 -- (group commit). Each is fenced by its lease token. Returns one element per outcome:
 -- {'done', task hash}, the string LEASE_LOST, or {'limited', resource, version, state, now}
--- (compute from this limiter, then call again; nothing was written).
+-- (compute from this limiter, then call again; nothing was written). Succeeded and failed
+-- runs move the service time of their (queue, kind) in the same step.
+-- The service time of the run's (queue, kind) in {p}:service_times (field: JSON [queue, kind],
+-- value: 'mean deviation samples'), moved by this run's length.
+local function sample(id)
+  local t = redis.call('HMGET', tkey(id), 'queue', 'kind', 'started_at')
+  if not t[3] then return end
+  local x = now() - tonumber(t[3])
+  local key, name = P .. ':service_times', cjson.encode({t[1], t[2]})
+  local mean, dev, n = x, 0, 1
+  local old = redis.call('HGET', key, name)
+  if old then
+    local m0, d0, n0 = string.match(old, '^(%S+) (%S+) (%S+)$')
+    m0, d0 = tonumber(m0), tonumber(d0)
+    dev = d0 + 0.2 * (math.abs(x - m0) - d0)
+    mean = m0 + 0.2 * (x - m0)
+    n = tonumber(n0) + 1
+  end
+  redis.call('HSET', key, name, string.format('%.17g %.17g %d', mean, dev, n))
+end
 local function finish(id, token, outcome, value, delay, refund, attempt, version, allowed,
                       blocked_until, new_state)
   local t = redis.call('HMGET', tkey(id), 'status', 'lease_token', 'resource')
@@ -23,6 +42,7 @@ local function finish(id, token, outcome, value, delay, refund, attempt, version
   release(id)
   if outcome == 'succeeded' then
     redis.call('HSET', tkey(id), 'result', value, 'progress', 1)
+    sample(id)
     move(id, 'running', 'succeeded')
     event('task.succeeded', id, 'succeeded', cjson.encode({attempt = attempt}))
   elseif outcome == 'requeue' or outcome == 'throttled' then
@@ -40,6 +60,7 @@ local function finish(id, token, outcome, value, delay, refund, attempt, version
     event('task.retrying', id, 'queued', cjson.encode(data))
   else
     redis.call('HSET', tkey(id), 'error', value)
+    if outcome == 'failed' then sample(id) end
     move(id, 'running', outcome)
     event('task.' .. outcome, id, outcome, cjson.encode({attempt = attempt, error = value}))
   end

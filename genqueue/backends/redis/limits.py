@@ -54,9 +54,10 @@ class Seen:
         _, resource, version, text, now = reply
         return cls(resource, version, load_state(text), float(now))
 
-    def gate(self) -> tuple[str, int, float]:
-        """What a claim needs to admit or park: version, permits allowed, blocked_until."""
-        return _gate(self.version, self.state, self.now)
+    def gate(self, now: float | None = None) -> tuple[str, int, float]:
+        """What a claim needs to admit or park: version, permits allowed, blocked_until (the
+        recovery due by ``now``, by default the time it was seen)."""
+        return _gate(self.version, self.state, self.now if now is None else now)
 
     def after(self, outcome: Outcome, epoch: int | None) -> tuple[str, int, float, str]:
         """What a finish needs: the gate after ``outcome``, and the new state ('' if none)."""

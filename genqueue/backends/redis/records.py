@@ -8,6 +8,7 @@ from genqueue.models import (
     Batch,
     Event,
     Progress,
+    ServiceTime,
     Task,
     TaskStatus,
     WorkerInfo,
@@ -56,6 +57,7 @@ def task_from(data: dict[str, str]) -> Task:
             "start_by": _dt(data, "start_by"),
             "cancel_after_s": _time(data, "cancel_after_s"),
             "waiting_for": data.get("waiting_for"),
+            "weight": float(data.get("weight", 1.0)),
         }
     )
 
@@ -99,4 +101,17 @@ def event_from(entry_id: str, fields: dict[str, str]) -> Event:
         batch_id=fields.get("batch_id") or None,
         kind=fields.get("kind") or None,
         data=json.loads(fields.get("data") or "{}"),
+    )
+
+
+def service_time_from(name: str, value: str) -> ServiceTime:
+    """A field of ``service_times`` (JSON ``[queue, kind]``: ``mean deviation samples``)."""
+    queue, kind = json.loads(name)
+    mean, deviation, samples = value.split()
+    return ServiceTime(
+        queue=queue,
+        kind=kind,
+        mean_s=float(mean),
+        deviation_s=float(deviation),
+        samples=int(samples),
     )

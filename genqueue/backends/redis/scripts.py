@@ -1,7 +1,9 @@
-"""Loads the Lua scripts of this package; store scripts get ``common.lua`` prepended."""
+"""Loads the Lua scripts of this package; store scripts get ``common.lua`` and ``fair.lua``
+prepended."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any
 
@@ -13,9 +15,9 @@ def _text(name: str) -> str:
     return files("genqueue.backends.redis").joinpath(f"{name}.lua").read_text()
 
 
-def load(redis: Redis, names: list[str], *, prelude: str) -> dict[str, AsyncScript]:
-    """Register ``names``, each with the ``prelude`` script's helpers in front."""
-    head = _text(prelude) + "\n"
+def load(redis: Redis, names: list[str], *, prelude: Sequence[str]) -> dict[str, AsyncScript]:
+    """Register ``names``, each with the ``prelude`` scripts' helpers in front, in order."""
+    head = "".join(_text(name) + "\n" for name in prelude)
     return {name: redis.register_script(head + _text(name)) for name in names}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, Self
 
@@ -12,9 +11,10 @@ from redis.exceptions import ResponseError
 
 from genqueue.backends.group import GroupCall, Send
 from genqueue.backends.redis import events, scripts
+from genqueue.backends.redis.claims import RedisClaims
 from genqueue.backends.redis.connection import UNREACHABLE, connect, reached, reaching
 from genqueue.backends.redis.limits import CAS_TRIES, NO_GATE, RedisLimits, Seen, exhausted
-from genqueue.backends.redis.records import batch_from, task_from
+from genqueue.backends.redis.records import batch_from, service_time_from, task_from
 from genqueue.backends.redis.workers import RedisWorkers
 from genqueue.contracts import (
     OUTBOX_GRACE_S,
@@ -42,6 +42,7 @@ from genqueue.models import (
     NewTask,
     Progress,
     QueueStats,
+    ServiceTime,
     Task,
     TaskFilter,
     TaskStatus,
@@ -54,6 +55,8 @@ SCRIPTS = [
     "submit",
     "take_outbox",
     "claim",
+    "claim_next",
+    "position",
     "renew",
     "progress",
     "add_event",
@@ -67,6 +70,7 @@ SCRIPTS = [
     "wake",
 ]
 LIST_CHUNK = 200
+STRIDE = 1000  # fair tag units per task of weight 1 (research/scheduling.md 0.1)
 
 
 class RedisStore:
@@ -77,9 +81,9 @@ class RedisStore:
         # decode_responses=True narrows to str at run time but not for mypy.
         self._r: Any = redis
         self._p = prefix
-        self._s = scripts.load(redis, SCRIPTS, prelude="common")
+        self._s = scripts.load(redis, SCRIPTS, prelude=("common", "fair"))
         # A busy worker's claims and finishes travel together (see group.py).
-        self._claim = GroupCall(self._group("claim"))
+        self._claims = RedisClaims(self._run)
         self._finish = GroupCall(self._group("finish"))
         self._limits = RedisLimits(self._run)
         self._workers = RedisWorkers(redis, prefix)
@@ -181,42 +185,19 @@ class RedisStore:
         found = found[:limit]
         return Page([t for _, t in found], str(found[-1][0]) if more else None)
 
-    @reached
     async def position(self, task_id: str) -> int | None:
-        status, queue = await self._r.hmget(f"{self._p}:task:{task_id}", ["status", "queue"])
-        if status is None:
+        place = int(await self._run("position", task_id))
+        if place < 0:
             raise TaskNotFoundError(f"no task {task_id!r}")
-        if status != TaskStatus.QUEUED:
-            return None
-        rank = await self._r.zrank(f"{self._p}:queued:{queue}", task_id)
-        return None if rank is None else int(rank) + 1
+        return place or None
 
     async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | Waiting | None:
-        token = secrets.token_hex(8)
-        gate, epoch = NO_GATE, None
-        for _ in range(CAS_TRIES):
-            reply = await self._claim(task_id, worker_id, token, lease_s, *gate)
-            if not reply:
-                return None
-            if reply[0] == "waiting":
-                until = from_epoch(float(reply[1])) if reply[1] else None
-                return Waiting(task_from(scripts.pairs(reply[2])), until)
-            if reply[0] == "claimed":
-                task = task_from(scripts.pairs(reply[1]))
-                assert task.lease_expires_at is not None
-                lease = Lease(
-                    task_id,
-                    worker_id,
-                    token,
-                    task.attempts,
-                    task.lease_expires_at,
-                    task.cancel_requested,
-                    epoch,
-                )
-                return Claim(lease, task)
-            seen = Seen.of(reply)  # its resource is limited: decide with its limiter
-            gate, epoch = seen.gate(), seen.state.epoch
-        raise exhausted(f"claim {task_id}")
+        return await self._claims.claim(task_id, worker_id, lease_s)
+
+    async def claim_next(
+        self, queue: str, worker_id: str, lease_s: float
+    ) -> Claim | Waiting | None:
+        return await self._claims.claim_next(queue, worker_id, lease_s)
 
     async def renew(self, lease: Lease, lease_s: float) -> Lease:
         cancel, expires = await self._run("renew", lease.task_id, lease.token, lease_s)
@@ -315,6 +296,14 @@ class RedisStore:
             )
         return [s for s in stats if s.counts]
 
+    @reached
+    async def service_times(self) -> list[ServiceTime]:
+        rows = await self._r.hgetall(f"{self._p}:service_times")
+        return sorted(
+            (service_time_from(name, value) for name, value in rows.items()),
+            key=lambda t: (t.queue, t.kind),
+        )
+
     async def register_worker(self, info: WorkerInfo) -> None:
         await self._workers.register_worker(info)
 
@@ -348,8 +337,14 @@ class RedisStore:
 
 def _item(task: NewTask) -> dict[str, Any]:
     """A new task as submit.lua reads it: absent values left out (cjson turns null into a
-    truthy sentinel), times as epoch seconds in text (a Lua number would lose precision)."""
-    fields = {**task.model_dump(), "payload": json.dumps(task.payload)}
+    truthy sentinel), times as epoch seconds in text (a Lua number would lose precision),
+    with its fair tag increment (Python's rounding, as every store)."""
+    fields = {
+        **task.model_dump(),
+        "payload": json.dumps(task.payload),
+        "weight": repr(task.weight),
+        "fair_inc": max(1, round(STRIDE / task.weight)),
+    }
     for name in ("not_before", "start_by"):
         if fields[name] is not None:
             fields[name] = repr(fields[name].timestamp())

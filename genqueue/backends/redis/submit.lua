@@ -1,6 +1,8 @@
 -- ARGV: prefix, batch JSON or '', tasks JSON list, outbox grace in seconds. All or none:
 -- validated before any write. Every created task gets an outbox entry due after the grace.
--- Times (not_before, start_by) come as epoch seconds in text, kept as given.
+-- Times (not_before, start_by) come as epoch seconds in text, kept as given. A task due now
+-- joins its queue's fair order (fair.lua), tagged in input order; a later one waits for its
+-- time. fair_inc: its tag increment, max(1, round(1000 / weight)), computed by Python.
 local batch = ARGV[2] ~= '' and cjson.decode(ARGV[2]) or nil
 local tasks = cjson.decode(ARGV[3])
 local out = {}
@@ -25,7 +27,8 @@ for i, t in ipairs(tasks) do
       'max_attempts', t.max_attempts, 'created_at', tostring(t_now),
       'not_before', t.not_before or tostring(t_now), 'progress', 0, 'progress_message', '',
       'cancel_requested', 0)
-    for _, name in ipairs({'user', 'batch_id', 'resource', 'start_by', 'cancel_after_s'}) do
+    for _, name in ipairs({'user', 'batch_id', 'resource', 'start_by', 'cancel_after_s',
+        'weight', 'fair_inc'}) do
       if t[name] then redis.call('HSET', key, name, t[name]) end
     end
     if t.idempotency_key then

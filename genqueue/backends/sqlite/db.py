@@ -30,13 +30,26 @@ ADDED_COLUMNS = (
     ("tasks", "waiting_for", "TEXT"),
     ("tasks", "start_by", "REAL"),
     ("tasks", "cancel_after_s", "REAL"),
+    ("tasks", "weight", "REAL NOT NULL DEFAULT 1"),
+    ("tasks", "fair_tag", "INTEGER"),
+    ("tasks", "ready", "INTEGER NOT NULL DEFAULT 0"),
 )
 # Indexes on added columns, made once they exist.
 ADDED_INDEXES = (
     "CREATE INDEX IF NOT EXISTS tasks_permits ON tasks (resource, lease_expires_at)"
     " WHERE status = 'running' AND resource IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS tasks_waiting ON tasks (waiting_for, priority DESC, seq)"
+    # The line of each queue (fair.py): all of it, the part claim_next walks, parked tasks
+    # per resource in the same order, and tasks not in line yet by due time.
+    "CREATE INDEX IF NOT EXISTS tasks_line ON tasks (queue, priority DESC, fair_tag, seq)"
+    " WHERE status = 'queued' AND ready = 1",
+    "CREATE INDEX IF NOT EXISTS tasks_next ON tasks (queue, priority DESC, fair_tag, seq)"
+    " WHERE status = 'queued' AND ready = 1 AND waiting_for IS NULL",
+    "CREATE INDEX IF NOT EXISTS tasks_parked ON tasks"
+    " (waiting_for, queue, priority DESC, fair_tag, seq)"
     " WHERE status = 'queued' AND waiting_for IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS tasks_due ON tasks (queue, not_before)"
+    " WHERE status = 'queued' AND ready = 0",
+    "DROP INDEX IF EXISTS tasks_waiting",  # parked tasks in age order: tasks_parked now
     "CREATE INDEX IF NOT EXISTS tasks_start_by ON tasks (start_by)"
     " WHERE status = 'queued' AND start_by IS NOT NULL",
 )

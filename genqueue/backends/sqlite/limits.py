@@ -70,7 +70,7 @@ def wake(conn: Conn, resource: str, state: LimiterState, now: float) -> int:
         row[0]
         for row in conn.execute(
             "SELECT id FROM tasks WHERE waiting_for = ? AND status = 'queued'"
-            " ORDER BY priority DESC, seq LIMIT ?",
+            " ORDER BY priority DESC, fair_tag, seq LIMIT ?",
             (resource, free),
         )
     ]

@@ -29,7 +29,10 @@ CREATE TABLE IF NOT EXISTS tasks (
     resource         TEXT,                               -- its permit's limiter (db.py ADDED)
     waiting_for      TEXT,                               -- parked for a permit of this resource
     start_by         REAL,                               -- not started by then: expired
-    cancel_after_s   REAL                                -- run deadline after start
+    cancel_after_s   REAL,                               -- run deadline after start
+    weight           REAL    NOT NULL DEFAULT 1,         -- its user's fair share weight
+    fair_tag         INTEGER,                            -- place in the fair order (fair.py)
+    ready            INTEGER NOT NULL DEFAULT 0          -- 1: in line (due, tagged)
 );
 -- Position: count of queued tasks ahead in the same queue (priority desc, then age).
 CREATE INDEX IF NOT EXISTS tasks_order ON tasks (queue, status, priority DESC, seq);
@@ -51,6 +54,26 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (due_at);
 CREATE TABLE IF NOT EXISTS limiters (
     resource TEXT PRIMARY KEY,
     state    TEXT NOT NULL
+);
+
+-- Fair share: each user's last finish tag per queue and priority (fair.py).
+CREATE TABLE IF NOT EXISTS fair_users (
+    queue    TEXT    NOT NULL,
+    priority INTEGER NOT NULL,
+    user_key TEXT    NOT NULL,
+    finish   INTEGER NOT NULL,
+    PRIMARY KEY (queue, priority, user_key)
+);
+CREATE INDEX IF NOT EXISTS fair_users_finish ON fair_users (queue, priority, finish);
+
+-- Moving averages of run lengths per queue and kind (Store.service_times).
+CREATE TABLE IF NOT EXISTS service_times (
+    queue       TEXT    NOT NULL,
+    kind        TEXT    NOT NULL,
+    mean_s      REAL    NOT NULL,
+    deviation_s REAL    NOT NULL,
+    samples     INTEGER NOT NULL,
+    PRIMARY KEY (queue, kind)
 );
 
 CREATE TABLE IF NOT EXISTS batches (

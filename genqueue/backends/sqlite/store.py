@@ -15,8 +15,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Self, TypeVar
 
-from genqueue import limiter
-from genqueue.backends.sqlite import feed, limits, outbox, registry
+from genqueue.backends.sqlite import claims, fair, feed, finishing, limits, outbox, registry
 from genqueue.backends.sqlite.db import Database
 from genqueue.backends.sqlite.doorbell import Doorbell
 from genqueue.backends.sqlite.rows import (
@@ -26,16 +25,11 @@ from genqueue.backends.sqlite.rows import (
 )
 from genqueue.contracts import (
     OUTBOX_GRACE_S,
-    Cancelled,
     Claim,
-    Failed,
     Lease,
     Message,
     Outcome,
     Page,
-    Requeue,
-    Succeeded,
-    Throttled,
     Waiting,
 )
 from genqueue.errors import LeaseLostError, TaskNotFoundError
@@ -48,6 +42,7 @@ from genqueue.models import (
     NewTask,
     Progress,
     QueueStats,
+    ServiceTime,
     Task,
     TaskFilter,
     TaskStatus,
@@ -62,12 +57,6 @@ Conn = sqlite3.Connection
 EVENTS_KEEP_S = 600.0  # events feed live streams only; the task record is the history
 _OPEN = f"('{TaskStatus.QUEUED}', '{TaskStatus.RUNNING}')"
 _RETURN = f"RETURNING {TASK_COLUMNS}"
-# A claim: running under a new lease (worker id, token, lease expiry, now), one more attempt.
-_CLAIM_SET = (
-    "UPDATE tasks SET status = 'running', attempts = attempts + 1, worker_id = ?,"
-    " lease_token = ?, lease_expires_at = ?, started_at = ?, progress = 0,"
-    " progress_message = '', error = NULL, waiting_for = NULL"
-)
 
 
 def _one_task(conn: Conn, task_id: str) -> Row:
@@ -129,11 +118,16 @@ class SqliteStore:
                     if old is not None:
                         out.append((task_from_row(old), False))
                         continue
+                not_before = t.not_before.timestamp() if t.not_before else now
+                # Due now: in line at once; else when a claim after its time finds it.
+                start = None
+                if not_before <= now:
+                    start = fair.tag(conn, t.queue, t.priority, t.user, t.weight)
                 row = conn.execute(
                     "INSERT INTO tasks (id, kind, queue, payload, user, priority, batch_id,"
                     " idempotency_key, status, max_attempts, created_at, not_before, resource,"
-                    " start_by, cancel_after_s)"
-                    f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {_RETURN}",
+                    " start_by, cancel_after_s, weight, fair_tag, ready)"
+                    f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {_RETURN}",
                     (
                         t.id,
                         t.kind,
@@ -146,10 +140,13 @@ class SqliteStore:
                         TaskStatus.QUEUED.value,
                         t.max_attempts,
                         now,
-                        t.not_before.timestamp() if t.not_before else now,
+                        not_before,
                         t.resource,
                         t.start_by.timestamp() if t.start_by else None,
                         t.cancel_after_s,
+                        t.weight,
+                        start,
+                        start is not None,
                     ),
                 ).fetchone()
                 insert_event(conn, now, EventType.QUEUED, row, TaskStatus.QUEUED)
@@ -190,40 +187,17 @@ class SqliteStore:
         )
 
     async def position(self, task_id: str) -> int | None:
-        def run(conn: Conn) -> int | None:
-            me = conn.execute(
-                "SELECT queue, status, priority, seq FROM tasks WHERE id = ?", (task_id,)
-            ).fetchone()
-            if me is None:
-                raise TaskNotFoundError(f"no task {task_id!r}")
-            if me["status"] != TaskStatus.QUEUED:
-                return None
-            ahead: int = conn.execute(
-                "SELECT count(*) FROM tasks WHERE queue = ? AND status = 'queued'"
-                " AND (priority > ? OR (priority = ? AND seq < ?))",
-                (me["queue"], me["priority"], me["priority"], me["seq"]),
-            ).fetchone()[0]
-            return ahead + 1
-
-        return await self._db.run(run)
+        return await self._db.run(lambda conn: fair.position(conn, task_id))
 
     async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | Waiting | None:
-        token = secrets.token_hex(8)
+        terms = _terms(worker_id, lease_s)
+        return await self._write(lambda conn: claims.claim(conn, task_id, terms))
 
-        def run(conn: Conn) -> Claim | Waiting | None:
-            now = time.time()
-            lease = (worker_id, token, now + lease_s, now)
-            # The common case in one statement: no permit to take, no deadline passed.
-            row = conn.execute(
-                f"{_CLAIM_SET} WHERE id = ? AND status = 'queued' AND not_before <= ?"
-                f" AND resource IS NULL AND (start_by IS NULL OR start_by >= ?) {_RETURN}",
-                (*lease, task_id, now, now),
-            ).fetchone()
-            if row is not None:
-                return _started(conn, row, token, now, None)
-            return _claim_limited(conn, task_id, lease, now)
-
-        return await self._write(run)
+    async def claim_next(
+        self, queue: str, worker_id: str, lease_s: float
+    ) -> Claim | Waiting | None:
+        terms = _terms(worker_id, lease_s)
+        return await self._write(lambda conn: claims.claim_next(conn, queue, terms))
 
     async def renew(self, lease: Lease, lease_s: float) -> Lease:
         def run(conn: Conn) -> Lease:
@@ -273,56 +247,7 @@ class SqliteStore:
         await self._write(run)
 
     async def finish(self, lease: Lease, outcome: Outcome) -> Task:
-        def run(conn: Conn) -> Task:
-            now = time.time()
-            fence = (lease.task_id, lease.token)
-            where = "WHERE id = ? AND lease_token = ? AND status = 'running'"
-            release = "lease_token = NULL, lease_expires_at = NULL"
-            data: dict[str, Any] = {"attempt": lease.attempt}
-            match outcome:
-                case Succeeded(result=result):
-                    status, event = TaskStatus.SUCCEEDED, EventType.SUCCEEDED
-                    sql = (
-                        f"UPDATE tasks SET status = ?, result = ?, progress = 1,"
-                        f" finished_at = ?, {release} {where} {_RETURN}"
-                    )
-                    params: tuple[Any, ...] = (status.value, json.dumps(result), now, *fence)
-                case Failed(error=error) | Cancelled(reason=error):
-                    status = (
-                        TaskStatus.FAILED if isinstance(outcome, Failed) else TaskStatus.CANCELLED
-                    )
-                    event = EventType(f"task.{status.value}")
-                    data["error"] = error
-                    sql = (
-                        f"UPDATE tasks SET status = ?, error = ?, finished_at = ?, {release}"
-                        f" {where} {_RETURN}"
-                    )
-                    params = (status.value, error, now, *fence)
-                case Requeue() | Throttled():
-                    status, event = TaskStatus.QUEUED, EventType.RETRYING
-                    refund = isinstance(outcome, Throttled) or outcome.refund
-                    not_before = now + outcome.delay_s
-                    if isinstance(outcome, Throttled):
-                        not_before = _throttle(conn, lease, outcome, now)
-                        data["throttled"] = True
-                    data.update(error=outcome.error, delay_s=not_before - now)
-                    sql = (
-                        f"UPDATE tasks SET status = 'queued', error = ?, not_before = ?,"
-                        f" attempts = attempts - ?, progress = 0, progress_message = '',"
-                        f" {release} {where} {_RETURN}"
-                    )
-                    params = (outcome.error, not_before, 1 if refund else 0, *fence)
-            row = conn.execute(sql, params).fetchone()
-            if row is None:
-                raise LeaseLostError(f"lease on {lease.task_id} lost; outcome not recorded")
-            insert_event(conn, now, event, row, status, data)
-            if row["resource"] is not None:  # its permit is free: for the first parked task
-                state = limits.load(conn, row["resource"])
-                if state is not None:
-                    limits.wake(conn, row["resource"], state, now)
-            return task_from_row(row)
-
-        return await self._write(run)
+        return await self._write(lambda conn: finishing.finish(conn, lease, outcome, time.time()))
 
     async def cancel(self, task_id: str) -> Task:
         return await self._write(lambda conn: _cancel(conn, task_id, time.time()))
@@ -347,7 +272,7 @@ class SqliteStore:
                 "SELECT id FROM tasks WHERE status = 'queued' AND start_by < ?", (now,)
             ).fetchall()
             for (task_id,) in overdue:
-                _expire(conn, task_id, now)
+                claims.expire(conn, task_id, now)
             expired = conn.execute(
                 f"SELECT {TASK_COLUMNS} FROM tasks WHERE status = 'running'"
                 " AND lease_expires_at < ?",
@@ -378,8 +303,8 @@ class SqliteStore:
                         TaskStatus.QUEUED,
                         (
                             f"UPDATE tasks SET status = 'queued', not_before = ?, error = ?,"
-                            f" progress = 0, progress_message = '', {release} WHERE id = ?"
-                            f" {_RETURN}"
+                            f" progress = 0, progress_message = '', ready = fair_tag IS NOT NULL,"
+                            f" {release} WHERE id = ? {_RETURN}"
                         ),
                     )
                 new = conn.execute(sql, (now, note, row["id"])).fetchone()
@@ -441,6 +366,15 @@ class SqliteStore:
         for queue, status, n in rows:
             by_queue.setdefault(queue, {})[TaskStatus(status)] = n
         return [QueueStats(queue=q, counts=c) for q, c in sorted(by_queue.items())]
+
+    async def service_times(self) -> list[ServiceTime]:
+        rows = await self._db.run(
+            lambda conn: conn.execute(
+                "SELECT queue, kind, mean_s, deviation_s, samples FROM service_times"
+                " ORDER BY queue, kind"
+            ).fetchall()
+        )
+        return [ServiceTime(**dict(row)) for row in rows]
 
     async def register_worker(self, info: WorkerInfo) -> None:
         await self._db.write(lambda conn: registry.register(conn, info, time.time()))
@@ -533,83 +467,7 @@ def _cancel(conn: Conn, task_id: str, now: float) -> Task:
     return task_from_row(row)
 
 
-def _started(conn: Conn, row: Row, token: str, now: float, epoch: int | None) -> Claim:
-    """The claim that moved ``row`` to running: its event and lease."""
-    worker_id = row["worker_id"]
-    insert_event(
-        conn,
-        now,
-        EventType.STARTED,
-        row,
-        TaskStatus.RUNNING,
-        {"worker_id": worker_id, "attempt": row["attempts"]},
-    )
-    lease = Lease(
-        task_id=row["id"],
-        worker_id=worker_id,
-        token=token,
-        attempt=row["attempts"],
-        expires_at=from_epoch(row["lease_expires_at"]),
-        cancel_requested=bool(row["cancel_requested"]),
-        epoch=epoch,
-    )
-    return Claim(lease, task_from_row(row))
-
-
-def _claim_limited(
-    conn: Conn, task_id: str, lease: tuple[str, str, float, float], now: float
-) -> Claim | Waiting | None:
-    """A claim the one statement did not make: not claimable, past its ``start_by``
-    (expired now), or needing a permit of its resource (taken, or the task parked)."""
-    me = conn.execute(
-        "SELECT status, not_before, start_by, resource FROM tasks WHERE id = ?", (task_id,)
-    ).fetchone()
-    if me is None or me["status"] != TaskStatus.QUEUED or me["not_before"] > now:
-        return None
-    if me["start_by"] is not None and me["start_by"] < now:
-        _expire(conn, task_id, now)
-        return None
-    resource = me["resource"]
-    state = limits.load(conn, resource)
-    epoch = None
-    if state is not None:
-        admission = limiter.admits(state, limits.in_flight(conn, resource, now), now)
-        if not admission.admitted:
-            row = conn.execute(
-                f"UPDATE tasks SET waiting_for = ? WHERE id = ? {_RETURN}", (resource, task_id)
-            ).fetchone()
-            until = from_epoch(now + admission.wait_s) if admission.wait_s > 0 else None
-            return Waiting(task_from_row(row), until)
-        epoch = state.epoch
-    row = conn.execute(f"{_CLAIM_SET} WHERE id = ? {_RETURN}", (*lease, task_id)).fetchone()
-    return _started(conn, row, lease[1], now, epoch)
-
-
-def _throttle(conn: Conn, lease: Lease, outcome: Throttled, now: float) -> float:
-    """Apply a limit error to the limiter of the leased task's resource; returns when the
-    task may run again (its delay, or the resource's Retry-After if later)."""
-    not_before = now + outcome.delay_s
-    row = conn.execute(
-        "SELECT resource FROM tasks WHERE id = ? AND lease_token = ? AND status = 'running'",
-        (lease.task_id, lease.token),
-    ).fetchone()
-    resource = None if row is None else row[0]
-    state = None if resource is None else limits.load(conn, resource)
-    if resource is None or state is None:
-        return not_before
-    state = limiter.throttle(state, lease.epoch, now, outcome.retry_after_s)
-    limits.save(conn, resource, state)
-    return max(not_before, state.blocked_until)
-
-
-def _expire(conn: Conn, task_id: str, now: float) -> None:
-    """A queued task not started by its ``start_by`` ends expired, never to run late."""
-    row = conn.execute(
-        "UPDATE tasks SET status = 'expired', finished_at = ?, waiting_for = NULL,"
-        " error = 'not started by its start_by (' ||"
-        " strftime('%Y-%m-%dT%H:%M:%fZ', start_by, 'unixepoch') || ')'"
-        f" WHERE id = ? AND status = 'queued' {_RETURN}",
-        (now, task_id),
-    ).fetchone()
-    if row is not None:
-        insert_event(conn, now, EventType.EXPIRED, row, TaskStatus.EXPIRED, {"error": row["error"]})
+def _terms(worker_id: str, lease_s: float) -> claims.LeaseTerms:
+    """A new lease: worker, fresh token, expiry, and the time of the claim."""
+    now = time.time()
+    return (worker_id, secrets.token_hex(8), now + lease_s, now)
