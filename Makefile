@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: install install-dev models run test lint bench bench-redis bench-amqp bench-aimd bench-fairness soak browser clean
+.PHONY: install install-dev models run test lint bench bench-redis bench-amqp bench-aimd bench-fairness bench-eta soak browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,10 @@ bench-aimd: $(DEV_STAMP)
 # Fair share: a user's 20 tasks behind another's 5 000, beside FIFO and an idle cluster.
 bench-fairness: $(DEV_STAMP)
 	$(BIN)/python -m bench.fairness
+
+# ETA accuracy: predicted against actual start under a steady mixed load.
+bench-eta: $(DEV_STAMP)
+	$(BIN)/python -m bench.eta
 
 # Every store/broker pairing under load while workers, the API and private Redis/PostgreSQL
 # servers are killed at random (RabbitMQ: the shared one, stopped once per pairing); fails if

@@ -1,6 +1,6 @@
 """Fair share: how long a user's few tasks take behind another user's big batch.
 
-    python -m bench.fairness [--flood 5000] [--few 20] [--backend sqlite]
+    python -m bench.fairness [--flood 5000] [--few 20] [--task-s 0.2] [--backend sqlite]
 
 Real API and worker processes (two workers, four slots each) run ``debug.sleep`` tasks of
 ``--task-s``. Three runs, each on a fresh data directory:
@@ -64,7 +64,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--flood", type=int, default=5000)
     parser.add_argument("--few", type=int, default=20)
-    parser.add_argument("--task-s", type=float, default=0.02)
+    # A short AI task; at 0.02 s the figure is bound by the claims per second the machine
+    # sustains under the flood, not by the order (see the issue 10 note).
+    parser.add_argument("--task-s", type=float, default=0.2)
     parser.add_argument("--backend", default="sqlite")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -21,8 +21,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from genqueue.api.schemas import TaskPublic
 from genqueue.client import DEFAULT_URL, Client
 from genqueue.errors import ConfigError, GenqueueError
+from genqueue.eta import rounded
 from genqueue.models import TaskStatus, utcnow
 from genqueue.settings import parse_duration_s
 
@@ -217,6 +219,8 @@ def submit(
         )
         later = f", not before {task.not_before:%H:%M:%S}" if delay_s else ""
         out.print(f"task [bold]{task.id}[/] {task.status} (position {task.position}{later})")
+        if (when := expected(task)) is not None:
+            out.print(when)
         if wait:
             _follow(client, task.id)
 
@@ -265,9 +269,25 @@ def _call(fn: Any) -> Any:
 
 @app.command()
 def status(task_id: str, url: Url = DEFAULT_URL) -> None:
-    """Show a task: status, position, progress, result."""
+    """Show a task: status, position, when it should start and finish, progress, result."""
     with Client(url) as client:
-        _print_task(_call(lambda: client.get(task_id)).model_dump(mode="json"))
+        task = _call(lambda: client.get(task_id))
+    if (when := expected(task)) is not None:
+        out.print(when)
+    _print_task(task.model_dump(mode="json"))
+
+
+def expected(task: TaskPublic) -> str | None:
+    """The task's estimate for a person ("starts in about 40 s, done in about 2 min")."""
+    eta = task.eta
+    if eta is None:
+        return None
+    parts = []
+    if eta.start_in_s is not None:
+        parts.append(f"starts {rounded(eta.start_in_s)}")
+    if eta.finish_in_s is not None:
+        parts.append(f"done {rounded(eta.finish_in_s)}")
+    return ", ".join(parts) or None
 
 
 @app.command()

@@ -7,6 +7,7 @@ import contextlib
 from dataclasses import dataclass, field
 
 from genqueue.api.deadline import with_deadline
+from genqueue.api.estimates import Estimator
 from genqueue.artifacts import ArtifactStore
 from genqueue.backends import open_broker, open_patiently, open_store
 from genqueue.contracts import Broker, Store
@@ -27,6 +28,7 @@ class Runtime:
     artifacts: ArtifactStore
     dispatcher: Dispatcher
     hub: EventHub
+    estimator: Estimator
     rates: RateMeter = field(default_factory=RateMeter)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _unbounded_store: Store | None = None  # the store itself, for closing it
@@ -42,7 +44,9 @@ class Runtime:
         dispatcher = Dispatcher(bounded, broker, kinds, settings.fair_weights)
         hub = EventHub(store)
         await hub.start()
-        runtime = cls(settings, kinds, bounded, broker, artifacts, dispatcher, hub)
+        runtime = cls(
+            settings, kinds, bounded, broker, artifacts, dispatcher, hub, Estimator(bounded)
+        )
         runtime._unbounded_store = store
         if sweep:
             sweeper = Sweeper(

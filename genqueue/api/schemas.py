@@ -85,6 +85,17 @@ class TaskLinks(BaseModel):
     cancel: str
 
 
+class Eta(BaseModel):
+    """When a queued task should start and a queued or running one finish, estimated from its
+    position, the live worker slots of its queue, the limit of its resource and the measured
+    run lengths of its kind (``genqueue/eta.py``). Recomputed on every read."""
+
+    starts_at: datetime | None = None
+    start_in_s: float | None = None
+    finishes_at: datetime | None = None
+    finish_in_s: float | None = None
+
+
 class TaskPublic(BaseModel):
     """A task as the API shows it."""
 
@@ -118,14 +129,18 @@ class TaskPublic(BaseModel):
     waiting_for: str | None = Field(
         None, description="queued and parked until a permit of this resource is free"
     )
+    eta: Eta | None = Field(
+        None, description="estimated start and finish; null when nothing serves its queue yet"
+    )
     links: TaskLinks
 
     @classmethod
-    def of(cls, task: Task, position: int | None = None) -> TaskPublic:
+    def of(cls, task: Task, position: int | None = None, eta: Eta | None = None) -> TaskPublic:
         base = f"/v1/tasks/{task.id}"
         return cls(
-            **task.model_dump(exclude={"lease_expires_at", "idempotency_key"}),
+            **task.model_dump(exclude={"lease_expires_at", "idempotency_key", "weight"}),
             position=position,
+            eta=eta,
             links=TaskLinks(
                 self=base,
                 wait=f"{base}/wait",

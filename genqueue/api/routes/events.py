@@ -59,7 +59,7 @@ class _HighWater:
 
 async def _snapshot(runtime: Runtime, task_id: str) -> str:
     task = await runtime.store.get(task_id)
-    return sse("snapshot", (await public(runtime.store, task)).model_dump_json())
+    return sse("snapshot", (await public(runtime, task)).model_dump_json())
 
 
 @router.get(

@@ -9,9 +9,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from genqueue.api.deps import DispatcherDep, RuntimeDep, StoreDep
+from genqueue.api.deps import RuntimeDep
+from genqueue.api.runtime import Runtime
 from genqueue.api.schemas import MAX_DELAY_S, TaskCreate, TaskPage, TaskPublic
-from genqueue.contracts import Store
 from genqueue.dispatch import TaskRequest
 from genqueue.errors import FieldProblem, InvalidInputError
 from genqueue.events import EventFilter
@@ -60,9 +60,11 @@ def task_request(
     )
 
 
-async def public(store: Store, task: Task) -> TaskPublic:
-    position = await store.position(task.id) if task.status == TaskStatus.QUEUED else None
-    return TaskPublic.of(task, position)
+async def public(runtime: Runtime, task: Task) -> TaskPublic:
+    """A task as the API shows it: with its place in line and its estimated times."""
+    queued = task.status == TaskStatus.QUEUED
+    position = await runtime.store.position(task.id) if queued else None
+    return TaskPublic.of(task, position, await runtime.estimator.of(task, position))
 
 
 @router.post(
@@ -73,21 +75,23 @@ async def public(store: Store, task: Task) -> TaskPublic:
 )
 async def submit(
     body: TaskCreate,
-    dispatcher: DispatcherDep,
+    runtime: RuntimeDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> TaskPublic:
-    """Submit a task; answers with its id, status, queue position and the URLs to follow it."""
-    task, created = await dispatcher.submit(task_request(body, utcnow(), idempotency_key))
+    """Submit a task; answers with its id, status, queue position, estimated start and the
+    URLs to follow it."""
+    request = task_request(body, utcnow(), idempotency_key)
+    task, created = await runtime.dispatcher.submit(request)
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/v1/tasks/{task.id}"
-    return await public(dispatcher.store, task)
+    return await public(runtime, task)
 
 
 @router.get("", response_model=TaskPage)
 async def list_tasks(
-    store: StoreDep,
+    runtime: RuntimeDep,
     user: str | None = None,
     status: TaskStatus | None = None,
     kind: str | None = None,
@@ -98,22 +102,22 @@ async def list_tasks(
 ) -> TaskPage:
     """Tasks, newest first, filtered; follow ``next_cursor`` for the next page."""
     where = TaskFilter(user=user, status=status, kind=kind, batch_id=batch_id, queue=queue)
-    page = await store.list_tasks(where, limit, cursor)
+    page = await runtime.store.list_tasks(where, limit, cursor)
     return TaskPage(
-        items=[await public(store, t) for t in page.tasks], next_cursor=page.next_cursor
+        items=[await public(runtime, t) for t in page.tasks], next_cursor=page.next_cursor
     )
 
 
 @router.get("/{task_id}", response_model=TaskPublic)
-async def get_task(task_id: str, store: StoreDep) -> TaskPublic:
-    """Status, queue position, progress, result or error, timings."""
-    return await public(store, await store.get(task_id))
+async def get_task(task_id: str, runtime: RuntimeDep) -> TaskPublic:
+    """Status, queue position, estimated start and finish, progress, result or error."""
+    return await public(runtime, await runtime.store.get(task_id))
 
 
 @router.post("/{task_id}/cancel", response_model=TaskPublic)
-async def cancel(task_id: str, dispatcher: DispatcherDep) -> TaskPublic:
+async def cancel(task_id: str, runtime: RuntimeDep) -> TaskPublic:
     """Cancel: a queued task never starts; a running one is stopped. Idempotent."""
-    return await public(dispatcher.store, await dispatcher.cancel(task_id))
+    return await public(runtime, await runtime.dispatcher.cancel(task_id))
 
 
 @router.get("/{task_id}/wait", response_model=TaskPublic)
@@ -134,4 +138,4 @@ async def wait(
                         task = await store.get(task_id)
         if not task.status.finished:
             task = await store.get(task_id)
-    return await public(store, task)
+    return await public(runtime, task)
