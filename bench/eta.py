@@ -1,12 +1,12 @@
 """ETA accuracy: the start time the API predicts at submit against the start that happened.
 
-    python -m bench.eta [--seconds 60] [--slots 4] [--backend sqlite]
+    python -m bench.eta [--seconds 60] [--slots 4] [--every-s 6] [--backend sqlite]
 
 Real API and worker processes (two workers sharing ``--slots``) under a steady mixed load:
 ``debug.sleep`` runs of 0.2, 0.6 or 1.0 s (one kind, so its measured mean hides the mix, as a
-real kind's varying prompts would), submitted in bursts at about 90 % of what the slots can
-run, so a queue forms and drains. Each task's ``eta.starts_at`` from the submit answer is
-compared with its ``started_at``.
+real kind's varying prompts would), submitted in bursts (one every ``--every-s``) at about
+90 % of what the slots can run, so a queue forms and drains. Each task's ``eta.starts_at``
+from the submit answer is compared with its ``started_at``.
 
 Printed: the median absolute error of the predicted start as a share of the median actual
 wait (target, issue 10: <= 20 %), and the same per task (median of |error| / wait over tasks
@@ -27,7 +27,6 @@ from genqueue.api.schemas import TaskPublic
 from tests.helpers import Cluster, wait_until
 
 RUNS_S = (0.2, 0.6, 1.0)
-BURST_EVERY_S = 2.0
 
 
 def sleep_payload(rng: random.Random) -> dict[str, object]:
@@ -39,10 +38,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--backend", default="sqlite")
+    parser.add_argument("--every-s", type=float, default=6.0, help="seconds between bursts")
     args = parser.parse_args()
     rng = random.Random(7)
     capacity = args.slots / statistics.mean(RUNS_S)  # runs per second
-    burst = max(1, round(0.9 * capacity * BURST_EVERY_S))
+    burst = max(1, round(0.9 * capacity * args.every_s))
     with tempfile.TemporaryDirectory() as tmp:
         cluster = Cluster(Path(tmp), backend=args.backend)
         try:
@@ -61,7 +61,7 @@ def main() -> None:
                     submitted += [
                         client.submit("debug.sleep", sleep_payload(rng)) for _ in range(burst)
                     ]
-                    time.sleep(max(0.0, BURST_EVERY_S - (time.monotonic() - tick)))
+                    time.sleep(max(0.0, args.every_s - (time.monotonic() - tick)))
                 done = [client.wait(task.id, timeout_s=120) for task in submitted]
         finally:
             cluster.stop()
@@ -76,7 +76,7 @@ def main() -> None:
         if wait >= 0.5:
             relative.append(error / wait)
     print(
-        f"{args.backend}: {len(submitted)} tasks in bursts of {burst} every {BURST_EVERY_S:g} s,"
+        f"{args.backend}: {len(submitted)} tasks in bursts of {burst} every {args.every_s:g} s,"
         f" {args.slots} slots, runs of {'/'.join(f'{s:g}' for s in RUNS_S)} s"
     )
     print(f"  with an estimate: {len(errors)} of {len(submitted)}")

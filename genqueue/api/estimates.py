@@ -1,7 +1,7 @@
 """Estimated start and finish of tasks, as the API shows them (arithmetic in ``genqueue.eta``).
 
 What an estimate needs besides the task's position (live workers, running counts, service
-times, limits) is read from the store at most once a second and shared by every request, so a
+times, limits) is read from the store at most four times a second and shared by every request, so a
 page of 500 tasks costs one position each and nothing more.
 """
 
@@ -17,7 +17,7 @@ from genqueue.api.schemas import Eta
 from genqueue.contracts import Store
 from genqueue.models import ServiceTime, Task, TaskStatus, WorkerStatus, utcnow
 
-REFRESH_S = 1.0
+REFRESH_S = 0.25  # a burst of submits reads running counts this fresh
 LIVE = (WorkerStatus.ONLINE, WorkerStatus.DEGRADED)
 
 

@@ -51,7 +51,7 @@ def test_the_cli_says_when_a_task_starts(cluster: Cluster) -> None:
         client.wait(client.submit("debug.sleep", slow).id)  # measured: runs take 1.5 s
         tasks = [client.submit("debug.sleep", slow) for _ in range(4)]
         last = tasks[-1].id
-        # The API reads who is running at most once a second.
+        # The API reads who is running a moment after it changed.
         wait_until(lambda: (eta := client.get(last).eta) and (eta.start_in_s or 0) > 1)
         shown = subprocess.run(
             [sys.executable, "-m", "genqueue", "status", last, "--url", cluster.url],
