@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const FINAL = ["succeeded", "failed", "cancelled"];
+const FINAL = ["succeeded", "failed", "cancelled", "expired"];
 let stream = null;
 let current = null;
 
@@ -115,8 +115,8 @@ function follow(task) {
     if (FINAL.map((s) => `task.${s}`).includes(e.type)) stream.close();
   };
   for (const type of ["snapshot", "task.queued", "task.started", "task.progress", "task.retrying",
-                      "task.succeeded", "task.failed", "task.cancelled", "task.cancel_requested",
-                      "diagnosis.alert"]) {
+                      "task.succeeded", "task.failed", "task.cancelled", "task.expired",
+                      "task.cancel_requested", "diagnosis.alert"]) {
     stream.addEventListener(type, onEvent);
   }
 }
