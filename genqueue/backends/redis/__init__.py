@@ -7,8 +7,17 @@ Store
     {p}:task:{id}              hash: the task record (payload and result as JSON text)
     {p}:seq                    counter: submission order
     {p}:idem:{key}             string: task id of an idempotency key
-    {p}:queued:{queue}         zset: queued ids, score (100000 - priority) * 1e9 + seq, so
-                               ZRANK is the queue position (O(log n)) and ZREM a cancel
+    The fair order of queue q (Store.claim_next; b = a priority as text; fair.lua):
+    {p}:ready:{q}:{b}          zset: queued tasks in line and not parked, score = fair tag
+                               (an integer), member = zero-padded seq + ':' + id, so equal
+                               tags order by age; ZRANK and a few ZCOUNTs give a position
+    {p}:parked:{q}:{b}:{r}     zset: the same for tasks in line parked for resource r
+    {p}:parkedfor:{q}:{b}      set: resources r with tasks in parked:{q}:{b}:{r}
+    {p}:bands:{q}              zset: priorities with tasks in line, by -priority
+    {p}:fair:{q}:{b}           hash: 'u:' + user -> the user's last finish tag F, and '#max'
+    {p}:later:{q}              zset: queued ids not in line yet (not due), by not_before;
+                               claim_next of q brings the due ones into line
+    {p}:service_times          hash: JSON [queue, kind] -> 'mean_s deviation_s samples'
     {p}:running                zset: running ids by lease expiry (recovery scans the head)
     {p}:deadlines              zset: queued ids that have a start_by, by start_by (expiry
                                scans the head)
@@ -30,8 +39,8 @@ Store
                                on every write; scripts decide only with the current one)
     {p}:permits:{resource}     zset: running ids of the resource by lease expiry; the live
                                ones (score > now) are its permits held
-    {p}:waiting:{resource}     zset: queued ids parked for a permit, scored like
-                               {p}:queued:{queue} (priority, then age)
+    {p}:waiting:{resource}     zset: queued ids parked for a permit, by priority then age
+                               (which ones wake_waiting wakes first)
 
 Broker
     {p}:q:{queue}              zset: ready message ids, score (100000 - priority) * 1e9 + n

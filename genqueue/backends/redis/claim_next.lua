@@ -61,7 +61,8 @@ local function claim_next(q, worker, token, lease_s)
         if expired >= 1000 then return false end  -- enough work for one call
       elseif tonumber(t[3]) > t_now then
         -- Not due after all (Redis' clock went back): out of line until it is.
-        fair.leave(id)
+        local u = redis.call('HMGET', tkey(id), 'seq', 'waiting_for')
+        fair.leave(id, q, b, tonumber(u[1]), u[2])
         fair.enter(id, t_now)
       else
         local resource = t[2]

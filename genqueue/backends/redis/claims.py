@@ -51,7 +51,8 @@ class RedisClaims:
         credits = (arg for call in calls for arg in call)
         replies = await self._run("claim_next", len(known), *gates, *credits)
         # Each reply with the limiters its gates came from (for the epoch of a lease).
-        return [(reply, {r: seen for r, (seen, _) in known.items()}) for reply in replies]
+        sent = {resource: seen for resource, (seen, _) in known.items()}
+        return [(reply, sent) for reply in replies]
 
     async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | Waiting | None:
         token = secrets.token_hex(8)

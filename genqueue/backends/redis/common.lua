@@ -22,14 +22,15 @@ local FINISHED = {succeeded = true, failed = true, cancelled = true, expired = t
 -- Move a task between statuses, keeping every index and counter in step: the fair order, the
 -- deadlines of queued tasks, the parked tasks of a resource and the permits of running ones.
 local function move(id, from, to)
-  local t = redis.call('HMGET', tkey(id), 'queue', 'batch_id', 'seq', 'start_by', 'resource')
+  local t = redis.call('HMGET', tkey(id), 'queue', 'batch_id', 'seq', 'start_by', 'resource',
+    'priority', 'waiting_for')
   local queue, batch, seq = t[1], t[2], tonumber(t[3])
   if from then
     redis.call('ZREM', P .. ':status:' .. from, id)
     redis.call('HINCRBY', P .. ':counts:' .. queue, from, -1)
     if batch then redis.call('HINCRBY', P .. ':batch:' .. batch .. ':counts', from, -1) end
     if from == 'queued' then
-      fair.leave(id)
+      fair.leave(id, queue, t[6], seq, t[7])
       if t[4] then redis.call('ZREM', P .. ':deadlines', id) end
     end
     if from == 'running' then

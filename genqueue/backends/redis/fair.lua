@@ -13,7 +13,7 @@ local function line_member(seq, id) return string.format('%015d:%s', seq, id) en
 local function member_id(m) return string.sub(m, 17) end
 local function member_seq(m) return tonumber(string.sub(m, 1, 15)) end
 local function int(x) return string.format('%.0f', x) end
--- (tag, seq) of a zset head, or nil.
+-- The tag (a number) and member of a line's head, or nil.
 local function head(key)
   local h = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
   if h[1] then return tonumber(h[2]), h[1] end
@@ -69,28 +69,28 @@ local function tidy(q, b)
     redis.call('ZREM', P .. ':bands:' .. q, b)
   end
 end
--- A queued task leaving wherever it waits (claimed, cancelled, expired), or parking.
-function fair.leave(id)
-  local t = redis.call('HMGET', tkey(id), 'queue', 'priority', 'seq', 'waiting_for')
-  local q, b, m = t[1], t[2], line_member(tonumber(t[3]), id)
-  redis.call('ZREM', P .. ':later:' .. q, id)
-  redis.call('ZREM', band_key('ready', q, b), m)
-  local r = t[4]
-  if r then
-    local key = band_key('parked', q, b) .. ':' .. r
-    redis.call('ZREM', key, m)
-    if redis.call('ZCARD', key) == 0 then redis.call('SREM', band_key('parkedfor', q, b), r) end
-    redis.call('ZREM', P .. ':waiting:' .. r, id)
-    redis.call('HDEL', tkey(id), 'waiting_for')
+-- A queued task (q, band b, seq, parked for r or false) leaving wherever it waits: claimed,
+-- cancelled, expired, or parking. Most leave the ready line, so the others are tried after.
+function fair.leave(id, q, b, seq, r)
+  local m = line_member(seq, id)
+  if redis.call('ZREM', band_key('ready', q, b), m) == 0 then
+    redis.call('ZREM', P .. ':later:' .. q, id)
+    if r then
+      local key = band_key('parked', q, b) .. ':' .. r
+      redis.call('ZREM', key, m)
+      if redis.call('ZCARD', key) == 0 then redis.call('SREM', band_key('parkedfor', q, b), r) end
+      redis.call('ZREM', P .. ':waiting:' .. r, id)
+      redis.call('HDEL', tkey(id), 'waiting_for')
+    end
   end
   tidy(q, b)
 end
 -- Park a queued due task for a permit of ``resource``: out of the ready line, into its
 -- parked line (same place in the order) and the resource's waiting set (for wake).
 function fair.park(id, resource)
-  fair.leave(id)
-  local t = redis.call('HMGET', tkey(id), 'queue', 'priority', 'seq', 'tag')
+  local t = redis.call('HMGET', tkey(id), 'queue', 'priority', 'seq', 'tag', 'waiting_for')
   local q, b, seq = t[1], t[2], tonumber(t[3])
+  fair.leave(id, q, b, seq, t[5])
   local tag = t[4] or tag_new(id, q, b)
   redis.call('ZADD', band_key('parked', q, b) .. ':' .. resource, tag, line_member(seq, id))
   redis.call('SADD', band_key('parkedfor', q, b), resource)

@@ -68,6 +68,7 @@ SCRIPTS = [
     "limits",
     "set_limiter",
     "wake",
+    "upgrade",
 ]
 LIST_CHUNK = 200
 STRIDE = 1000  # fair tag units per task of weight 1 (research/scheduling.md 0.1)
@@ -92,6 +93,8 @@ class RedisStore:
     async def connect(cls, url: str) -> Self:
         store = cls(*connect(url))
         await store.ping()
+        while await store._run("upgrade"):  # data of a version before the fair order
+            pass
         return store
 
     async def __aenter__(self) -> Self:
