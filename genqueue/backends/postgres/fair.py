@@ -16,6 +16,12 @@ resources have a free permit now, and parked tasks of those count as claimable; 
 its ``start_by`` is expired by the statement itself; a head whose resource has a limiter goes
 to ``Limits.claim``, which admits or parks it under the limiter's lock. A worker's calls are
 grouped into one transaction as the store's claims are.
+
+Messages are credits for the queue, one per task that is not parked: a call that parks a
+task spends its message on it (``Waiting``); one that finds its head parked already (by a
+call at the same time, or for a permit that proved taken) passes it over and goes on, since
+a parked task is owed a message of its own when a permit frees; one that claims a parked
+task gives the queue a message back (see ``limits.ADMIT``).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import Any
 
 from genqueue.backends.group import GroupCall
 from genqueue.backends.postgres.db import Conn, Database
-from genqueue.backends.postgres.limits import Limits
+from genqueue.backends.postgres.limits import Full, Limits
 from genqueue.backends.postgres.queries import (
     EXPIRE_SET,
     EXPIRED_EVENTS,
@@ -191,10 +197,13 @@ class FairClaims:
             elif outcome == "parked":
                 free = await self._limits.free_resources()
             elif outcome == "limited":
-                found = await self._limits.claim(
-                    row["id"], worker_id, token, float(lease_s), row["resource"]
+                found = await self._limits.claim_head(
+                    row["id"], worker_id, token, float(lease_s), row["resource"], queue
                 )
-                if found is not None:
+                if isinstance(found, Full):  # no permit after all: pass its tasks over
+                    if free is not None:
+                        free = [r for r in free if r != found.resource]
+                elif found is not None:
                     return found
-                # Taken or expired meanwhile: the next head.
+                # Else taken or expired meanwhile: the next head.
             # 'expired': the statement expired the head; the next one.

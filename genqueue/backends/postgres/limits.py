@@ -17,6 +17,7 @@ way round; several limiter rows only in resource order (configure).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -68,18 +69,45 @@ SELECT c.now, (SELECT count(*) FROM tasks
 FROM (SELECT clock_timestamp() AS now) c
 """
 
+# For claim_next ($6: its queue), a parked task claimed gives its queue a credit back: the
+# message spent on it was another task's (it was owed one of its own when its permit came
+# free, which may be on its way, or not: a permit freed by a lease that expired wakes it only
+# at the next sweep, when the permit is gone). One message too many finds nothing to claim.
 ADMIT = f"""
-WITH t AS ({claim_update("$5::timestamptz", "true")}
+WITH was AS MATERIALIZED (
+    SELECT waiting_for FROM tasks WHERE id = $1
+), t AS ({claim_update("$5::timestamptz", "true")}
 ), e AS (
     {STARTED}
+), credit AS (
+    INSERT INTO outbox (task_id, due_at)
+    SELECT c.id, $5::timestamptz FROM (
+        SELECT id FROM tasks
+        WHERE $6::text IS NOT NULL AND queue = $6::text AND status = 'queued'
+            AND fair_tag IS NOT NULL AND waiting_for IS NULL
+            AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.task_id = tasks.id)
+        ORDER BY priority DESC, fair_tag, seq LIMIT 1) c
+    WHERE EXISTS (SELECT 1 FROM t) AND (SELECT waiting_for FROM was) IS NOT NULL
+    ON CONFLICT (task_id) DO NOTHING
 )
 SELECT * FROM t
 """
 
+# Park task $1 for resource $2 at clock $3; unless $4, only a task not parked yet.
 PARK = f"""
-UPDATE tasks SET waiting_for = $2 WHERE id = $1 AND {due("$3::timestamptz")}
+UPDATE tasks SET waiting_for = $2
+WHERE id = $1 AND {due("$3::timestamptz")} AND ($4::boolean OR waiting_for IS NULL)
 RETURNING {TASK_COLUMNS}
 """
+
+
+@dataclass(frozen=True)
+class Full:
+    """A claim for claim_next that found no permit of ``resource`` and no task to park: the
+    task was parked already (by a claim at the same time, or earlier: then it is owed a
+    message when a permit frees, and this claim's message must not be spent on it), or gone."""
+
+    resource: str
 
 
 def _parked(resource: str, n: str) -> str:
@@ -164,8 +192,27 @@ class Limits:
         self, task_id: str, worker_id: str, token: str, lease_s: float, resource: str
     ) -> Claim | Waiting | None:
         """Claim a task of ``resource`` with one of its permits, or park it."""
+        found = await self._claim(task_id, worker_id, token, lease_s, resource, None)
+        assert not isinstance(found, Full)  # only for claim_next
+        return found
 
-        async def run(conn: Conn) -> Claim | Waiting | None:
+    async def claim_head(
+        self, task_id: str, worker_id: str, token: str, lease_s: float, resource: str, queue: str
+    ) -> Claim | Waiting | Full | None:
+        """As :meth:`claim`, for claim_next of ``queue``: :class:`Full` rather than parking a
+        parked task again, and a message back for the queue if a parked task is claimed."""
+        return await self._claim(task_id, worker_id, token, lease_s, resource, queue)
+
+    async def _claim(
+        self,
+        task_id: str,
+        worker_id: str,
+        token: str,
+        lease_s: float,
+        resource: str,
+        queue: str | None,
+    ) -> Claim | Waiting | Full | None:
+        async def run(conn: Conn) -> Claim | Waiting | Full | None:
             async with conn.transaction():
                 text = await conn.fetchval(LOCK, resource)
                 held = await conn.fetchrow(HELD, resource, task_id)
@@ -175,14 +222,15 @@ class Limits:
                     state = load_state(text)
                     admission = admits(state, held["in_flight"], now.timestamp())
                     if not admission.admitted:
-                        row = await conn.fetchrow(PARK, task_id, resource, now)
+                        again = queue is None
+                        row = await conn.fetchrow(PARK, task_id, resource, now, again)
                         if row is None:
-                            return None
+                            return None if again else Full(resource)
                         blocked = admission.wait_s > 0
                         until = from_epoch(state.blocked_until) if blocked else None
                         return Waiting(task_from_row(row), until)
                     epoch = state.epoch
-                row = await conn.fetchrow(ADMIT, task_id, worker_id, token, lease_s, now)
+                row = await conn.fetchrow(ADMIT, task_id, worker_id, token, lease_s, now, queue)
             if row is None:  # not claimable any more (or past its start_by: the sweep ends it)
                 return None
             task = task_from_row(row)

@@ -67,6 +67,7 @@ BY_IDEMPOTENCY_KEY = f"SELECT {TASK_COLUMNS} FROM tasks WHERE idempotency_key = 
 
 GET = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"
 
+
 # Claimable: queued, due, and not past its start_by (``now`` is an SQL expression).
 def due(now: str) -> str:
     return f"status = 'queued' AND not_before <= {now} AND (start_by IS NULL OR start_by > {now})"

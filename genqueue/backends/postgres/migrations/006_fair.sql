@@ -41,6 +41,31 @@ CREATE INDEX tasks_parked_for ON tasks (queue, waiting_for, priority DESC, fair_
 CREATE INDEX tasks_scheduled ON tasks (queue, not_before)
     WHERE status = 'queued' AND fair_tag IS NULL;
 
+-- Reserve the tags of `total` units for a user joining the line of (q, p) now, and return the
+-- first: S = max(V, F[user]), F[user] = S + total. V, the floor, is the smallest tag in line
+-- (tasks_next, tasks_parked), or the largest F there when the line is empty (0 if none). The
+-- upsert's row lock serialises two reservations for one user. Callers reserve for several
+-- users in (queue, priority, user_key) order, so they cannot deadlock.
+CREATE FUNCTION fair_reserve(q text, p integer, u text, total bigint)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    v bigint;
+    f bigint;
+BEGIN
+    v := least(
+        (SELECT fair_tag FROM tasks WHERE queue = q AND priority = p AND status = 'queued'
+             AND fair_tag IS NOT NULL AND waiting_for IS NULL ORDER BY fair_tag LIMIT 1),
+        (SELECT fair_tag FROM tasks WHERE queue = q AND priority = p AND status = 'queued'
+             AND fair_tag IS NOT NULL AND waiting_for IS NOT NULL ORDER BY fair_tag LIMIT 1));
+    IF v IS NULL THEN
+        v := coalesce((SELECT max(finish) FROM fair_users WHERE queue = q AND priority = p), 0);
+    END IF;
+    INSERT INTO fair_users AS fu (queue, priority, user_key, finish) VALUES (q, p, u, v + total)
+    ON CONFLICT (queue, priority, user_key) DO UPDATE SET finish = greatest(fu.finish, v) + total
+    RETURNING fu.finish INTO f;
+    RETURN f - total;
+END $$;
+
 -- Moving averages of run lengths per (queue, kind), moved by every Succeeded or Failed finish.
 CREATE TABLE service_times (
     queue       text NOT NULL,
