@@ -142,3 +142,18 @@ async def test_a_user_back_after_a_quiet_spell_is_neither_ahead_nor_in_debt(
     await submit(store, "bob", 3)
     [back] = await submit(store, "ann")
     assert await store.position(back) == 2
+
+
+async def test_claiming_a_parked_task_owes_the_next_in_line_a_message(store: Store) -> None:
+    one = LimitSettings(start=1, max=1, min=1, recovery_interval_s=3600)
+    await store.configure_limits({"r": one})
+    [holder, parked] = await submit(store, "bob", 2, resource="r")
+    [plain] = await submit(store, "bob")
+    await store.clear_outbox([holder, parked, plain])  # their messages were published
+    first = await store.claim_next("q", "dies", 0.2)
+    assert isinstance(first, Claim) and first.task.id == holder
+    assert isinstance(await store.claim_next("q", "w", 30), Waiting)  # parked spends its own
+    await let_time_pass(0.3)  # the holder's lease runs out: its permit is free, nobody woken
+    claim = await store.claim_next("q", "w", 30)  # the message of plain, spent on parked
+    assert isinstance(claim, Claim) and claim.task.id == parked
+    assert [m.task_id for m in await store.take_outbox(10, 30)] == [plain]

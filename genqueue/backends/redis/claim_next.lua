@@ -40,6 +40,18 @@ local function first(q, b)
   end
   return m, parked_for
 end
+-- A parked task spent its own message when it was parked, so claiming it spends another
+-- task's: owe the first task still in line (any band) one, or it could wait for a message that
+-- never comes. At worst one message too many finds nothing to claim.
+local function owe_next(q)
+  for _, b in ipairs(redis.call('ZRANGE', P .. ':bands:' .. q, 0, -1)) do
+    local _, m = head(band_key('ready', q, b))
+    if m then
+      redis.call('ZADD', P .. ':outbox', 'NX', t_now, member_id(m))
+      return
+    end
+  end
+end
 local promoted = {}
 local function claim_next(q, worker, token, lease_s)
   if not promoted[q] then
@@ -74,6 +86,7 @@ local function claim_next(q, worker, token, lease_s)
         end
         local reply = start(id, worker, token, lease_s, resource, t_now)
         reply[3] = g and '1' or ''
+        if parked_for then owe_next(q) end
         return reply
       end
     end

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 
 from genqueue import limiter
-from genqueue.backends.sqlite import fair, limits
+from genqueue.backends.sqlite import fair, limits, outbox
 from genqueue.backends.sqlite.rows import TASK_COLUMNS, insert_event, task_from_row
 from genqueue.contracts import Claim, Lease, Waiting
 from genqueue.models import EventType, TaskStatus, from_epoch
@@ -53,8 +53,15 @@ def claim_next(conn: Conn, queue: str, terms: LeaseTerms) -> Claim | Waiting | N
         if (state := limits.load(conn, resource)) is None
         or limiter.free_permits(state, limits.in_flight(conn, resource, now), now) > 0
     ]
-    while (task_id := fair.head(conn, queue, free)) is not None:
-        outcome = claim(conn, task_id, terms)
+    while (first := fair.head(conn, queue, free)) is not None:
+        outcome = claim(conn, first["id"], terms)
+        if isinstance(outcome, Claim) and first["waiting_for"] is not None:
+            # A parked task spent its own message when it was parked: this one was another
+            # task's, so the next in line is owed one (at worst one too many, which finds
+            # nothing to claim).
+            after = fair.head(conn, queue, [])
+            if after is not None:
+                outbox.owe_unless_owed(conn, [after["id"]], now)
         if outcome is not None:
             return outcome
     return None

@@ -77,30 +77,29 @@ def join_when_due(conn: Conn, queue: str, now: float) -> None:
         conn.execute("UPDATE tasks SET ready = 1, fair_tag = ? WHERE id = ?", (start, row["id"]))
 
 
-def head(conn: Conn, queue: str, parked_for: list[str]) -> str | None:
-    """The id of the first task in line that is not parked, or parked for one of
+def head(conn: Conn, queue: str, parked_for: list[str]) -> Row | None:
+    """The first task in line (id, waiting_for) that is not parked, or parked for one of
     ``parked_for`` (resources with a free permit)."""
     order = "ORDER BY priority DESC, fair_tag, seq LIMIT 1"
     candidates: list[Row] = []
     row = conn.execute(
-        "SELECT id, priority, fair_tag, seq FROM tasks WHERE queue = ? AND status = 'queued'"
-        f" AND ready = 1 AND waiting_for IS NULL {order}",
+        "SELECT id, waiting_for, priority, fair_tag, seq FROM tasks WHERE queue = ?"
+        f" AND status = 'queued' AND ready = 1 AND waiting_for IS NULL {order}",
         (queue,),
     ).fetchone()
     if row is not None:
         candidates.append(row)
     for resource in parked_for:
         row = conn.execute(
-            "SELECT id, priority, fair_tag, seq FROM tasks WHERE waiting_for = ? AND queue = ?"
-            f" AND status = 'queued' AND ready = 1 {order}",
+            "SELECT id, waiting_for, priority, fair_tag, seq FROM tasks WHERE waiting_for = ?"
+            f" AND queue = ? AND status = 'queued' AND ready = 1 {order}",
             (resource, queue),
         ).fetchone()
         if row is not None:
             candidates.append(row)
     if not candidates:
         return None
-    first = min(candidates, key=lambda r: (-r["priority"], r["fair_tag"], r["seq"]))
-    return str(first["id"])
+    return min(candidates, key=lambda r: (-r["priority"], r["fair_tag"], r["seq"]))
 
 
 def parked_resources(conn: Conn, queue: str) -> list[str]:
