@@ -49,8 +49,12 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check genqueue tests bench examples
 	$(BIN)/mypy genqueue tests bench examples
 
+# The suite in parallel (most tests wait on processes and servers, not on the CPU), then the
+# few that stop the shared RabbitMQ, alone.
+TEST_PROCESSES ?= 4
 test: $(DEV_STAMP) browser lint
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow and not exclusive" -n $(TEST_PROCESSES) --dist worksteal
+	$(BIN)/pytest -m "not slow and exclusive"
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.throughput

@@ -232,8 +232,12 @@ class Store(Protocol):
         Eligible: ready, and not parked, or parked for a resource with a free permit now.
         The first eligible task: if its ``start_by`` has passed it expires and the next is
         taken; if it needs a permit and none is free it is parked and :class:`Waiting`
-        returned; else it is claimed. None: nothing eligible (the caller acknowledges the
-        credit, or gives it back until its own task is due)."""
+        returned (the credit is spent on parking it: ``Waiting`` only from the call that
+        parks it); else it is claimed. A parked task spent its own credit when it was
+        parked, so claiming one spends another task's: the first task still in line is
+        owed a message then (an outbox entry due now, unless it has one). None: nothing
+        eligible (the caller acknowledges the credit, or gives it back until its own task
+        is due)."""
 
     async def renew(self, lease: Lease, lease_s: float) -> Lease:
         """Extend a live lease. The returned lease carries ``cancel_requested``.
@@ -297,7 +301,7 @@ class Store(Protocol):
 
     async def wake_waiting(self) -> int:
         """For every limiter with parked tasks, when it is not blocked: the first of them in
-        queue order (priority, then age), as many as there are free permits, get an outbox
+        line (priority, then fair order or age), as many as there are free permits, get an outbox
         entry due now (one they already have is left as it is). They stay parked until a
         claim admits them, so waking again wakes the same ones. A permit freed by a lease
         that expired, a limit that grew or a Retry-After that passed reaches its waiter this

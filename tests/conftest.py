@@ -17,9 +17,16 @@ BROKERS = ["sqlite", "redis", "postgres", "amqp"]
 BACKEND_MARKERS = {"redis", "amqp", "postgres"}
 
 
+# Tests that stop the shared RabbitMQ (stop_app): every other test using it would fail
+# meanwhile, so `make test` runs these alone after the parallel part.
+EXCLUSIVE_FILES = {"test_amqp_faults.py", "test_outages.py"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Mark each test with the backend in its parameter id, so `-m "not redis"` works.
     for item in items:
+        if item.path.name in EXCLUSIVE_FILES:
+            item.add_marker(pytest.mark.exclusive)
         callspec = getattr(item, "callspec", None)
         if callspec is None:
             continue
