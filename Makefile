@@ -50,8 +50,8 @@ lint: $(DEV_STAMP)
 	$(BIN)/mypy genqueue tests bench examples
 
 # The suite in parallel (most tests wait on processes and servers, not on the CPU), then the
-# few that stop the shared RabbitMQ, alone.
-TEST_PROCESSES ?= 4
+# few that stop the shared RabbitMQ or time restarts, alone (conftest.py EXCLUSIVE_FILES).
+TEST_PROCESSES ?= 3
 test: $(DEV_STAMP) browser lint
 	$(BIN)/pytest -m "not slow and not exclusive" -n $(TEST_PROCESSES) --dist worksteal
 	$(BIN)/pytest -m "not slow and exclusive"

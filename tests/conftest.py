@@ -17,9 +17,10 @@ BROKERS = ["sqlite", "redis", "postgres", "amqp"]
 BACKEND_MARKERS = {"redis", "amqp", "postgres"}
 
 
-# Tests that stop the shared RabbitMQ (stop_app): every other test using it would fail
-# meanwhile, so `make test` runs these alone after the parallel part.
-EXCLUSIVE_FILES = {"test_amqp_faults.py", "test_outages.py"}
+# Run alone by `make test`, after the parallel part: tests that stop the shared RabbitMQ
+# (stop_app), which every other test using it would trip over, and tests whose deadlines
+# count process restarts or SIGKILL recovery, which a loaded machine stretches.
+EXCLUSIVE_FILES = {"test_amqp_faults.py", "test_outages.py", "test_crash.py", "test_supervise.py"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
