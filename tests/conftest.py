@@ -19,14 +19,17 @@ BACKEND_MARKERS = {"redis", "amqp", "postgres"}
 
 # Run alone by `make test`, after the parallel part: tests that stop the shared RabbitMQ
 # (stop_app), which every other test using it would trip over, and tests whose deadlines
-# count process restarts or SIGKILL recovery, which a loaded machine stretches.
-EXCLUSIVE_FILES = {"test_amqp_faults.py", "test_outages.py", "test_crash.py", "test_supervise.py"}
+# count process restarts or SIGKILL recovery, which a loaded machine stretches. The other
+# outage tests stop private servers of their own and run in parallel.
+EXCLUSIVE_FILES = {"test_amqp_faults.py", "test_crash.py", "test_supervise.py"}
+EXCLUSIVE_TESTS = {"test_rabbitmq_down_for_30s_loses_nothing_and_stops_no_worker"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Mark each test with the backend in its parameter id, so `-m "not redis"` works.
     for item in items:
-        if item.path.name in EXCLUSIVE_FILES:
+        name = getattr(item, "originalname", item.name)
+        if item.path.name in EXCLUSIVE_FILES or name in EXCLUSIVE_TESTS:
             item.add_marker(pytest.mark.exclusive)
         callspec = getattr(item, "callspec", None)
         if callspec is None:
