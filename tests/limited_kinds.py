@@ -4,13 +4,13 @@ long as it needs (``--kinds tests.limited_kinds`` on the API and the workers).""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from genqueue import TaskContext, kind
+from tests.helpers import wait_for
 
 RESOURCE = "test-upstream"
 
@@ -23,6 +23,9 @@ class Gate(BaseModel):
 async def gated(payload: Gate, ctx: TaskContext) -> dict[str, Any]:
     """Hold a permit of ``test-upstream`` until the gate file appears."""
     gate = Path(payload.gate)
-    while not gate.exists():
-        await asyncio.sleep(0.02)
+
+    async def opened() -> bool:
+        return gate.exists()
+
+    await wait_for(opened, timeout_s=50.0, message=f"gate {gate} opened")
     return {"passed": payload.gate}
