@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
 from genqueue.contracts import Claim, Requeue, Store, Waiting
@@ -157,3 +158,36 @@ async def test_claiming_a_parked_task_owes_the_next_in_line_a_message(store: Sto
     claim = await store.claim_next("q", "w", 30)  # the message of plain, spent on parked
     assert isinstance(claim, Claim) and claim.task.id == parked
     assert [m.task_id for m in await store.take_outbox(10, 30)] == [plain]
+
+
+async def line_in_position_order(store: Store, ids: list[str]) -> list[str]:
+    """The tasks of ``ids`` that are in line, by position; asserts that the positions are
+    exactly 1..n, each once (a counting error shows as a gap or a duplicate)."""
+    positions = {task_id: await store.position(task_id) for task_id in ids}
+    line = sorted((p, t) for t, p in positions.items() if p is not None)
+    assert [p for p, _ in line] == list(range(1, len(line) + 1))
+    return [t for _, t in line]
+
+
+async def test_positions_stay_exact_through_churn(store: Store) -> None:
+    """Long lines (one user's tags spanning over a million), weights, priorities, cancels and
+    a retry that keeps its tag: positions stay a permutation, and claims follow them."""
+    rng = random.Random(7)
+    ids = await submit(store, "flood", 1100)
+    for i in range(30):
+        ids += await submit(store, f"u{i}", 3, weight=rng.choice([0.5, 1.0, 4.0]))
+    ids += await submit(store, "urgent", 5, priority=2)
+    for task_id in rng.sample(ids, 40):
+        await store.cancel(task_id)
+    first = await store.claim_next("q", "w", 30)
+    assert isinstance(first, Claim)
+    await store.finish(first.lease, Requeue(0.0, "flaky"))
+    line = await line_in_position_order(store, ids)
+    assert len(line) == len(ids) - 40
+    claimed = []
+    for _ in range(60):
+        claim = await store.claim_next("q", "w", 30)
+        assert isinstance(claim, Claim)
+        claimed.append(claim.task.id)
+    assert claimed == line[:60]
+    assert await line_in_position_order(store, ids) == line[60:]

@@ -127,23 +127,43 @@ SELECT count(*) FROM made
 """
 
 
-def _ahead(part: str, comparison: str) -> str:
+def _ahead(part: str) -> str:
     """Tasks in line in one part of task ``me``'s queue (``part``: waiting_for IS ...) that
-    ``comparison`` puts ahead of it: an index-only range count."""
+    are ahead of it inside its fine bucket: an index-only range count of a few rows."""
     return f"""(SELECT count(*) FROM tasks t WHERE t.queue = me.queue AND t.status = 'queued'
-        AND t.fair_tag IS NOT NULL AND t.waiting_for IS {part} AND {comparison})"""
+        AND t.fair_tag IS NOT NULL AND t.waiting_for IS {part} AND t.priority = me.priority
+        AND t.fair_tag >= ({_FINE} << 10)
+        AND (t.fair_tag, t.seq) < (me.fair_tag, me.seq))"""
 
 
-_HIGHER = "t.priority > me.priority"
-_EARLIER = "t.priority = me.priority AND (t.fair_tag, t.seq) < (me.fair_tag, me.seq)"
-# 1 + tasks ahead in line, parked ones included; NULL for a task not in line.
+def _buckets(table: str, bucket: str, below: str, *, from_: str | None = None) -> str:
+    """Tasks counted in ``table``'s buckets of ``me``'s queue that are ahead of ``me``: all of
+    a higher priority and, of its own, those of a bucket below ``below``, from ``from_`` if
+    given (then only its own priority)."""
+    earlier = f"b.priority = me.priority AND b.{bucket} < {below}"
+    if from_ is None:
+        ahead = f"(b.priority > me.priority OR ({earlier}))"
+    else:
+        ahead = f"{earlier} AND b.{bucket} >= {from_}"
+    return f"(SELECT coalesce(sum(b.n), 0) FROM {table} b WHERE b.queue = me.queue AND {ahead})"
+
+
+# 1 + tasks ahead in line, parked ones included; NULL for a task not in line. The buckets
+# (migrations/007_rank.sql) count whole tag ranges ahead; the index counts the rest.
+_FINE = "(me.fair_tag >> 10)"
+_COARSE = "(me.fair_tag >> 20)"
 POSITION = f"""
 SELECT CASE WHEN me.status = 'queued' AND me.fair_tag IS NOT NULL THEN 1
-    + {_ahead("NULL", _HIGHER)} + {_ahead("NULL", _EARLIER)}
-    + {_ahead("NOT NULL", _HIGHER)} + {_ahead("NOT NULL", _EARLIER)}
+    + {_buckets("rank_coarse", "coarse", _COARSE)}
+    + {_buckets("rank_fine", "fine", _FINE, from_=f"({_COARSE} << 10)")}
+    + {_buckets("rank_delta", "fine", _FINE)}
+    + {_ahead("NULL")} + {_ahead("NOT NULL")}
     END AS position
 FROM tasks me WHERE me.id = $1
 """
+ROLLUP = "SELECT rank_rollup()"
+VACUUM_DELTAS = "VACUUM (SKIP_LOCKED) rank_delta"
+ROLLUP_EVERY_S = 1.0  # how often each store folds the deltas into the buckets
 
 
 class FairClaims:

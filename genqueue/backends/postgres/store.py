@@ -10,7 +10,10 @@ finishes of tasks whose resource has a limiter are one transaction each, in ``li
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import secrets
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
@@ -19,7 +22,13 @@ from typing import Any, Self
 from genqueue.backends.group import GroupCall, Send
 from genqueue.backends.postgres import queries as q
 from genqueue.backends.postgres.db import Conn, Database
-from genqueue.backends.postgres.fair import POSITION, FairClaims
+from genqueue.backends.postgres.fair import (
+    POSITION,
+    ROLLUP,
+    ROLLUP_EVERY_S,
+    VACUUM_DELTAS,
+    FairClaims,
+)
 from genqueue.backends.postgres.feed import open_feed
 from genqueue.backends.postgres.limits import Limits
 from genqueue.backends.postgres.rows import (
@@ -39,7 +48,7 @@ from genqueue.contracts import (
     Page,
     Waiting,
 )
-from genqueue.errors import LeaseLostError, TaskNotFoundError
+from genqueue.errors import BackendUnavailableError, LeaseLostError, TaskNotFoundError
 from genqueue.models import (
     Batch,
     Event,
@@ -54,6 +63,8 @@ from genqueue.models import (
     WorkerInfo,
 )
 from genqueue.settings import LimitSettings
+
+log = logging.getLogger(__name__)
 
 POOL_SIZE = 8
 EVENTS_KEEP_S = 600.0  # events feed live streams only; the task record is the history
@@ -82,6 +93,7 @@ class PostgresStore:
         )
         self._limits = Limits(db)
         self._fair = FairClaims(db, self._limits)
+        self._rollups: asyncio.Task[None] | None = None
 
     def _in_one_transaction(
         self, sql: str, *, alone: str | None = None, then: Then | None = None
@@ -110,7 +122,23 @@ class PostgresStore:
 
     @classmethod
     async def connect(cls, url: str) -> Self:
-        return cls(await Database.open(url, POOL_SIZE))
+        store = cls(await Database.open(url, POOL_SIZE))
+        store._rollups = asyncio.create_task(store._roll_up(), name="genqueue-rank-rollup")
+        return store
+
+    async def _roll_up(self) -> None:
+        """Fold the line's deltas into its buckets every second, so that ``position`` adds
+        a second's worth of deltas at most (migrations/007_rank.sql). Every store does it;
+        one at a time does the work. An outage only delays it."""
+        while True:
+            await asyncio.sleep(ROLLUP_EVERY_S)
+            try:
+                if await self._db.fetchval(ROLLUP):
+                    # Every fold leaves the deltas dead; position reads past dead rows until
+                    # a vacuum, and autovacuum comes by the minute. A second's worth is small.
+                    await self._db.execute(VACUUM_DELTAS)
+            except BackendUnavailableError as exc:
+                log.debug("rank roll-up skipped: %s", exc)
 
     async def __aenter__(self) -> Self:
         return self
@@ -119,6 +147,10 @@ class PostgresStore:
         await self.aclose()
 
     async def aclose(self) -> None:
+        if self._rollups is not None:
+            self._rollups.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._rollups
         await self._db.aclose()
 
     async def ping(self) -> None:
