@@ -99,25 +99,34 @@ def permits(state: LimiterState) -> int:
     return math.floor(state.limit + _EPSILON)
 
 
+def _step_s(state: LimiterState, limit: float) -> float:
+    """Quiet seconds before ``limit`` grows by one step: the recovery interval, times
+    ``reprobe_factor`` for the step that reaches the level the upstream last refused."""
+    policy = state.policy
+    refused = state.limit_before_cut
+    if refused is not None and limit < refused <= limit + policy.increase + _EPSILON:
+        return policy.recovery_interval_s * policy.reprobe_factor
+    return policy.recovery_interval_s
+
+
 def recover(state: LimiterState, now: float) -> LimiterState:
-    """Grow the limit by ``increase`` for every whole ``recovery_interval_s`` since the last
-    limit error or growth, up to max (the seed's rule). Callers apply it lazily on any acquire
-    or report; the clock keeps its phase, so one late call equals a timer that never missed.
+    """Grow the limit by ``increase`` for every quiet interval since the last limit error or
+    growth, up to max (the seed's rule), the step back to the level last refused taking
+    ``reprobe_factor`` intervals. Callers apply it lazily on any acquire or report; the clock
+    keeps its phase, so one late call equals a timer that never missed.
 
     No faster regrowth below ``limit_before_cut`` (TCP CUBIC, palantir/dialogue#3052): those
     fix growth counted per round trip, which for minute-long video jobs is slow; ours is counted
-    in time, and ``recovery_interval_s`` is the knob for how fast."""
+    in time, and ``recovery_interval_s`` is the knob for how fast. CUBIC's plateau at the old
+    window is kept, as the slower reprobe."""
     policy = state.policy
-    intervals = math.floor((now - state.quiet_since) / policy.recovery_interval_s)
-    if intervals < 1 or state.limit >= policy.max:
+    grown, clock = state, state.quiet_since
+    while grown.limit < policy.max and clock + (step := _step_s(state, grown.limit)) <= now:
+        clock += step  # one history entry per step, as a timer would log
+        grown = _moved(grown, clock, "grow", limit=min(policy.max, grown.limit + policy.increase))
+    if grown is state:
         return state
-    grown = state
-    for step in range(1, intervals + 1):  # one history entry per step, as a timer would log
-        if grown.limit >= policy.max:
-            break
-        at = state.quiet_since + step * policy.recovery_interval_s
-        grown = _moved(grown, at, "grow", limit=min(policy.max, grown.limit + policy.increase))
-    return replace(grown, quiet_since=state.quiet_since + intervals * policy.recovery_interval_s)
+    return replace(grown, quiet_since=clock)
 
 
 def admits(state: LimiterState, in_flight: int, now: float) -> Admission:

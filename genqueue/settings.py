@@ -165,6 +165,10 @@ class LimitSettings(BaseModel):
     factor: float = Field(0.7, gt=0, lt=1)
     increase: float = Field(1.0, gt=0)
     recovery_interval_s: Annotated[Duration, Field(gt=0)] = 60.0
+    # The step back up to the limit the upstream last refused waits this many intervals:
+    # that level failed once, so probe it less often (1: the seed's even pace). Halves the
+    # limit errors of a steady upstream; steps past it go at the usual pace.
+    reprobe_factor: float = Field(2.0, ge=1)
     # A call started after a cut may still see the upstream's old window of errors; this
     # debounces cuts beyond the epoch rule (the seed, with one process, had neither).
     min_cut_gap_s: Duration = 1.0

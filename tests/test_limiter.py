@@ -22,7 +22,8 @@ from genqueue.limiter import (
 from genqueue.settings import LimitSettings
 
 T0 = 1_800_000_000.0  # any epoch second; nothing here reads the clock
-SEED = LimitSettings()
+# The seed's rule exactly: every step up at the same pace.
+SEED = LimitSettings(reprobe_factor=1.0)
 
 
 def cut_once(state: LimiterState, now: float) -> LimiterState:
@@ -44,6 +45,17 @@ def test_seed_scenario_cuts_by_two_to_the_floor_then_regrows_one_per_quiet_minut
     assert recover(state, last_error + 60).limit == 3
     climbed = [recover(state, last_error + 60 * m).limit for m in range(1, 12)]
     assert climbed == [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 12]
+
+
+def test_the_step_back_to_the_level_last_refused_waits_reprobe_factor_intervals() -> None:
+    rule = LimitSettings(start=9, recovery_interval_s=4)  # reprobe_factor 2 by default
+    state = cut_once(initial_state(rule, T0), T0)  # refused at 9: 7
+    assert (state.limit, state.limit_before_cut) == (7, 9)
+    assert recover(state, T0 + 4).limit == 8
+    assert recover(state, T0 + 11.9).limit == 8  # 9 failed once: probed after 8 s, not 4
+    assert recover(state, T0 + 12).limit == 9
+    assert recover(state, T0 + 16).limit == 10  # past it, the usual pace again
+    assert [c.at - T0 for c in recover(state, T0 + 16).history[-3:]] == [4, 12, 16]
 
 
 def test_a_burst_of_throttles_from_one_epoch_cuts_once() -> None:
