@@ -29,6 +29,7 @@ from genqueue.artifacts import ArtifactStore
 from genqueue.handlers.features.extract import run_extract
 from genqueue.handlers.features.models import FeaturePayload
 from genqueue.inputs import InputReader
+from genqueue.ml.effnet import load_embedder
 from genqueue.settings import FeatureSettings
 from genqueue.vectors.index import CollectionIndex, Item
 from genqueue.worker.execution import LocalContext
@@ -42,13 +43,14 @@ def direct(images: list[bytes], size: int, folder: Path) -> tuple[float, float]:
     root = str(folder / "artifacts")
     ctx = LocalContext("bench", 1, ArtifactStore(root), InputReader(root, None, 10**8))
     settings = FeatureSettings()
+    model = load_embedder(settings.model_path, settings.intra_op_threads)
     calls: list[float] = []
     started = time.perf_counter()
     for start in range(0, len(images), size):
         chunk = [{"base64": base64.b64encode(b).decode()} for b in images[start : start + size]]
         payload = FeaturePayload.model_validate({"images": chunk})
         t = time.perf_counter()
-        run_extract(payload, ctx, settings)
+        run_extract(payload, ctx, settings, model)
         calls.append(time.perf_counter() - t)
     return len(images) / (time.perf_counter() - started), statistics.median(calls)
 

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -22,7 +23,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from genqueue.api.schemas import TaskPublic
-from genqueue.client import DEFAULT_URL, Client
+from genqueue.client import DEFAULT_URL, Client, Preview
 from genqueue.errors import ConfigError, GenqueueError
 from genqueue.eta import rounded
 from genqueue.models import TaskStatus, utcnow
@@ -33,6 +34,10 @@ out = Console()
 
 Url = Annotated[str, typer.Option(envvar="GENQUEUE_URL", help="API base URL")]
 Kinds = Annotated[list[str] | None, typer.Option("--kinds", help="extra module(s) declaring kinds")]
+Preload = Annotated[
+    bool,
+    typer.Option(help="set up the kinds' resources (models, clients) before the first task"),
+]
 Host = Annotated[str, typer.Option(help="interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]
 
@@ -74,6 +79,7 @@ def worker(
     concurrency: Annotated[int | None, typer.Option(min=1, max=1024)] = None,
     name: Annotated[str | None, typer.Option(help="shown in the registry")] = None,
     kinds: Kinds = None,
+    preload: Preload = False,
 ) -> None:
     """Run a worker process until SIGTERM / Ctrl-C (a second one requeues in-flight tasks)."""
     from genqueue.supervise import EX_CONFIG
@@ -84,7 +90,7 @@ def worker(
 
     def run() -> None:
         try:
-            asyncio.run(run_worker(queue_list, concurrency, name, kinds or []))
+            asyncio.run(run_worker(queue_list, concurrency, name, kinds or [], preload))
         except ConfigError as exc:
             # Exit 78 (EX_CONFIG) tells a supervisor (`genqueue up`, systemd's
             # RestartPreventExitStatus) that restarting cannot help.
@@ -101,6 +107,7 @@ def up(
     workers: Annotated[int, typer.Option(min=0, max=64, help="worker processes")] = 2,
     concurrency: Annotated[int | None, typer.Option(min=1, max=1024)] = None,
     kinds: Kinds = None,
+    preload: Preload = False,
 ) -> None:
     """API + console + N workers on one machine (embedded SQLite by default); a worker that
     exits is restarted with backoff, except on a configuration error (exit 78)."""
@@ -112,6 +119,8 @@ def up(
     extra = [arg for k in kinds or [] for arg in ("--kinds", k)]
     if concurrency:
         extra += ["--concurrency", str(concurrency)]
+    if preload:
+        extra.append("--preload")
     names = [f"up-{i + 1}" for i in range(workers)]
     supervisor = Supervisor(
         {n: [sys.executable, "-m", "genqueue", "worker", "--name", n, *extra] for n in names},
@@ -197,6 +206,9 @@ def submit(
         str | None, typer.Option(help="a run longer than this is stopped: 90, 5m")
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="follow progress until done")] = False,
+    preview: Annotated[
+        Path | None, typer.Option(help="with --wait: keep the latest live preview in this file")
+    ] = None,
     url: Url = DEFAULT_URL,
 ) -> None:
     """Submit a task, e.g. ``genqueue submit image.generate prompt="a red fox" --wait``."""
@@ -222,10 +234,10 @@ def submit(
         if (when := expected(task)) is not None:
             out.print(when)
         if wait:
-            _follow(client, task.id)
+            _follow(client, task.id, preview)
 
 
-def _follow(client: Client, task_id: str) -> None:
+def _follow(client: Client, task_id: str, preview: Path | None = None) -> None:
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -242,6 +254,11 @@ def _follow(client: Client, task_id: str) -> None:
                 bar.update(line, completed=fraction, description=desc)
                 if TaskStatus(status).finished:
                     break
+            elif event.event == "task.preview":
+                if preview is not None:  # replaced whole, so a viewer never reads half a file
+                    part = preview.with_name(preview.name + ".part")
+                    part.write_bytes(Preview.from_event(event).data)
+                    part.replace(preview)
             elif event.event == "task.progress":
                 bar.update(
                     line,

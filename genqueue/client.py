@@ -9,8 +9,9 @@ IdempotencyConflictError, 503 -> BackendUnavailableError.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from datetime import datetime
 from typing import Any, Self, TypeVar
 
@@ -18,7 +19,8 @@ import httpx
 
 from genqueue import calls
 from genqueue.api.schemas import BatchPublic, BrokerPublic, QueuePublic, TaskPage, TaskPublic
-from genqueue.models import LimitStatus, WorkerInfo
+from genqueue.models import FINISHED, EventType, LimitStatus, WorkerInfo
+from genqueue.previews import Preview as Preview  # part of the client API
 from genqueue.sse import BROKEN, STREAM_TIMEOUT, Resume, SseDecoder
 from genqueue.sse import ServerEvent as ServerEvent  # part of the client API
 
@@ -140,7 +142,7 @@ class AsyncClient:
         batch_id: str | None = None,
         user: str | None = None,
         reconnect_for_s: float = 60.0,
-    ) -> AsyncIterator[ServerEvent]:
+    ) -> AsyncGenerator[ServerEvent, None]:
         """Server-Sent Events, as they come, until the caller stops iterating. A stream that
         breaks (API restart, network, 503 while a backend is down) is opened again after a
         short pause with ``Last-Event-ID``, so every event still comes exactly once (a
@@ -168,6 +170,20 @@ class AsyncClient:
             except BROKEN as exc:
                 error = exc
             await asyncio.sleep(resume.pause_s(error))
+
+    async def previews(
+        self, task_id: str, *, reconnect_for_s: float = 60.0
+    ) -> AsyncIterator[Preview]:
+        """The live previews of a running task, decoded from its ``task.preview`` events,
+        until it finishes (nothing if it already has): ``preview.data`` is the image file
+        (``preview.content_type``), ``preview.image()`` opens it with Pillow."""
+        stream = self.events(task_id=task_id, reconnect_for_s=reconnect_for_s)
+        async with contextlib.aclosing(stream):
+            async for event in stream:
+                if event.event == EventType.PREVIEW:
+                    yield Preview.from_event(event)
+                elif _finished(event):
+                    return
 
 
 class Client:
@@ -282,7 +298,7 @@ class Client:
         batch_id: str | None = None,
         user: str | None = None,
         reconnect_for_s: float = 60.0,
-    ) -> Iterator[ServerEvent]:
+    ) -> Generator[ServerEvent, None, None]:
         """Server-Sent Events, as they come, until the caller stops iterating; a broken
         stream is resumed as in :meth:`AsyncClient.events`."""
         params = calls.events_params(task_id, batch_id, user)
@@ -307,3 +323,20 @@ class Client:
             except BROKEN as exc:
                 error = exc
             time.sleep(resume.pause_s(error))  # a backoff pause, not synchronisation
+
+    def previews(self, task_id: str, *, reconnect_for_s: float = 60.0) -> Iterator[Preview]:
+        """The live previews of a running task until it finishes, as
+        :meth:`AsyncClient.previews`."""
+        with contextlib.closing(
+            self.events(task_id=task_id, reconnect_for_s=reconnect_for_s)
+        ) as stream:
+            for event in stream:
+                if event.event == EventType.PREVIEW:
+                    yield Preview.from_event(event)
+                elif _finished(event):
+                    return
+
+
+def _finished(event: ServerEvent) -> bool:
+    """Whether a task's stream says it has finished (its snapshot, or one of its events)."""
+    return event.data.get("status") in FINISHED

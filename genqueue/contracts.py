@@ -113,11 +113,14 @@ class BrokerStatus:
 @dataclass(frozen=True)
 class Succeeded:
     result: dict[str, Any]
+    # The size of the batch the run was part of (batched kinds): kept as Task.batch_size.
+    batch_size: int | None = None
 
 
 @dataclass(frozen=True)
 class Failed:
     error: str
+    batch_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ class Requeue:
     delay_s: float
     error: str | None = None
     refund: bool = False
+    batch_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -251,7 +255,12 @@ class Store(Protocol):
     async def add_event(self, lease: Lease, event_type: str, data: dict[str, Any]) -> None:
         """Record an event the running handler raised (``diagnosis.alert``, ...) and send it to
         every watcher, with the task's status ``running``. Fenced like :meth:`set_progress`:
-        ``LeaseLostError`` if the run no longer owns the task."""
+        ``LeaseLostError`` if the run no longer owns the task.
+
+        A ``task.preview`` (the run's live picture, ``genqueue.previews``) replaces the task's
+        previous one in the kept events, in the same atomic step: a watcher that keeps up
+        sees each, one that reads later (``watch`` with ``after``, a lagging feed) only the
+        latest preview of each task."""
 
     async def finish(self, lease: Lease, outcome: Outcome) -> Task:
         """Record the outcome of the run holding ``lease``, exactly once, and emit its event.

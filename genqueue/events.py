@@ -2,7 +2,8 @@
 
 SSE streams and long-poll waiters subscribe with a filter; the hub reads the store's event feed
 once, however many clients listen. A subscriber too slow to keep up loses its oldest events
-(it is told by a ``lagged`` flag) rather than slowing everyone else.
+(it is told by a ``lagged`` flag) rather than slowing everyone else; one already
+``PREVIEW_BACKLOG`` events behind is offered no live previews until it catches up.
 
 Resuming (an SSE client's ``Last-Event-ID``): the events a subscriber missed come from a feed
 of its own, ``Store.watch(after=id)``, while the hub holds its live events back; once that
@@ -26,12 +27,16 @@ from dataclasses import dataclass, field
 from genqueue.aio import stop_tasks
 from genqueue.contracts import Store
 from genqueue.errors import BackendUnavailableError, EventsExpiredError
-from genqueue.models import Event
+from genqueue.models import Event, EventType
 from genqueue.retry import OUTAGE_BACKOFF
 
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 1000
+# A subscriber this far behind gets no live previews (task.preview, up to ~33 KB each) until
+# it catches up: they would only deepen its lag, a newer one supersedes each, and the queue's
+# memory stays that of small events.
+PREVIEW_BACKLOG = 50
 STABLE_S = 5.0  # a feed open this long has recovered: its next failure is a new outage
 
 Order = tuple[int, ...]
@@ -95,6 +100,8 @@ class Subscription:
     _skip: set[str] = field(default_factory=set, repr=False)  # replayed; live copy to come
 
     def offer(self, event: Event) -> None:
+        if event.type == EventType.PREVIEW and self.queue.qsize() >= PREVIEW_BACKLOG:
+            return
         if self.queue.full():
             self.queue.get_nowait()
             self.lagged = True

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from types import ModuleType
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,10 +27,12 @@ from genqueue.errors import (
     UnknownKindError,
 )
 from genqueue.inputs import InputReader
+from genqueue.resources import Resource
 from genqueue.retry import RetryPolicy
 from genqueue.settings import Settings
 
 Executor = Literal["async", "thread", "process"]
+T = TypeVar("T")
 
 
 class TaskContext(Protocol):
@@ -61,6 +63,16 @@ class TaskContext(Protocol):
         background like progress. ``event_type`` is dotted lower case and not ``task.*``."""
         ...
 
+    def preview(self, image: Any) -> None:
+        """Show the work so far to every event stream as a ``task.preview`` event: a PIL
+        image, an (h, w) or (h, w, 3) numpy array (uint8, or floats in 0..1), or JPEG, PNG
+        or WebP bytes. Call it as often as you like (every step): at most about three a
+        second are sent, and only those are encoded (256 px, JPEG under 24 KiB). One that
+        comes too soon waits, replaced by any newer one, and goes at a later call (preview
+        or progress) once its time has come, or when the run ends; it is read then, so
+        hand over a picture you will not change meanwhile. See ``genqueue.previews``."""
+        ...
+
     @property
     def settings(self) -> Settings:
         """The worker's settings (read once per worker, not once per task)."""
@@ -70,6 +82,11 @@ class TaskContext(Protocol):
     def inputs(self) -> InputReader:
         """Reads the files the payload names (``InputFile``): uploads, paths under the input
         root, inline base64; ``inputs.image(source)`` decodes an image safely."""
+        ...
+
+    def resource(self, wanted: Resource[T]) -> T:
+        """A resource the kind declared (``kind(..., resources=[...])``), set up once per
+        worker process before the handler started (``genqueue.resources``)."""
         ...
 
 
@@ -86,14 +103,23 @@ def check_event(event_type: str, data: dict[str, Any]) -> None:
 
 
 Handler = Callable[[Any, TaskContext], Awaitable[Any]] | Callable[[Any, TaskContext], Any]
+# A batched kind's handler: payloads and contexts in, one result or exception per task out.
+BatchHandler = Callable[[list[Any], list[TaskContext]], Any]
 
 
 @dataclass(frozen=True)
 class Batching:
-    """Dynamic batching: gather up to ``max_size`` tasks of this kind within ``max_wait_s``."""
+    """Dynamic batching: the worker gathers up to ``max_size`` claimed tasks of this kind,
+    waiting ``max_wait_s`` at most after the first, and runs them in one call of the kind's
+    batch handler ``f(payloads, contexts) -> results``: one result, or one exception, per
+    task, in order (genqueue/worker/batching.py)."""
 
     max_size: int = 8
     max_wait_s: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.max_size < 1 or not 0 <= self.max_wait_s <= 60:
+            raise ConfigError(f"batching: max_size must be >= 1 and max_wait_s 0-60 s, got {self}")
 
 
 @dataclass(frozen=True)
@@ -113,6 +139,9 @@ class Kind:
     # and, when only some payloads call it, which ones (video.generate: provider "cloud").
     resource: str | None = None
     uses_resource: Callable[[dict[str, Any]], bool] | None = None
+    # What a run needs loaded (models, sessions, clients): set up once per worker process
+    # (genqueue/resources.py), read with ctx.resource(...).
+    resources: tuple[Resource[Any], ...] = ()
     description: str = ""
 
     def resource_of(self, payload: dict[str, Any]) -> str | None:
@@ -171,11 +200,13 @@ def kind(
     batching: Batching | None = None,
     resource: str | None = None,
     uses_resource: Callable[[dict[str, Any]], bool] | None = None,
-) -> Callable[[Handler], Kind]:
+    resources: Iterable[Resource[Any]] = (),
+) -> Callable[[Handler | BatchHandler], Kind]:
     """Declare a kind from a handler ``f(payload, ctx)``. Async handlers run on the event loop,
-    sync ones in a thread unless ``executor="process"`` (CPU-bound work that must be killable)."""
+    sync ones in a thread unless ``executor="process"`` (CPU-bound work that must be killable).
+    With ``batching``, the handler is a batch handler ``f(payloads, contexts) -> results``."""
 
-    def wrap(handler: Handler) -> Kind:
+    def wrap(handler: Handler | BatchHandler) -> Kind:
         chosen: Executor = executor or (
             "async" if inspect.iscoroutinefunction(handler) else "thread"
         )
@@ -183,9 +214,12 @@ def kind(
             raise ConfigError(f"kind {name!r}: executor 'async' needs an async handler")
         if chosen != "async" and inspect.iscoroutinefunction(handler):
             raise ConfigError(f"kind {name!r}: executor {chosen!r} needs a sync handler")
+        if batching is not None and chosen == "process":
+            # A batch shares one model call; a pool process per task would defeat it.
+            raise ConfigError(f"kind {name!r}: batching runs on the loop or in a thread")
         return Kind(
             name=name,
-            handler=handler,
+            handler=cast(Handler, handler),  # a BatchHandler when batching is set
             payload_model=payload,
             result_model=result,
             queue=queue,
@@ -195,6 +229,7 @@ def kind(
             batching=batching,
             resource=resource,
             uses_resource=uses_resource,
+            resources=tuple(resources),
             description=(inspect.getdoc(handler) or "").split("\n")[0],
         )
 
@@ -256,12 +291,18 @@ def load_kinds(
     return registry
 
 
-def resolve_kind(import_path: str) -> Kind:
-    """Find a Kind again from ``module:attribute`` (used inside process-pool children)."""
+def import_object(import_path: str) -> Any:
+    """The object at ``module:attribute`` (how a pool process finds what it runs)."""
     module_name, _, attr = import_path.partition(":")
     obj: Any = importlib.import_module(module_name)
     for part in attr.split("."):
         obj = getattr(obj, part)
+    return obj
+
+
+def resolve_kind(import_path: str) -> Kind:
+    """Find a Kind again from ``module:attribute`` (used inside process-pool children)."""
+    obj = import_object(import_path)
     if not isinstance(obj, Kind):
         raise ConfigError(f"{import_path} is not a genqueue Kind")
     return obj

@@ -96,6 +96,11 @@ class Task(NewTask):
     cancel_requested: bool = False
     # Queued and parked until a permit of this resource is free (``Store.claim`` -> Waiting).
     waiting_for: str | None = None
+    # How many tasks its last run was executed with in one call of a batched kind (Batching;
+    # not the submitted Batch of batch_id). None when that run was not batched or it has not
+    # run. Set by a finish whose outcome tells it (Succeeded, Failed, Requeue); Cancelled and
+    # Throttled do not, so they leave it as it was.
+    batch_size: int | None = None
 
 
 class Batch(BaseModel):
@@ -172,6 +177,7 @@ class EventType(StrEnum):
     CANCELLED = "task.cancelled"
     CANCEL_REQUESTED = "task.cancel_requested"
     EXPIRED = "task.expired"
+    PREVIEW = "task.preview"  # a live picture of the run (genqueue/previews.py)
 
 
 class Event(BaseModel):

@@ -50,6 +50,9 @@ class WorkerSettings(BaseModel):
     prefetch: int = Field(4, ge=0, le=10_000)
     process_pool: int = Field(2, ge=1, le=64)
     shutdown_grace_s: Duration = 30.0
+    # Set up every kind's resources (models, clients) and start the process pool at start,
+    # rather than on first use: the first task does not wait for a model load.
+    preload: bool = False
 
 
 class AmqpSettings(BaseModel):

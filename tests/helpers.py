@@ -293,12 +293,15 @@ class Cluster:
         concurrency: int = 4,
         queues: str | None = None,
         kinds: str | None = None,
+        preload: bool = False,
     ) -> subprocess.Popen[bytes]:
         args = ["worker", "--concurrency", str(concurrency), "--name", name or unique_name("w")]
         if queues:
             args += ["--queues", queues]
         if kinds:
             args += ["--kinds", kinds]
+        if preload:
+            args.append("--preload")
         proc = self._spawn(*args)
         self.workers.append(proc)
         return proc

@@ -85,7 +85,7 @@ async def extracted(store: Store, tmp_path: Path, payload: dict[str, Any]) -> st
     model = FeaturePayload.model_validate(payload)
     root = str(tmp_path / "artifacts")
     ctx = LocalContext(task_id, 1, ArtifactStore(root), InputReader(root, None, 10**8))
-    result = run_extract(model, ctx, FeatureSettings())
+    result = run_extract(model, ctx, FeatureSettings(), load_embedder())
     new = NewTask(
         id=task_id, kind="feature.extract", queue="features", payload=model.model_dump(mode="json")
     )

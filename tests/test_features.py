@@ -16,7 +16,7 @@ from genqueue.handlers.features import extract_features
 from genqueue.handlers.features.extract import run_extract
 from genqueue.handlers.features.models import FeaturePayload, FeatureResult, decode_vector
 from genqueue.inputs import InputReader
-from genqueue.ml.effnet import DIM, model_path
+from genqueue.ml.effnet import DIM, load_embedder, model_path
 from genqueue.settings import FeatureSettings
 from genqueue.worker.execution import LocalContext
 from tests import feature_images as pics
@@ -36,7 +36,9 @@ def inline(image: Any) -> dict[str, str]:
 def run(payload: dict[str, Any], tmp_path: Path, **settings: Any) -> FeatureResult:
     root = str(tmp_path / "artifacts")
     ctx = LocalContext("task-1", 1, ArtifactStore(root), InputReader(root, str(tmp_path), 10**8))
-    return run_extract(FeaturePayload.model_validate(payload), ctx, FeatureSettings(**settings))
+    features = FeatureSettings(**settings)
+    model = load_embedder(features.model_path, features.intra_op_threads)
+    return run_extract(FeaturePayload.model_validate(payload), ctx, features, model)
 
 
 def vectors(result: FeatureResult) -> np.ndarray[Any, np.dtype[np.float32]]:

@@ -13,8 +13,18 @@ from genqueue.errors import InvalidInputError, RateLimited, Retry
 from genqueue.handlers.video import generate, tc3
 from genqueue.handlers.video.cloud import UpstreamError, VodClient, generate_cloud
 from genqueue.handlers.video.encode import probe_mp4
-from genqueue.handlers.video.models import VideoGenerate
+from genqueue.handlers.video.models import VideoGenerate, VideoResult
+from genqueue.kinds import TaskContext
+from genqueue.settings import VideoSettings
 from tests.video_support import Standin, local_context, running_standin
+
+
+async def run_cloud(
+    payload: VideoGenerate, ctx: TaskContext, settings: VideoSettings
+) -> VideoResult:
+    """The cloud provider with an HTTP client of its own, as the worker's resource gives it."""
+    async with httpx.AsyncClient(timeout=settings.request_timeout_s) as http:
+        return await generate_cloud(payload, ctx, settings, http)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +64,7 @@ async def test_cloud_video_is_created_polled_downloaded_and_saved(
     standin: Standin, tmp_path: Path
 ) -> None:
     ctx = local_context(tmp_path, task_id="t-cloud")
-    result = await generate_cloud(cloud(resolution="1080P"), ctx, standin.settings())
+    result = await run_cloud(cloud(resolution="1080P"), ctx, standin.settings())
     saved = (tmp_path / "artifacts" / "t-cloud" / "video.mp4").read_bytes()
     assert result.video_url == "/v1/artifacts/t-cloud/video.mp4" and saved[4:8] == b"ftyp"
     info = probe_mp4(saved)
@@ -70,7 +80,7 @@ async def test_http_429_raises_rate_limited_with_the_retry_after_delay(
 ) -> None:
     inject(standin, status=429, retry_after_s=7)
     with pytest.raises(RateLimited) as info:
-        await generate_cloud(cloud(), local_context(tmp_path), standin.settings())
+        await run_cloud(cloud(), local_context(tmp_path), standin.settings())
     assert info.value.delay_s == 7.0 and "429" in str(info.value)
 
 
@@ -81,7 +91,7 @@ async def test_rate_limit_error_codes_raise_rate_limited(
     inject(standin, code=code)
     settings = standin.settings(rate_limit_delay_s=3)
     with pytest.raises(RateLimited) as info:
-        await generate_cloud(cloud(), local_context(tmp_path), settings)
+        await run_cloud(cloud(), local_context(tmp_path), settings)
     assert info.value.delay_s == 3.0 and code in str(info.value)
 
 
@@ -90,24 +100,24 @@ async def test_upstream_5xx_and_internal_error_ask_for_a_retry(
 ) -> None:
     inject(standin, status=503, code="InternalError")
     with pytest.raises(Retry) as info:
-        await generate_cloud(cloud(), local_context(tmp_path), standin.settings())
+        await run_cloud(cloud(), local_context(tmp_path), standin.settings())
     assert not isinstance(info.value, RateLimited) and "HTTP 503" in str(info.value)
     inject(standin, code="InternalError.Busy")
     with pytest.raises(Retry):
-        await generate_cloud(cloud(), local_context(tmp_path), standin.settings())
+        await run_cloud(cloud(), local_context(tmp_path), standin.settings())
 
 
 async def test_unreachable_upstream_asks_for_a_retry(tmp_path: Path, standin: Standin) -> None:
     settings = standin.settings(endpoint="http://127.0.0.1:9", request_timeout_s=2)
     with pytest.raises(Retry, match="unreachable"):
-        await generate_cloud(cloud(), local_context(tmp_path), settings)
+        await run_cloud(cloud(), local_context(tmp_path), settings)
 
 
 async def test_a_rate_limited_poll_is_waited_out_not_abandoned(
     standin: Standin, tmp_path: Path
 ) -> None:
     inject(standin, action="DescribeTaskDetail", status=429, retry_after_s=0.05, count=2)
-    result = await generate_cloud(cloud(), local_context(tmp_path), standin.settings())
+    result = await run_cloud(cloud(), local_context(tmp_path), standin.settings())
     assert result.frames > 0
 
 
@@ -115,7 +125,7 @@ async def test_failed_upstream_job_fails_with_the_upstreams_message(
     standin: Standin, tmp_path: Path
 ) -> None:
     with pytest.raises(UpstreamError, match=r"failed \(70015\): The prompt was rejected"):
-        await generate_cloud(cloud("a cat [fail]"), local_context(tmp_path), standin.settings())
+        await run_cloud(cloud("a cat [fail]"), local_context(tmp_path), standin.settings())
 
 
 async def test_wrong_secret_key_is_refused_by_signature_check(
@@ -123,7 +133,7 @@ async def test_wrong_secret_key_is_refused_by_signature_check(
 ) -> None:
     settings = standin.settings(secret_key="not-the-key")
     with pytest.raises(UpstreamError, match=r"AuthFailure\.SignatureFailure"):
-        await generate_cloud(cloud(), local_context(tmp_path), settings)
+        await run_cloud(cloud(), local_context(tmp_path), settings)
 
 
 async def test_the_stand_in_refuses_unsigned_calls(standin: Standin) -> None:
@@ -142,7 +152,7 @@ async def test_missing_credentials_are_a_clear_config_error(tmp_path: Path) -> N
     from genqueue.settings import VideoSettings
 
     with pytest.raises(ConfigError, match="GENQUEUE_VIDEO__SECRET_ID"):
-        await generate_cloud(cloud(), local_context(tmp_path), VideoSettings())
+        await run_cloud(cloud(), local_context(tmp_path), VideoSettings())
 
 
 @pytest.mark.parametrize(
@@ -206,7 +216,7 @@ async def test_cancelling_stops_following_the_upstream_job(
     from tests.helpers import wait_for
 
     ctx = local_context(tmp_path, task_id="t-cancel")
-    run = asyncio.create_task(generate_cloud(cloud("a slow pan [slow]"), ctx, standin.settings()))
+    run = asyncio.create_task(run_cloud(cloud("a slow pan [slow]"), ctx, standin.settings()))
 
     async def polling() -> bool:
         return ctx.latest is not None and ctx.latest.message.startswith("upstream")
@@ -305,6 +315,6 @@ async def test_cloud_provider_turns_the_cap_refusal_into_rate_limited(tmp_path: 
     with running_standin(max_concurrent=0) as standin:
         settings = standin.settings(rate_limit_delay_s=4)
         with pytest.raises(RateLimited) as info:
-            await generate_cloud(cloud(), local_context(tmp_path), settings)
+            await run_cloud(cloud(), local_context(tmp_path), settings)
         assert info.value.delay_s == 4.0 and "RequestLimitExceeded" in str(info.value)
         assert "concurrent" in str(info.value)

@@ -16,8 +16,9 @@ from genqueue.handlers.video import generate
 from genqueue.handlers.video.encode import decode_frames, probe_mp4
 from genqueue.handlers.video.local import render_video
 from genqueue.handlers.video.models import VideoGenerate
+from genqueue.worker.execution import LocalContext
 from tests.helpers import wait_for
-from tests.video_support import local_context
+from tests.video_support import kind_context
 
 
 def small(prompt: str, **extra: object) -> VideoGenerate:
@@ -82,8 +83,8 @@ def test_aspect_ratio_and_resolution_set_the_frame() -> None:
 
 
 async def test_handler_renders_in_a_child_and_saves_the_artifact(tmp_path: Path) -> None:
-    ctx = local_context(tmp_path)
-    result = await generate.handler(small("a lighthouse", seed=9), ctx)
+    async with kind_context(tmp_path, generate) as ctx:
+        result = await generate.handler(small("a lighthouse", seed=9), ctx)
     assert result.video_url == "/v1/artifacts/t-video/video.mp4"
     saved = (tmp_path / "artifacts" / "t-video" / "video.mp4").read_bytes()
     assert result.file_size == len(saved) and saved[4:8] == b"ftyp"
@@ -93,7 +94,21 @@ async def test_handler_renders_in_a_child_and_saves_the_artifact(tmp_path: Path)
 
 
 async def test_cancelling_a_local_render_kills_its_process(tmp_path: Path) -> None:
-    ctx = local_context(tmp_path)
+    async with kind_context(tmp_path, generate) as ctx:
+        await cancelled_render_leaves_no_process(tmp_path, ctx)
+
+
+async def test_the_render_process_stays_warm_between_videos(tmp_path: Path) -> None:
+    async with kind_context(tmp_path, generate) as ctx:
+        await generate.handler(small("a lighthouse", seed=1), ctx)
+        first = [p.pid for p in multiprocessing.active_children() if p.name == "genqueue-pool"]
+        await generate.handler(small("a lighthouse", seed=2), ctx)
+        second = [p.pid for p in multiprocessing.active_children() if p.name == "genqueue-pool"]
+    assert len(first) == 1 and first == second  # one process, the same one: imports paid once
+    assert not [p for p in multiprocessing.active_children() if p.name == "genqueue-pool"]
+
+
+async def cancelled_render_leaves_no_process(tmp_path: Path, ctx: LocalContext) -> None:
     payload = VideoGenerate(prompt="a long city flight", duration_s=10, resolution="720p")
 
     async def handler() -> object:

@@ -3,8 +3,8 @@ stand-in served by uvicorn on 127.0.0.1 with settings that point at it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,16 +12,36 @@ from pydantic import SecretStr
 
 from genqueue.artifacts import ArtifactStore
 from genqueue.inputs import InputReader
-from genqueue.settings import VideoSettings
+from genqueue.kinds import Kind
+from genqueue.resources import Resources
+from genqueue.settings import VideoSettings, load_settings
 from genqueue.standins.serve import serve_in_thread
 from genqueue.standins.tencent_vod import StandinConfig, create_app
 from genqueue.worker.execution import LocalContext
 
 
-def local_context(tmp_path: Path, task_id: str = "t-video", attempt: int = 1) -> LocalContext:
+def local_context(
+    tmp_path: Path, task_id: str = "t-video", attempt: int = 1, resources: Resources | None = None
+) -> LocalContext:
     """The context the worker gives async handlers, on an artifact folder of the test's own."""
     root = str(tmp_path / "artifacts")
-    return LocalContext(task_id, attempt, ArtifactStore(root), InputReader(root, None, 10**8))
+    inputs = InputReader(root, None, 10**8)
+    return LocalContext(
+        task_id, attempt, ArtifactStore(root), inputs, load_settings(), resources=resources
+    )
+
+
+@asynccontextmanager
+async def kind_context(
+    tmp_path: Path, kind: Kind, task_id: str = "t-video"
+) -> AsyncIterator[LocalContext]:
+    """``local_context`` with the kind's resources set up, as a worker would, and torn down."""
+    resources = Resources(load_settings())
+    try:
+        await resources.ready(kind.resources)
+        yield local_context(tmp_path, task_id, resources=resources)
+    finally:
+        await resources.aclose()
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,11 @@ class TaskPublic(BaseModel):
     waiting_for: str | None = Field(
         None, description="queued and parked until a permit of this resource is free"
     )
+    batch_size: int | None = Field(
+        None,
+        description="how many tasks its last run was executed with in one call of a batched"
+        " kind (not the submitted batch of batch_id); null if that run was not batched",
+    )
     eta: Eta | None = Field(
         None, description="estimated start and finish; null when nothing serves its queue yet"
     )

@@ -91,6 +91,7 @@ def generate(payload: ImageGenerate, ctx: TaskContext) -> ImageResult:
         seed=payload.seed,
         steps=payload.steps,
         on_step=on_step,
+        on_preview=ctx.preview,  # the canvas after each step; throttled and encoded by ctx
     )
     return _save_png(image, payload, ctx, started, generator="genqueue-procedural/1")
 
@@ -106,6 +107,7 @@ def _generate_guided(payload: ImageGenerate, ctx: TaskContext, started: float) -
         seed=payload.seed,
         steps=payload.steps,
         on_progress=ctx.progress,
+        on_preview=ctx.preview,
     )
     return _save_png(
         done.image,

@@ -11,6 +11,7 @@ and ``render_styles`` (style passes). This module composes them and holds the pu
 
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from PIL import Image
 
@@ -62,12 +63,15 @@ def render_image(
     seed: int | None = None,
     steps: int = 20,
     on_step: Callable[[int, int], None] | None = None,
+    on_preview: Callable[[Any], None] | None = None,
 ) -> Image.Image:
     """Paint ``prompt`` deterministically and return an RGB image of exactly width x height.
 
     The scene's layers (back to front) are spread over ``steps``, and more steps also buy finer
     noise octaves. ``on_step(step, steps)`` runs after each step; anything it raises (e.g. a
-    cancellation) propagates and abandons the render.
+    cancellation) propagates and abandons the render. ``on_preview(canvas)`` runs after each
+    step too, before ``on_step``, with the canvas so far (h x w x 3 float32, about 0..1; the
+    canvas itself, painted over by later steps: ``ctx.preview`` reads it only when it sends).
     """
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError("prompt must be a non-blank string")
@@ -84,6 +88,8 @@ def render_image(
         while done < -(-len(stages) * step // steps):  # ceil: stages spread evenly
             stages[done]()
             done += 1
+        if on_preview is not None:
+            on_preview(scene.canvas)
         if on_step is not None:
             on_step(step, steps)
     return Image.fromarray(to_u8(scene.canvas))

@@ -31,6 +31,8 @@ from genqueue.ml.guided_net import classifier, normalise
 
 Rgb = npt.NDArray[np.uint8]
 OnStep = Callable[[int, int], None]
+OnPreview = Callable[[Any], None]
+PREVIEW_EVERY = 2  # steps between previews of the picture so far (a step costs far more)
 
 
 @dataclass(frozen=True)
@@ -106,10 +108,13 @@ def synthesise(
     seed: int,
     on_step: OnStep | None = None,
     params: SynthParams | None = None,
+    on_preview: OnPreview | None = None,
 ) -> Rgb:
     """Push ``start`` (H, W, 3 uint8) towards the weighted ImageNet classes ``targets``
     (index, weight) for ``steps`` gradient steps; returns an array of the same size.
-    ``on_step(step, steps)`` runs after each step and may raise to abandon the run."""
+    ``on_step(step, steps)`` runs after each step and may raise to abandon the run;
+    ``on_preview(picture)`` every ``PREVIEW_EVERY`` steps gets the picture so far at work
+    size (h x w x 3 float32 in 0..1)."""
     import torch
     import torch.nn.functional as F
 
@@ -144,6 +149,8 @@ def synthesise(
                 done += 1
                 if p.detail_blur_every and done % p.detail_blur_every == 0:
                     detail = _gaussian(detail, 0.5)
+                if on_preview is not None and done % PREVIEW_EVERY == 0:
+                    on_preview((base + detail).detach().clamp(0.0, 1.0)[0].permute(1, 2, 0).numpy())
                 if on_step is not None:
                     on_step(done, steps)
     if detail.shape[-1] > width:

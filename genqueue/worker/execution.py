@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from genqueue.artifacts import ArtifactStore
 from genqueue.contracts import (
@@ -37,11 +37,15 @@ from genqueue.errors import (
 )
 from genqueue.inputs import InputReader
 from genqueue.kinds import Kind, check_event
-from genqueue.models import Progress, Task
+from genqueue.models import EventType, Progress, Task
+from genqueue.previews import Preview, PreviewThrottle
+from genqueue.resources import Resource, ResourceNotReadyError, Resources
 from genqueue.settings import Settings, load_settings
+from genqueue.worker.batching import Batcher
 from genqueue.worker.procpool import Job, ProcessPool, TaskCancelledError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 MAX_PENDING_EVENTS = 1000
@@ -63,9 +67,12 @@ class LocalContext:
     inputs: InputReader
     # A test or bench that builds a context by hand gets the environment's settings.
     settings: Settings = field(default_factory=load_settings)
+    resources: Resources | None = None  # the worker's; set up before the handler runs
     latest: Progress | None = None
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     _cancelled: threading.Event = field(default_factory=threading.Event)
+    previews: PreviewThrottle = field(default_factory=PreviewThrottle)
+    preview_ready: Preview | None = None  # the newest preview the flusher has not sent
 
     @property
     def cancelled(self) -> bool:
@@ -75,9 +82,16 @@ class LocalContext:
         if self._cancelled.is_set():
             raise TaskCancelledError(self.task_id)
         self.latest = Progress(fraction=min(1.0, max(0.0, fraction)), message=message)
+        if (due := self.previews.due()) is not None:
+            self.preview_ready = due
 
     def save_artifact(self, name: str, data: bytes, content_type: str) -> str:
         return self.artifacts.save(self.task_id, name, data)
+
+    def resource(self, wanted: Resource[T]) -> T:
+        if self.resources is None:
+            raise ResourceNotReadyError(f"resource {wanted.name!r}: no resources here")
+        return self.resources.get(wanted)
 
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
         check_event(event_type, data)
@@ -87,6 +101,12 @@ class LocalContext:
             )
             return
         self.events.append((event_type, data))
+
+    def preview(self, image: Any) -> None:
+        # Encoded here (the handler's thread) only when the throttle sends it; a Preview from
+        # a pool process (ProcessPool relays them) was throttled there and goes as it is.
+        if (made := self.previews.offer(image)) is not None:
+            self.preview_ready = made
 
 
 class Execution:
@@ -103,6 +123,8 @@ class Execution:
         inputs: InputReader,
         settings: Settings,
         pool: ProcessPool,
+        resources: Resources,
+        batcher: Batcher | None = None,
     ) -> None:
         self.kind = kind
         self.task = task
@@ -110,7 +132,10 @@ class Execution:
         self._store = store
         self._artifacts = artifacts
         self._pool = pool
-        self._ctx = LocalContext(task.id, lease.attempt, artifacts, inputs, settings)
+        self._resources = resources
+        self._batcher = batcher
+        self.batch_size: int | None = None  # the size of the batch it ran in, if batched
+        self._ctx = LocalContext(task.id, lease.attempt, artifacts, inputs, settings, resources)
         self._runner: asyncio.Task[Any] | None = None
         self.stop_reason: StopReason | None = None
         self.done = False  # the run has an outcome; its lease is about to be released
@@ -124,14 +149,20 @@ class Execution:
         if self._runner is not None:
             self._runner.cancel()
 
+    def _batch_started(self, size: int) -> None:
+        self.batch_size = size
+
     async def run(self) -> Outcome | None:
         """Run to an outcome; None when the lease was lost (nothing may be recorded).
         Progress is sent by the worker's one flusher loop (``flush_progress``); the worker
         sends what is left of it before it records the outcome."""
         try:
-            return await self._outcome()
+            outcome = await self._outcome()
         finally:
             self.done = True
+        if self.batch_size is not None and isinstance(outcome, Succeeded | Failed | Requeue):
+            outcome = replace(outcome, batch_size=self.batch_size)
+        return outcome
 
     async def _outcome(self) -> Outcome | None:
         kind = self.kind
@@ -139,6 +170,9 @@ class Execution:
         # The task's own run deadline when it comes before the kind's timeout.
         by_deadline = cancel_after_s is not None and cancel_after_s < kind.timeout_s
         try:
+            if kind.executor != "process":  # a pool process sets up its own
+                # Loading is the worker's cost, not the run's: outside its timeout.
+                await self._resources.ready(kind.resources)
             async with asyncio.timeout(cancel_after_s if by_deadline else kind.timeout_s):
                 self._runner = asyncio.create_task(self._call())
                 if self.stop_reason is not None:
@@ -199,24 +233,31 @@ class Execution:
             )
             return await self._pool.run(job, self._ctx)
         payload = kind.payload_model.model_validate(self.task.payload)
+        if self._batcher is not None:
+            return await self._batcher.run(payload, self._ctx, self._batch_started)
         if kind.executor == "async":
             return await kind.handler(payload, self._ctx)
         # A thread cannot be killed: cancellation is cooperative through ctx.progress.
         return await asyncio.to_thread(kind.handler, payload, self._ctx)
 
     async def flush_progress(self) -> None:
-        """Send the events raised and the latest progress, if any, since the last call.
+        """Send the events raised, the newest preview and the latest progress, if any, since
+        the last call.
 
         A lost lease stops the run. In a store outage what was not sent is kept for the next
         call (the error is raised for the caller to wait the outage out), so no event is lost
         and none is sent twice."""
         latest, self._ctx.latest = self._ctx.latest, None
         events, self._ctx.events = self._ctx.events, []
+        preview = await self._take_preview()
         sent = 0
         try:
             for event_type, data in events:
                 await self._store.add_event(self.lease, event_type, data)
                 sent += 1
+            if preview is not None:
+                await self._store.add_event(self.lease, EventType.PREVIEW, preview.event_data())
+                preview = None
             if latest is not None:
                 await self._store.set_progress(self.lease, latest)
         except LeaseLostError:
@@ -225,6 +266,16 @@ class Execution:
             self._ctx.events[:0] = events[sent:]
             if self._ctx.latest is None:
                 self._ctx.latest = latest
+            if self._ctx.preview_ready is None:
+                self._ctx.preview_ready = preview
             raise
         except Exception:
             log.exception("progress of %s not recorded", self.task.id)
+
+    async def _take_preview(self) -> Preview | None:
+        """The newest preview to send: the one ready, or once the run is over, the one still
+        waiting for its time (encoded off the event loop), which is newer."""
+        ready, self._ctx.preview_ready = self._ctx.preview_ready, None
+        if self.done and self._ctx.previews.waiting:
+            return await asyncio.to_thread(self._ctx.previews.flush) or ready
+        return ready

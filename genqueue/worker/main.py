@@ -26,7 +26,11 @@ def dump_tasks() -> None:
 
 
 async def run_worker(
-    queues: list[str] | None, concurrency: int | None, name: str | None, kinds: list[str]
+    queues: list[str] | None,
+    concurrency: int | None,
+    name: str | None,
+    kinds: list[str],
+    preload: bool = False,
 ) -> None:
     settings = load_settings()
     registry = load_kinds(kinds)
@@ -41,6 +45,7 @@ async def run_worker(
         queues=queues,
         concurrency=concurrency,
         name=name,
+        preload=preload or settings.worker.preload,
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

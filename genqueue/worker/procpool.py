@@ -16,7 +16,7 @@ import signal
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, TypeVar
 
 from genqueue.artifacts import ArtifactStore
 from genqueue.errors import (
@@ -28,9 +28,13 @@ from genqueue.errors import (
 )
 from genqueue.inputs import InputReader
 from genqueue.kinds import TaskContext, check_event
+from genqueue.previews import Preview, PreviewThrottle
+from genqueue.resources import Resource, Resources
 from genqueue.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+CLOSE_WAIT_S = 5.0  # for an idle pool process to tear its resources down at shutdown
 
 
 class TaskCancelledError(Exception):
@@ -43,8 +47,8 @@ class RemoteError(Exception):
 
 @dataclass(frozen=True)
 class Job:
-    import_path: str
-    payload: dict[str, Any]
+    import_path: str  # a Kind, or a plain function f(payload, ctx)
+    payload: Any
     task_id: str
     attempt: int
     artifact_root: str
@@ -53,12 +57,14 @@ class Job:
 
 
 class _ChildContext:
-    """TaskContext inside a pool process: progress goes up the pipe."""
+    """TaskContext inside a pool process: progress, events and previews go up the pipe."""
 
-    def __init__(self, conn: Connection, job: Job) -> None:
+    def __init__(self, conn: Connection, job: Job, resources: Resources) -> None:
         self._conn = conn
         self._job = job
+        self._resources = resources
         self._artifacts = ArtifactStore(job.artifact_root)
+        self._previews = PreviewThrottle()
 
     @property
     def task_id(self) -> str:
@@ -74,13 +80,28 @@ class _ChildContext:
 
     def progress(self, fraction: float, message: str = "") -> None:
         self._conn.send(("progress", min(1.0, max(0.0, fraction)), message))
+        self._send_preview(self._previews.due())
 
     def save_artifact(self, name: str, data: bytes, content_type: str) -> str:
         return self._artifacts.save(self._job.task_id, name, data)
 
+    def resource(self, wanted: Resource[T]) -> T:
+        return self._resources.get(wanted)
+
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
         check_event(event_type, data)
         self._conn.send(("event", event_type, data))
+
+    def preview(self, image: Any) -> None:
+        self._send_preview(self._previews.offer(image))
+
+    def end(self) -> None:
+        """The run is over: send the preview still waiting for its time (before the result)."""
+        self._send_preview(self._previews.flush())
+
+    def _send_preview(self, preview: Preview | None) -> None:
+        if preview is not None:
+            self._conn.send(("preview", preview))
 
     @property
     def inputs(self) -> InputReader:
@@ -101,21 +122,43 @@ def die_with_parent(sig: int = signal.SIGKILL) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, sig)
 
 
-def _child_main(conn: Connection) -> None:
+def _child_main(conn: Connection, settings: Settings, preload: list[str]) -> None:
     from genqueue.kinds import resolve_kind
 
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    # This process's resources, kept across jobs: a warm pool keeps its models loaded.
+    resources = Resources(settings)
+    try:
+        for path in preload:
+            resources.ready_sync(resolve_kind(path).resources)
+        _serve(conn, resources)
+    finally:
+        resources.close_sync()
+
+
+def _serve(conn: Connection, resources: Resources) -> None:
+    """Run jobs until the parent closes the pipe: a kind's handler (its payload validated,
+    its resources set up, its result dumped), or a plain function ``f(argument, ctx)`` of a
+    handler's own (``genqueue.pools``; its return value comes back as it is)."""
+    from genqueue.kinds import Kind, import_object
+
     while True:
         try:
             job: Job = conn.recv()
         except EOFError:
             return
         try:
-            kind = resolve_kind(job.import_path)
-            payload = kind.payload_model.model_validate(job.payload)
-            result = kind.handler(payload, _ChildContext(conn, job))
-            conn.send(("ok", kind.dump_result(result)))
+            target = import_object(job.import_path)
+            ctx = _ChildContext(conn, job, resources)
+            if isinstance(target, Kind):
+                payload = target.payload_model.model_validate(job.payload)
+                resources.ready_sync(target.resources)
+                result = target.dump_result(target.handler(payload, ctx))
+            else:
+                result = target(job.payload, ctx)
+            ctx.end()
+            conn.send(("ok", result))
         except Retry as exc:
             asked = exc.retry_after_s if isinstance(exc, RateLimited) else None
             conn.send(("retry", type(exc) is RateLimited, str(exc), exc.delay_s, asked))
@@ -126,13 +169,23 @@ def _child_main(conn: Connection) -> None:
 
 
 class _Child:
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: Any, settings: Settings, preload: list[str]) -> None:
         self.conn, child_conn = ctx.Pipe()
         self.process: BaseProcess = ctx.Process(
-            target=_child_main, args=(child_conn,), daemon=True, name="genqueue-pool"
+            target=_child_main,
+            args=(child_conn, settings, preload),
+            daemon=True,
+            name="genqueue-pool",
         )
         self.process.start()
         child_conn.close()
+
+    def close(self, wait_s: float) -> None:
+        """Let the child tear its resources down and exit; kill it if it takes too long."""
+        self.conn.close()  # the child reads EOF
+        self.process.join(wait_s)
+        if self.process.is_alive():
+            self.kill()
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, ValueError):
@@ -145,14 +198,16 @@ class _Child:
 class ProcessPool:
     """``size`` child processes (started on first use); ``run`` one job in a free one."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, settings: Settings, *, preload: list[str] | None = None) -> None:
         self._size = size
+        self._settings = settings
+        self._preload = preload or []  # kinds whose resources each child sets up at start
         self._mp = multiprocessing.get_context("spawn")
         self._idle: list[_Child] = []
         self._slots = asyncio.Semaphore(size)
         self._all: set[_Child] = set()
 
-    async def run(self, job: Job, ctx: TaskContext) -> dict[str, Any]:
+    async def run(self, job: Job, ctx: TaskContext) -> Any:
         """Run ``job`` in a child; cancelling this coroutine kills the child (hard stop)."""
         async with self._slots:
             child = self._idle.pop() if self._idle else await self._spawn()
@@ -168,12 +223,18 @@ class ProcessPool:
                     self._all.discard(child)
                     await asyncio.to_thread(child.kill)
 
+    async def start(self) -> None:
+        """Start every process now (``--preload``), each setting up its resources, rather
+        than on first use."""
+        while len(self._all) < self._size:
+            self._idle.append(await self._spawn())
+
     async def _spawn(self) -> _Child:
-        child = await asyncio.to_thread(_Child, self._mp)
+        child = await asyncio.to_thread(_Child, self._mp, self._settings, self._preload)
         self._all.add(child)
         return child
 
-    async def _exchange(self, child: _Child, job: Job, ctx: TaskContext) -> dict[str, Any]:
+    async def _exchange(self, child: _Child, job: Job, ctx: TaskContext) -> Any:
         """Send the job; relay its progress and events to ``ctx`` until it ends."""
         loop = asyncio.get_running_loop()
         inbox: asyncio.Queue[Any] = asyncio.Queue()
@@ -196,8 +257,10 @@ class ProcessPool:
                         ctx.progress(fraction, text)
                     case ("event", event_type, data):
                         ctx.emit(event_type, data)
+                    case ("preview", preview):
+                        ctx.preview(preview)  # throttled in the child: it goes as it is
                     case ("ok", result):
-                        return dict(result)
+                        return result
                     case ("retry", rate_limited, reason, delay_s, asked):
                         if rate_limited:
                             raise RateLimited(reason, delay_s, asked)
@@ -213,8 +276,13 @@ class ProcessPool:
             loop.remove_reader(fd)
 
     async def aclose(self) -> None:
+        """Idle children exit cleanly (their resources torn down); busy ones are killed."""
+        idle = set(self._idle)
         for child in list(self._all):
-            await asyncio.to_thread(child.kill)
+            if child in idle:
+                await asyncio.to_thread(child.close, CLOSE_WAIT_S)
+            else:
+                await asyncio.to_thread(child.kill)
         self._all.clear()
         self._idle.clear()
 

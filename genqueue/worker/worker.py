@@ -16,7 +16,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from genqueue.aio import stop_tasks
@@ -37,8 +37,10 @@ from genqueue.errors import OUTAGE_ERRORS, LeaseLostError, TaskNotFoundError, Un
 from genqueue.inputs import InputReader
 from genqueue.kinds import KindRegistry
 from genqueue.models import TaskStatus, WorkerInfo, utcnow
+from genqueue.resources import Resources
 from genqueue.settings import Settings
 from genqueue.sweeper import Sweeper
+from genqueue.worker.batching import Batcher
 from genqueue.worker.execution import Execution, StopReason
 from genqueue.worker.health import Backoff, GaveUpError, Reachability
 from genqueue.worker.heartbeat import flush_progress, heartbeat, renew_leases
@@ -66,6 +68,7 @@ class Worker:
         queues: Sequence[str] | None = None,
         concurrency: int | None = None,
         name: str | None = None,
+        preload: bool = False,
     ) -> None:
         self.store = store
         self.broker = broker
@@ -81,10 +84,18 @@ class Worker:
             str(settings.input_root) if settings.input_root else None,
             settings.max_image_pixels,
         )
-        self._pool = ProcessPool(settings.worker.process_pool)
+        self._resources = Resources(settings)
+        self._preload = preload
+        mine = [k for k in kinds if k.queue in self.queues]
+        process_kinds = [k.import_path for k in mine if k.executor == "process"]
+        self._pool = ProcessPool(
+            settings.worker.process_pool, settings, preload=process_kinds if preload else []
+        )
+        self._preloaded = [r for k in mine if k.executor != "process" for r in k.resources]
         self._dispatcher = Dispatcher(store, broker, kinds, settings.fair_weights)
         self._sweeper = Sweeper(self._dispatcher, artifacts, settings)
         self._slots = asyncio.Semaphore(self.concurrency)
+        self._batchers = {k.name: Batcher(k, self._slot) for k in mine if k.batching is not None}
         self._running: dict[str, Execution] = {}
         self._handlers: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
@@ -127,6 +138,10 @@ class Worker:
             await self._store_health.call(
                 lambda: self.store.configure_limits(limits), self._stopping
             )
+        if self._preload:
+            # Models loaded before the first task, not inside it: a warm worker from the start.
+            await self._resources.ready(self._preloaded)
+            await self._pool.start()
         log.info("worker %s consuming %s (concurrency %d)", self.id, self.queues, self.concurrency)
         settings = self.settings
         background = [
@@ -143,24 +158,30 @@ class Worker:
             ),
             asyncio.create_task(self._sweeper.run()),
         ]
-        consumer = asyncio.create_task(self._consume())
-        # A consumer that dies (a queue declared with other arguments, say) stops the worker,
-        # which then reports why instead of idling with nothing to consume.
-        consumer.add_done_callback(lambda _: self._stopping.set())
+        consumers = [asyncio.create_task(self._consume(*c)) for c in self._consumers()]
+        for consumer in consumers:
+            # A consumer that dies (a queue declared with other arguments, say) stops the
+            # worker, which then reports why instead of idling with nothing to consume.
+            consumer.add_done_callback(lambda _: self._stopping.set())
         failure: BaseException | None = None
         try:
             await self._stopping.wait()
         finally:
-            consumer.cancel()
-            try:
-                await consumer
-            except asyncio.CancelledError:
-                pass
-            except Exception as exc:
-                failure = exc
+            for consumer in consumers:
+                consumer.cancel()
+            for consumer in consumers:
+                try:
+                    await consumer
+                except asyncio.CancelledError:
+                    pass
+                except Exception as exc:
+                    failure = failure or exc
             await self._drain()
+            for batcher in self._batchers.values():
+                await batcher.aclose()
             await stop_tasks(*background)
             await self._pool.aclose()
+            await self._resources.aclose()
             for health in (self._store_health, self._broker_health):
                 await health.aclose()
             try:
@@ -183,10 +204,31 @@ class Worker:
             degraded=self.degraded,
         )
 
-    async def _consume(self) -> None:
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """One of the worker's ``concurrency`` slots, for a batch."""
+        async with self._slots:
+            yield
+
+    def _consumers(self) -> list[tuple[list[str], int, bool]]:
+        """(queues, prefetch, whether a slot comes before the claim) of each consumer.
+
+        Queues of batched kinds get one of their own, holding enough messages to fill their
+        batches, and claiming as messages come (a slot per task would cap a batch at the
+        concurrency, and a running batch would stop the next one from gathering); a task of
+        an unbatched kind found there waits for a slot after its claim. The other queues'
+        prefetch, and with it how much work this worker keeps from the others, stays as
+        configured, and there a slot comes first."""
+        prefetch = self.concurrency + self.settings.worker.prefetch
+        batched = {b.kind.queue for b in self._batchers.values()}
+        room = sum(b.policy.max_size for b in self._batchers.values())
+        plain = [q for q in self.queues if q not in batched]
+        groups = [(plain, prefetch, True), (sorted(batched), prefetch + room, False)]
+        return [group for group in groups if group[0]]
+
+    async def _consume(self, queues: list[str], prefetch: int, slot_first: bool) -> None:
         """Take deliveries while the backends answer; through an outage, close the consumer,
         wait with backoff until the broker answers, and open a new one."""
-        prefetch = self.concurrency + self.settings.worker.prefetch
         broker = self._broker_health
         backoff = Backoff()
         while True:
@@ -195,27 +237,30 @@ class Worker:
                     await broker.reachable.wait()
                 # Closed here, not whenever the loop gets round to it: what the broker fetched
                 # but never handed out goes back while the broker connection is still open.
-                deliveries = self.broker.consume(self.queues, prefetch)
+                deliveries = self.broker.consume(queues, prefetch)
                 async with contextlib.aclosing(deliveries):
                     async for delivery in deliveries:
                         backoff.reset()
-                        await self._start(delivery)
+                        await self._start(delivery, slot_first)
                 return
             except OUTAGE_ERRORS as exc:
                 broker.failed(exc)
                 await asyncio.sleep(backoff.next_s())
 
-    async def _start(self, delivery: Delivery) -> None:
-        """Run a delivery once a slot is free, and once the store answers: a worker that
-        cannot reach its store holds what it has and takes nothing new."""
+    async def _start(self, delivery: Delivery, slot_first: bool) -> None:
+        """Run a delivery once a slot is free (``slot_first``), and once the store answers:
+        a worker that cannot reach its store holds what it has and takes nothing new."""
+        slot = _Held(self._slots)
         try:
-            await self._slots.acquire()
+            if slot_first:
+                await slot.take()
             await self._store_health.reachable.wait()
         except asyncio.CancelledError:
+            slot.release()
             with contextlib.suppress(*OUTAGE_ERRORS):
                 await delivery.nack()  # stopping: hand back what we hold, never started
             raise
-        handler = asyncio.create_task(self._handle(delivery))
+        handler = asyncio.create_task(self._handle(delivery, slot))
         self._handlers.add(handler)
         handler.add_done_callback(self._handlers.discard)
 
@@ -243,9 +288,9 @@ class Worker:
             self._hard_stop.set()
             await done
 
-    async def _handle(self, delivery: Delivery) -> None:
+    async def _handle(self, delivery: Delivery, slot: _Held) -> None:
         try:
-            await self._process(delivery)
+            await self._process(delivery, slot)
         except GaveUpError as exc:
             log.warning("%s left to its lease: %s", delivery.task_id, exc)
         except Exception:
@@ -256,7 +301,7 @@ class Worker:
             with contextlib.suppress(Exception):
                 await delivery.nack(RETRY_HANDLING_S)
         finally:
-            self._slots.release()
+            slot.release()
 
     async def _in_store(self, call: Callable[[], Awaitable[T]]) -> T:
         """A store call that waits out outages, until the worker stops for good."""
@@ -270,7 +315,7 @@ class Worker:
         except OUTAGE_ERRORS as exc:
             self._broker_health.failed(exc)
 
-    async def _process(self, delivery: Delivery) -> None:
+    async def _process(self, delivery: Delivery, slot: _Held) -> None:
         lease_s = self.settings.lease_s
         # The message is a credit for its queue: the store picks the task next in fair order.
         claim = await self._in_store(
@@ -291,6 +336,7 @@ class Worker:
             await self._in_store(lambda: self.store.finish(lease, failed))
             await self._settle(delivery)
             return
+        batcher = self._batchers.get(kind.name)
         execution = Execution(
             kind=kind,
             task=task,
@@ -300,9 +346,15 @@ class Worker:
             inputs=self._inputs,
             settings=self.settings,
             pool=self._pool,
+            resources=self._resources,
+            batcher=batcher,
         )
-        self._running[task.id] = execution
+        self._running[task.id] = execution  # its lease is renewed from now on
         try:
+            if batcher is not None:
+                slot.release()  # it waits in its batch, and the batch takes a slot to run
+            else:
+                await slot.take()  # no-op when taken before the claim
             outcome = await execution.run()
         finally:
             del self._running[task.id]
@@ -352,3 +404,22 @@ class Worker:
             await self._settle(delivery, due_in)
         else:
             await self._settle(delivery)
+
+
+class _Held:
+    """One worker slot held by a delivery's handling; released once, however often asked
+    (a batched task gives it back as soon as it is claimed)."""
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self._slots = slots
+        self._held = False
+
+    async def take(self) -> None:
+        if not self._held:
+            await self._slots.acquire()
+            self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release()

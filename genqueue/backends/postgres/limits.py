@@ -117,21 +117,21 @@ def _parked(resource: str, n: str) -> str:
         ORDER BY priority DESC, seq LIMIT {n}"""
 
 
-# FINISH ($1..$9) at clock $10, then, if it was recorded: the first $12 parked tasks of
-# resource $11 are owed a message now (an entry they have is left alone), the limiter's new
-# state $13 (NULL: unchanged) is stored, and the run moves its service time.
+# FINISH ($1..$11) at clock $12, then, if it was recorded: the first $14 parked tasks of
+# resource $13 are owed a message now (an entry they have is left alone), the limiter's new
+# state $15 (NULL: unchanged) is stored, and the run moves its service time.
 FINISH_LIMITED = f"""
-WITH t AS ({finish_update("$10::timestamptz", "true")}
+WITH t AS ({finish_update("$12::timestamptz", "true")}
 ), e AS (
     {FINISHED_EVENT}
 ), {SAMPLED}, woken AS (
     INSERT INTO outbox (task_id, due_at)
-    SELECT w.id, $10::timestamptz FROM ({_parked("$11::text", "$12::integer")}) w
+    SELECT w.id, $12::timestamptz FROM ({_parked("$13::text", "$14::integer")}) w
     WHERE EXISTS (SELECT 1 FROM t)
     ON CONFLICT (task_id) DO NOTHING
 ), saved AS (
-    UPDATE limiters SET state = $13::text::jsonb
-    WHERE resource = $11::text AND $13::text IS NOT NULL AND EXISTS (SELECT 1 FROM t)
+    UPDATE limiters SET state = $15::text::jsonb
+    WHERE resource = $13::text AND $15::text IS NOT NULL AND EXISTS (SELECT 1 FROM t)
 )
 SELECT t.* FROM t CROSS JOIN sampled
 """

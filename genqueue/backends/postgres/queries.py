@@ -154,12 +154,26 @@ WITH t AS (
 RETURNING id
 """
 
+# A preview replaces the task's previous one (migrations/008_previews.sql): the feed reads a
+# deleted id it never saw as a hole, forgotten once no transaction can fill it.
+ADD_PREVIEW = f"""
+WITH t AS (
+    SELECT id, user_name, batch_id, kind FROM tasks
+    WHERE id = $1 AND lease_token = $2 AND status = 'running' FOR KEY SHARE
+), gone AS (
+    DELETE FROM events WHERE task_id = (SELECT id FROM t) AND type = 'task.preview'
+)
+{EVENT_INSERT} SELECT 'task.preview', id, 'running', user_name, batch_id, kind, $3::jsonb FROM t
+RETURNING id
+"""
+
 
 def finish_update(now: str, where: str) -> str:
     """A CTE body recording every outcome, fenced by the lease token $2 of task $1, if
     ``where`` holds too. $3 is the new status: the finished ones, or 'queued' for a retry after
-    $6 seconds (refunding $7 attempts); $4 the result, $5 the error. A retry due at once is
-    back in line with its fair tag; a later one holds the tag until it is due."""
+    $6 seconds (refunding $7 attempts); $4 the result, $5 the error; $11 the run's batch size,
+    if $10 (the outcome tells it). A retry due at once is back in line with its fair tag; a
+    later one holds the tag until it is due."""
     return f"""
     UPDATE tasks SET status = $3,
         result = CASE WHEN $3 = 'succeeded' THEN $4::jsonb ELSE result END,
@@ -172,7 +186,8 @@ def finish_update(now: str, where: str) -> str:
         attempts = attempts - $7, lease_token = NULL, lease_expires_at = NULL,
         fair_tag = CASE WHEN $3 = 'queued' AND $6 > 0 THEN NULL ELSE fair_tag END,
         held_tag = CASE WHEN $3 = 'queued' AND $6 > 0 THEN coalesce(fair_tag, held_tag)
-                        ELSE held_tag END
+                        ELSE held_tag END,
+        batch_size = CASE WHEN $10::boolean THEN $11::integer ELSE batch_size END
     WHERE id = $1 AND lease_token = $2 AND status = 'running' AND {where}
     RETURNING {TASK_COLUMNS}"""
 

@@ -3,7 +3,7 @@ changes they make."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from genqueue.contracts import (
@@ -32,7 +32,7 @@ TASK_COLUMNS = (
     "id, kind, queue, payload, user_name, priority, batch_id, idempotency_key, status, progress,"
     " progress_message, attempts, max_attempts, result, error, created_at, started_at,"
     " finished_at, not_before, worker_id, lease_expires_at, cancel_requested, resource,"
-    " waiting_for, start_by, cancel_after_s, weight"
+    " waiting_for, start_by, cancel_after_s, weight, batch_size"
 )
 
 
@@ -64,6 +64,7 @@ def task_from_row(row: Row) -> Task:
         start_by=row["start_by"],
         cancel_after_s=row["cancel_after_s"],
         weight=row["weight"],
+        batch_size=row["batch_size"],
     )
 
 
@@ -126,8 +127,9 @@ def event_from_row(row: Row) -> Event:
 
 @dataclass(frozen=True)
 class Finish:
-    """What an outcome writes: the FINISH statements' $3..$9 (see ``queries.finish_update``).
-    ``throttled`` is kept for the limiter, which may lengthen ``delay_s``."""
+    """What an outcome writes: the FINISH statements' $3..$11 (see ``queries.finish_update``).
+    ``throttled`` is kept for the limiter, which may lengthen ``delay_s``. ``sized``: the
+    outcome tells its run's ``batch_size`` (Succeeded, Failed, Requeue; None: not batched)."""
 
     status: TaskStatus
     result: dict[str, Any] | None
@@ -137,16 +139,25 @@ class Finish:
     event: EventType
     data: dict[str, Any]
     throttled: Throttled | None = None
+    sized: bool = False
+    batch_size: int | None = None
 
     def params(self, delay_s: float | None = None) -> tuple[Any, ...]:
-        """$3..$9, with the delay given (a Retry-After's) in place of the outcome's."""
+        """$3..$11, with the delay given (a Retry-After's) in place of the outcome's."""
         delay = self.delay_s if delay_s is None else delay_s
         data = {**self.data, "delay_s": delay} if "delay_s" in self.data else self.data
-        event = self.event.value
-        return self.status.value, self.result, self.error, delay, self.refund, event, data
+        event, sized = self.event.value, (self.sized, self.batch_size)
+        return self.status.value, self.result, self.error, delay, self.refund, event, data, *sized
 
 
 def finish_of(lease: Lease, outcome: Outcome) -> Finish:
+    change = _change_of(lease, outcome)
+    if isinstance(outcome, Succeeded | Failed | Requeue):  # Cancelled and Throttled do not tell
+        return replace(change, sized=True, batch_size=outcome.batch_size)
+    return change
+
+
+def _change_of(lease: Lease, outcome: Outcome) -> Finish:
     data: dict[str, Any] = {"attempt": lease.attempt}
     match outcome:
         case Succeeded(result=result):

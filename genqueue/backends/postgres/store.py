@@ -52,6 +52,7 @@ from genqueue.errors import BackendUnavailableError, LeaseLostError, TaskNotFoun
 from genqueue.models import (
     Batch,
     Event,
+    EventType,
     LimitStatus,
     NewTask,
     Progress,
@@ -269,9 +270,12 @@ class PostgresStore:
             raise LeaseLostError(f"lease on {lease.task_id} lost")
 
     async def add_event(self, lease: Lease, event_type: str, data: dict[str, Any]) -> None:
-        event_id = await self._db.fetchval(
-            q.ADD_EVENT, lease.task_id, lease.token, event_type, data
-        )
+        if event_type == EventType.PREVIEW:
+            event_id = await self._db.fetchval(q.ADD_PREVIEW, lease.task_id, lease.token, data)
+        else:
+            event_id = await self._db.fetchval(
+                q.ADD_EVENT, lease.task_id, lease.token, event_type, data
+            )
         if event_id is None:
             raise LeaseLostError(f"lease on {lease.task_id} lost")
 

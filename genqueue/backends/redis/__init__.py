@@ -4,7 +4,8 @@ Key layout (every key starts with the prefix, ``genqueue`` unless the URL says
 ``?prefix=...``):
 
 Store
-    {p}:task:{id}              hash: the task record (payload and result as JSON text)
+    {p}:task:{id}              hash: the task record (payload and result as JSON text;
+                               preview_event: the stream id of its kept task.preview)
     {p}:seq                    counter: submission order
     {p}:idem:{key}             string: task id of an idempotency key
     The fair order of queue q (Store.claim_next; b = a priority as text; fair.lua):

@@ -12,9 +12,9 @@ local function order_score(priority, seq) return (100000 - priority) * 1e9 + seq
 -- The fair order's indexes, defined in fair.lua (prepended after this file); move() keeps
 -- them in step.
 local fair = {}
-local function event(kind, id, status, data)
+local function event(kind, id, status, data)  -- returns the new entry's id
   local t = redis.call('HMGET', tkey(id), 'user', 'batch_id', 'kind')
-  redis.call('XADD', P .. ':events', 'MAXLEN', '~', 100000, '*',
+  return redis.call('XADD', P .. ':events', 'MAXLEN', '~', 100000, '*',
     'type', kind, 'task_id', id, 'status', status, 'at', tostring(now()),
     'user', t[1] or '', 'batch_id', t[2] or '', 'kind', t[3] or '', 'data', data or '{}')
 end

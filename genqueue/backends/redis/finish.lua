@@ -1,12 +1,14 @@
--- ARGV: prefix, then per outcome 11 values: task id, token, outcome (succeeded|failed|
+-- ARGV: prefix, then per outcome 12 values: task id, token, outcome (succeeded|failed|
 -- cancelled|requeue|throttled), value (result JSON or error text), delay_s, refund (0/1),
--- attempt, and for a task whose resource is limited, what Python computed from its limiter:
--- version, permits allowed and blocked_until after this outcome, and its new state for
--- 'throttled' ('' and zeros before it has read the limiter). Several outcomes in one call
--- (group commit). Each is fenced by its lease token. Returns one element per outcome:
--- {'done', task hash}, the string LEASE_LOST, or {'limited', resource, version, state, now}
--- (compute from this limiter, then call again; nothing was written). Succeeded and failed
--- runs move the service time of their (queue, kind) in the same step.
+-- batch_size (the run's batch size, '' if it was not batched; cancelled and throttled do not
+-- tell it and leave the task's as it was), attempt, and for a task whose resource is limited,
+-- what Python computed from its limiter: version, permits allowed and blocked_until after
+-- this outcome, and its new state for 'throttled' ('' and zeros before it has read the
+-- limiter). Several outcomes in one call (group commit). Each is fenced by its lease token.
+-- Returns one element per outcome: {'done', task hash}, the string LEASE_LOST, or
+-- {'limited', resource, version, state, now} (compute from this limiter, then call again;
+-- nothing was written). Succeeded and failed runs move the service time of their
+-- (queue, kind) in the same step.
 -- The service time of the run's (queue, kind) in {p}:service_times (field: JSON [queue, kind],
 -- value: 'mean deviation samples'), moved by this run's length.
 local function sample(id)
@@ -25,8 +27,8 @@ local function sample(id)
   end
   redis.call('HSET', key, name, string.format('%.17g %.17g %d', mean, dev, n))
 end
-local function finish(id, token, outcome, value, delay, refund, attempt, version, allowed,
-                      blocked_until, new_state)
+local function finish(id, token, outcome, value, delay, refund, batch_size, attempt, version,
+                      allowed, blocked_until, new_state)
   local t = redis.call('HMGET', tkey(id), 'status', 'lease_token', 'resource')
   if t[1] ~= 'running' or t[2] ~= token then return 'LEASE_LOST' end
   local resource, limited = t[3], false
@@ -40,6 +42,10 @@ local function finish(id, token, outcome, value, delay, refund, attempt, version
     redis.call('HINCRBY', lkey(resource), 'version', 1)
   end
   release(id)
+  if outcome ~= 'cancelled' and outcome ~= 'throttled' then
+    if batch_size == '' then redis.call('HDEL', tkey(id), 'batch_size')
+    else redis.call('HSET', tkey(id), 'batch_size', batch_size) end
+  end
   if outcome == 'succeeded' then
     redis.call('HSET', tkey(id), 'result', value, 'progress', 1)
     sample(id)
@@ -69,9 +75,9 @@ local function finish(id, token, outcome, value, delay, refund, attempt, version
   return {'done', redis.call('HGETALL', tkey(id))}
 end
 local out = {}
-for i = 2, #ARGV, 11 do
+for i = 2, #ARGV, 12 do
   out[#out + 1] = finish(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4]),
-    tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]), ARGV[i + 7], tonumber(ARGV[i + 8]),
-    tonumber(ARGV[i + 9]), ARGV[i + 10])
+    tonumber(ARGV[i + 5]), ARGV[i + 6], tonumber(ARGV[i + 7]), ARGV[i + 8],
+    tonumber(ARGV[i + 9]), tonumber(ARGV[i + 10]), ARGV[i + 11])
 end
 return out

@@ -58,6 +58,7 @@ def task_from(data: dict[str, str]) -> Task:
             "cancel_after_s": _time(data, "cancel_after_s"),
             "waiting_for": data.get("waiting_for"),
             "weight": float(data.get("weight", 1.0)),
+            "batch_size": int(data["batch_size"]) if "batch_size" in data else None,
         }
     )
 

@@ -356,19 +356,24 @@ def _item(task: NewTask) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def _outcome_args(outcome: Outcome) -> tuple[str, str, float, int]:
-    """An outcome as finish.lua reads it: kind, value (result JSON or error), delay_s, refund."""
+def _outcome_args(outcome: Outcome) -> tuple[str, str, float, int, str]:
+    """An outcome as finish.lua reads it: kind, value (result JSON or error), delay_s, refund,
+    batch_size ('' if the run was not batched, or the outcome does not tell it)."""
     match outcome:
-        case Succeeded(result=result):
-            return "succeeded", json.dumps(result), 0.0, 0
-        case Failed(error=error):
-            return "failed", error, 0.0, 0
+        case Succeeded(result=result, batch_size=size):
+            return "succeeded", json.dumps(result), 0.0, 0, _text(size)
+        case Failed(error=error, batch_size=size):
+            return "failed", error, 0.0, 0, _text(size)
         case Cancelled(reason=reason):
-            return "cancelled", reason, 0.0, 0
-        case Requeue(delay_s=delay_s, error=error, refund=refund):
-            return "requeue", error or "", delay_s, int(refund)
+            return "cancelled", reason, 0.0, 0, ""
+        case Requeue(delay_s=delay_s, error=error, refund=refund, batch_size=size):
+            return "requeue", error or "", delay_s, int(refund), _text(size)
         case Throttled(delay_s=delay_s, error=error):
-            return "throttled", error, delay_s, 1
+            return "throttled", error, delay_s, 1, ""
+
+
+def _text(size: int | None) -> str:
+    return "" if size is None else str(size)
 
 
 def _matches(data: dict[str, str], where: TaskFilter) -> bool:

@@ -33,6 +33,7 @@ ADDED_COLUMNS = (
     ("tasks", "weight", "REAL NOT NULL DEFAULT 1"),
     ("tasks", "fair_tag", "INTEGER"),
     ("tasks", "ready", "INTEGER NOT NULL DEFAULT 0"),
+    ("tasks", "batch_size", "INTEGER"),
 )
 # Indexes on added columns, made once they exist.
 ADDED_INDEXES = (

@@ -24,7 +24,8 @@ WATCH_FALLBACK_S = 0.25
 
 def resume_point(conn: Conn, after: str) -> int:
     """``after`` as a position, if every event after it is still kept. Ids come from
-    AUTOINCREMENT inside write transactions, so they have no gaps but those purge made."""
+    AUTOINCREMENT inside write transactions, so they have no gaps but those purge made (and
+    replaced previews: ``add_event``)."""
     oldest, newest = conn.execute(
         "SELECT (SELECT min(id) FROM events),"
         " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)"

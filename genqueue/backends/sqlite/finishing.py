@@ -32,6 +32,12 @@ def finish(conn: Conn, lease: Lease, outcome: Outcome, now: float) -> Task:
     fence = (lease.task_id, lease.token)
     where = "WHERE id = ? AND lease_token = ? AND status = 'running'"
     release = "lease_token = NULL, lease_expires_at = NULL"
+    released: tuple[Any, ...] = ()
+    if isinstance(outcome, Succeeded | Failed | Requeue):
+        # The run's batch size, None when it was not batched (Task.batch_size); Cancelled and
+        # Throttled do not tell it, so they leave the one recorded before.
+        release += ", batch_size = ?"
+        released = (outcome.batch_size,)
     data: dict[str, Any] = {"attempt": lease.attempt}
     match outcome:
         case Succeeded(result=result):
@@ -40,7 +46,7 @@ def finish(conn: Conn, lease: Lease, outcome: Outcome, now: float) -> Task:
                 f"UPDATE tasks SET status = ?, result = ?, progress = 1,"
                 f" finished_at = ?, {release} {where} {_RETURN}"
             )
-            params: tuple[Any, ...] = (status.value, json.dumps(result), now, *fence)
+            params: tuple[Any, ...] = (status.value, json.dumps(result), now, *released, *fence)
         case Failed(error=error) | Cancelled(reason=error):
             status = TaskStatus.FAILED if isinstance(outcome, Failed) else TaskStatus.CANCELLED
             event = EventType(f"task.{status.value}")
@@ -49,10 +55,10 @@ def finish(conn: Conn, lease: Lease, outcome: Outcome, now: float) -> Task:
                 f"UPDATE tasks SET status = ?, error = ?, finished_at = ?, {release}"
                 f" {where} {_RETURN}"
             )
-            params = (status.value, error, now, *fence)
+            params = (status.value, error, now, *released, *fence)
         case Requeue() | Throttled():
             status, event = TaskStatus.QUEUED, EventType.RETRYING
-            refund = isinstance(outcome, Throttled) or outcome.refund
+            refund = int(isinstance(outcome, Throttled) or outcome.refund)
             not_before = now + outcome.delay_s
             if isinstance(outcome, Throttled):
                 not_before = _throttle(conn, lease, outcome, now)
@@ -64,7 +70,7 @@ def finish(conn: Conn, lease: Lease, outcome: Outcome, now: float) -> Task:
                 f" ready = fair_tag IS NOT NULL AND ? <= ?, {release} {where} {_RETURN}"
             )
             # Back in line with its tag at once when due now, else when due (fair.py).
-            params = (outcome.error, not_before, 1 if refund else 0, not_before, now, *fence)
+            params = (outcome.error, not_before, refund, not_before, now, *released, *fence)
     row = conn.execute(sql, params).fetchone()
     if row is None:
         raise LeaseLostError(f"lease on {lease.task_id} lost; outcome not recorded")

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     cancel_after_s   REAL,                               -- run deadline after start
     weight           REAL    NOT NULL DEFAULT 1,         -- its user's fair share weight
     fair_tag         INTEGER,                            -- place in the fair order (fair.py)
-    ready            INTEGER NOT NULL DEFAULT 0          -- 1: in line (due, tagged)
+    ready            INTEGER NOT NULL DEFAULT 0,         -- 1: in line (due, tagged)
+    batch_size       INTEGER                             -- size of its last run's batch
 );
 -- Position: count of queued tasks ahead in the same queue (priority desc, then age).
 CREATE INDEX IF NOT EXISTS tasks_order ON tasks (queue, status, priority DESC, seq);
@@ -96,6 +97,8 @@ CREATE TABLE IF NOT EXISTS events (
     data     TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS events_at ON events (at);
+-- A task's previews (task.preview, up to ~33 KB each): each replaces the one before.
+CREATE INDEX IF NOT EXISTS events_preview ON events (task_id) WHERE type = 'task.preview';
 
 CREATE TABLE IF NOT EXISTS workers (
     id         TEXT PRIMARY KEY,

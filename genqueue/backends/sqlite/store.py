@@ -242,6 +242,11 @@ class SqliteStore:
             ).fetchone()
             if row is None:
                 raise LeaseLostError(f"lease on {lease.task_id} lost")
+            if event_type == EventType.PREVIEW:  # only a task's latest preview is kept
+                conn.execute(
+                    f"DELETE FROM events WHERE task_id = ? AND type = '{EventType.PREVIEW}'",
+                    (lease.task_id,),
+                )
             insert_event(conn, time.time(), event_type, row, TaskStatus.RUNNING, data)
 
         await self._write(run)

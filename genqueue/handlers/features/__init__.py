@@ -6,16 +6,34 @@ compute server), on EfficientNet-Lite0 exported to ONNX at install time.
 
 Executor: a thread, not the process pool. ONNX Runtime releases the GIL while it runs, so a
 thread loses nothing; the session (model loaded once, ~0.3 s and ~40 MB) is shared by every
-run in the worker instead of being rebuilt in each pool child and again after every kill.
+run in the worker (the ``embedder`` resource) instead of being rebuilt in each pool child and
+again after every kill.
 Cancellation is cooperative: the handler checks between chunks of images. Vectors are indexed
 by the API processes that follow ``task.succeeded`` (``genqueue.vectors``), not here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 from genqueue.handlers.features.models import FeaturePayload, FeatureResult
 from genqueue.kinds import Batching, TaskContext, kind
+from genqueue.resources import resource
 from genqueue.retry import RetryPolicy
+from genqueue.settings import Settings
+
+if TYPE_CHECKING:
+    from genqueue.ml.effnet import Embedder
+
+
+@resource("effnet")
+def embedder(settings: Settings) -> Iterator[Embedder]:
+    """The worker's EfficientNet-Lite0 session (~0.3 s and ~40 MB to load), shared by runs."""
+    from genqueue.ml.effnet import Embedder, model_path
+
+    features = settings.features
+    yield Embedder(model_path(features.model_path), features.intra_op_threads)
 
 
 @kind(
@@ -27,12 +45,16 @@ from genqueue.retry import RetryPolicy
     retry=RetryPolicy(max_attempts=2, base_delay_s=0.5, max_delay_s=5.0),
     executor="thread",
     batching=Batching(max_size=32, max_wait_s=0.02),
+    resources=[embedder],
 )
-def extract_features(payload: FeaturePayload, ctx: TaskContext) -> FeatureResult:
+def extract_features(
+    payloads: list[FeaturePayload], contexts: list[TaskContext]
+) -> list[FeatureResult | Exception]:
     """Embed images (1280-d, L2-normalised) and name their top ImageNet classes."""
-    from genqueue.handlers.features.extract import run_extract
+    from genqueue.handlers.features.extract import run_extract_batch
 
-    return run_extract(payload, ctx, ctx.settings.features)
+    settings = contexts[0].settings.features
+    return run_extract_batch(payloads, contexts, settings, contexts[0].resource(embedder))
 
 
 KINDS = [extract_features]

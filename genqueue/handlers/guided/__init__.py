@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -28,6 +29,7 @@ TOP_CLASSES = 3
 MATCHED, STARTED = 0.08, 0.12
 
 OnProgress = Callable[[float, str], None]
+OnPreview = Callable[[Any], None]
 
 
 @dataclass(frozen=True)
@@ -60,9 +62,11 @@ def render_guided(
     seed: int | None = None,
     steps: int = 20,
     on_progress: OnProgress | None = None,
+    on_preview: OnPreview | None = None,
 ) -> GuidedRender:
     """Draw ``prompt`` at exactly ``width`` x ``height``: one gradient step per ``step``.
-    ``on_progress(fraction, message)`` may raise (a cancellation) to abandon the run."""
+    ``on_progress(fraction, message)`` may raise (a cancellation) to abandon the run;
+    ``on_preview(picture)`` gets the start image, then the picture every few steps."""
     from genqueue.handlers.render import render_image
     from genqueue.ml.guided_synth import synthesise
     from genqueue.ml.guided_text import match_classes
@@ -81,10 +85,14 @@ def render_guided(
     # The start picture: the procedural render of the same prompt, style and seed.
     start = render_image(prompt, width, height, style=style, seed=used_seed, steps=min(steps, 8))
     report(STARTED, "start image rendered")
+    if on_preview is not None:
+        on_preview(start)
 
     def on_step(step: int, total: int) -> None:
         report(STARTED + (0.95 - STARTED) * step / total, f"step {step}/{total}")
 
     targets = [(m.index, m.weight) for m in matches]
-    pixels = synthesise(np.asarray(start), targets, steps, used_seed, on_step)
+    pixels = synthesise(
+        np.asarray(start), targets, steps, used_seed, on_step, on_preview=on_preview
+    )
     return GuidedRender(Image.fromarray(pixels), classes, used_seed)

@@ -211,9 +211,10 @@ async def _download(
 
 
 async def generate_cloud(
-    payload: VideoGenerate, ctx: TaskContext, settings: VideoSettings
+    payload: VideoGenerate, ctx: TaskContext, settings: VideoSettings, http: httpx.AsyncClient
 ) -> VideoResult:
-    """Create the upstream job, follow it to the end, and keep its video as our artifact."""
+    """Create the upstream job, follow it to the end, and keep its video as our artifact.
+    ``http`` is the worker's client (a resource), so connections are kept between tasks."""
     from genqueue.handlers.video.encode import NotAVideoError, probe_mp4
 
     if not (settings.secret_id.get_secret_value() and settings.secret_key.get_secret_value()):
@@ -221,17 +222,15 @@ async def generate_cloud(
     if settings.sub_app_id is None:
         raise ConfigError("set GENQUEUE_VIDEO__SUB_APP_ID (VOD's SubAppId)")
     started = time.perf_counter()
-    timeout = httpx.Timeout(settings.request_timeout_s)
-    async with httpx.AsyncClient(timeout=timeout) as http:
-        client = VodClient(settings, http)
-        task_id = await client.create(payload, session_id=f"genqueue-{ctx.task_id}-{ctx.attempt}")
-        ctx.progress(0.05, f"upstream task {task_id} created")
-        try:
-            url = await _wait_for_job(client, task_id, ctx, settings.poll_interval_s)
-        except asyncio.CancelledError:
-            log.info("stopped following upstream task %s (VOD cannot cancel it)", task_id)
-            raise
-        data = await _download(http, url, ctx, settings)
+    client = VodClient(settings, http)
+    task_id = await client.create(payload, session_id=f"genqueue-{ctx.task_id}-{ctx.attempt}")
+    ctx.progress(0.05, f"upstream task {task_id} created")
+    try:
+        url = await _wait_for_job(client, task_id, ctx, settings.poll_interval_s)
+    except asyncio.CancelledError:
+        log.info("stopped following upstream task %s (VOD cannot cancel it)", task_id)
+        raise
+    data = await _download(http, url, ctx, settings)
     try:
         info = await asyncio.to_thread(probe_mp4, data)
     except NotAVideoError as exc:

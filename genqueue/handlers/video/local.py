@@ -1,20 +1,18 @@
 """Provider ``local``: a procedural animation of the prompt (animate.py) encoded to H.264 MP4 on
-this machine, in a child process of its own so that a cancel or a timeout kills it at once.
+this machine, in a warm process of its own so that a cancel or a timeout kills it at once.
 
 ``video.generate`` is one async kind for both providers (the cloud one waits on HTTP for
 minutes and must not hold a pool process), so the local render cannot ride on the worker's
-process pool through ``executor="process"``. It borrows the same machinery instead: a
-one-slot :class:`~genqueue.worker.procpool.ProcessPool` running :data:`render_in_pool`, a
-process-executor kind that is never registered (it is not in ``KINDS``), only found again by
-import path inside the child. The MP4 comes back up the pipe and is saved here.
+process pool through ``executor="process"``. It runs in a pool of its own instead
+(``genqueue.pools``, declared as a resource of the kind), and the MP4 comes back up the pipe
+and is saved here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,8 +24,12 @@ from genqueue.handlers.video.models import (
     VideoResult,
     frame_size,
 )
-from genqueue.kinds import TaskContext, kind
-from genqueue.retry import NO_RETRY
+from genqueue.kinds import TaskContext
+from genqueue.pools import process_pool
+
+# The render processes: one per worker (renders use every core through the encoder), kept
+# warm between tasks so the imports (about a second) are paid once, not per video.
+RENDERER = process_pool("video-render", size=1)
 
 GENERATOR = "genqueue-procedural-video/1"
 
@@ -45,10 +47,13 @@ class Rendered:
 
 
 def render_video(
-    payload: VideoGenerate, on_progress: Callable[[float, str], None] | None = None
+    payload: VideoGenerate,
+    on_progress: Callable[[float, str], None] | None = None,
+    on_preview: Callable[[Any], None] | None = None,
 ) -> Rendered:
     """Render and encode the whole video in this process. Progress: the keyframe up to 10 %,
-    then frames (each rendered and handed to the encoder at once) up to 95 %, then muxing."""
+    then frames (each rendered and handed to the encoder at once) up to 95 %, then muxing.
+    ``on_preview(frame)`` sees every frame (``ctx.preview`` sends a few a second)."""
     from genqueue.handlers.video.animate import frames, keyframe, plan_shot, prompt_seed
     from genqueue.handlers.video.encode import encode_mp4
 
@@ -67,8 +72,9 @@ def render_video(
         if done % chunk == 0 or done == count:
             report(0.1 + 0.85 * done / count, f"frame {done}/{count}")
 
+    filmed = frames(still, shot, width, height, count, fps)
     mp4 = encode_mp4(
-        frames(still, shot, width, height, count, fps),
+        filmed if on_preview is None else _shown(filmed, on_preview),
         width=width,
         height=height,
         fps=fps,
@@ -78,33 +84,25 @@ def render_video(
     return Rendered(mp4, width, height, fps, count, seed)
 
 
-@kind("video.render-local", payload=VideoGenerate, executor="process", retry=NO_RETRY)
-def render_in_pool(payload: VideoGenerate, ctx: TaskContext) -> dict[str, Any]:
-    """The pool-side half of the local provider (never registered; see the module docstring)."""
-    return asdict(render_video(payload, ctx.progress))
+def render_in_pool(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    """The pool-side half of the local provider: runs in a warm process of ``RENDERER``."""
+    return asdict(render_video(VideoGenerate.model_validate(payload), ctx.progress, ctx.preview))
+
+
+def _shown(frames: Iterator[Any], show: Callable[[Any], None]) -> Iterator[Any]:
+    """The frames, each shown to ``show`` as it goes to the encoder."""
+    for frame in frames:
+        show(frame)
+        yield frame
 
 
 async def generate_local(payload: VideoGenerate, ctx: TaskContext) -> VideoResult:
-    """Render in a killable child process, save the MP4, and measure what was saved."""
+    """Render in a killable warm process, save the MP4, and measure what was saved."""
     from genqueue.handlers.video.encode import probe_mp4
-    from genqueue.worker.procpool import Job, ProcessPool
 
     started = time.perf_counter()
-    pool = ProcessPool(1)
-    try:
-        # The child saves nothing (its result comes back up the pipe), so any root will do.
-        job = Job(
-            render_in_pool.import_path,
-            payload.model_dump(mode="json"),
-            ctx.task_id,
-            ctx.attempt,
-            tempfile.gettempdir(),
-            ctx.inputs,
-            ctx.settings,
-        )
-        out = Rendered(**await pool.run(job, ctx))
-    finally:
-        await pool.aclose()  # cancelled or not: the child goes
+    renderer = ctx.resource(RENDERER)
+    out = Rendered(**await renderer.run(render_in_pool, payload.model_dump(mode="json"), ctx))
     info = await asyncio.to_thread(probe_mp4, out.mp4)
     url = await asyncio.to_thread(ctx.save_artifact, "video.mp4", out.mp4, "video/mp4")
     ctx.progress(1.0, "saved video.mp4")
