@@ -49,6 +49,7 @@ class Run:
     phase_s: float
     accepted: int = 0
     refused: int = 0
+    phase_errors: list[float] = field(default_factory=list)  # limit errors per phase, a share
     samples: list[tuple[float, int, int]] = field(default_factory=list)  # (t, cap, permits)
 
     @property
@@ -122,11 +123,16 @@ def drive(run: Run, standin: Standin, folder: Path, job_s: float, recovery_s: fl
         start_counts = httpx.get(admin).json()
         for index, cap in enumerate(run.caps):
             httpx.post(admin, json={"max_concurrent": cap}).raise_for_status()
+            at_start = httpx.get(admin).json()
             phase_end = began + (index + 1) * run.phase_s
             while (now := time.monotonic()) < phase_end:
                 permits = asyncio.run(_permits(cluster.store_url, cluster.data_dir))
                 run.samples.append((now - began, cap, permits))
                 time.sleep(0.5)
+            at_end = httpx.get(admin).json()
+            refused = at_end["refused"] - at_start["refused"]
+            calls = refused + at_end["accepted"] - at_start["accepted"]
+            run.phase_errors.append(refused / max(1, calls))
         end_counts = httpx.get(admin).json()
         run.accepted = end_counts["accepted"] - start_counts["accepted"]
         run.refused = end_counts["refused"] - start_counts["refused"]
@@ -168,10 +174,10 @@ def main() -> None:
     # The best fixed limit of each phase of the moving run is its K: scale the steady one.
     oracle = best / runs[2].caps[0] * statistics.mean(moving.caps)
     print(f"moving run vs the best fixed limit of each phase: {moving.goodput / oracle:.2f}")
-    for cap in moving.caps:
+    for cap, errors in zip(moving.caps, moving.phase_errors, strict=True):
         permits = [p for _, c, p in moving.samples if c == cap]
         low, high, middle = min(permits), max(permits), statistics.median(permits)
-        print(f"  K={cap}: permits median {middle:g}, range {low}-{high}")
+        print(f"  K={cap}: permits median {middle:g}, range {low}-{high}; errors {errors:.1%}")
 
 
 if __name__ == "__main__":

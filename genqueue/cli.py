@@ -38,6 +38,10 @@ Preload = Annotated[
     bool,
     typer.Option(help="set up the kinds' resources (models, clients) before the first task"),
 ]
+Slots = Annotated[
+    str | None,
+    typer.Option(help="named capacities kinds take per run, e.g. gpu=1,cpu=4"),
+]
 Host = Annotated[str, typer.Option(help="interface to listen on")]
 Port = Annotated[int, typer.Option(help="TCP port")]
 
@@ -80,9 +84,11 @@ def worker(
     name: Annotated[str | None, typer.Option(help="shown in the registry")] = None,
     kinds: Kinds = None,
     preload: Preload = False,
+    slots: Slots = None,
 ) -> None:
     """Run a worker process until SIGTERM / Ctrl-C (a second one requeues in-flight tasks)."""
     from genqueue.supervise import EX_CONFIG
+    from genqueue.worker.capacity import parse_slots
     from genqueue.worker.main import run_worker
 
     _logging()
@@ -90,7 +96,8 @@ def worker(
 
     def run() -> None:
         try:
-            asyncio.run(run_worker(queue_list, concurrency, name, kinds or [], preload))
+            capacity = parse_slots(slots) if slots is not None else None
+            asyncio.run(run_worker(queue_list, concurrency, name, kinds or [], preload, capacity))
         except ConfigError as exc:
             # Exit 78 (EX_CONFIG) tells a supervisor (`genqueue up`, systemd's
             # RestartPreventExitStatus) that restarting cannot help.
@@ -108,6 +115,7 @@ def up(
     concurrency: Annotated[int | None, typer.Option(min=1, max=1024)] = None,
     kinds: Kinds = None,
     preload: Preload = False,
+    slots: Slots = None,
 ) -> None:
     """API + console + N workers on one machine (embedded SQLite by default); a worker that
     exits is restarted with backoff, except on a configuration error (exit 78)."""
@@ -121,6 +129,8 @@ def up(
         extra += ["--concurrency", str(concurrency)]
     if preload:
         extra.append("--preload")
+    if slots:
+        extra += ["--slots", slots]
     names = [f"up-{i + 1}" for i in range(workers)]
     supervisor = Supervisor(
         {n: [sys.executable, "-m", "genqueue", "worker", "--name", n, *extra] for n in names},

@@ -11,7 +11,7 @@ import importlib
 import inspect
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -142,6 +142,8 @@ class Kind:
     # What a run needs loaded (models, sessions, clients): set up once per worker process
     # (genqueue/resources.py), read with ctx.resource(...).
     resources: tuple[Resource[Any], ...] = ()
+    # Named worker capacities one run takes (("gpu", 1),): see genqueue/worker/capacity.py.
+    slots: tuple[tuple[str, int], ...] = ()
     description: str = ""
 
     def resource_of(self, payload: dict[str, Any]) -> str | None:
@@ -201,10 +203,14 @@ def kind(
     resource: str | None = None,
     uses_resource: Callable[[dict[str, Any]], bool] | None = None,
     resources: Iterable[Resource[Any]] = (),
+    slots: Mapping[str, int] | None = None,
 ) -> Callable[[Handler | BatchHandler], Kind]:
     """Declare a kind from a handler ``f(payload, ctx)``. Async handlers run on the event loop,
     sync ones in a thread unless ``executor="process"`` (CPU-bound work that must be killable).
     With ``batching``, the handler is a batch handler ``f(payloads, contexts) -> results``."""
+
+    if any(n < 1 for n in (slots or {}).values()):
+        raise ConfigError(f"kind {name!r}: slots take at least 1 of each name, got {slots}")
 
     def wrap(handler: Handler | BatchHandler) -> Kind:
         chosen: Executor = executor or (
@@ -230,6 +236,7 @@ def kind(
             resource=resource,
             uses_resource=uses_resource,
             resources=tuple(resources),
+            slots=tuple(sorted((slots or {}).items())),
             description=(inspect.getdoc(handler) or "").split("\n")[0],
         )
 

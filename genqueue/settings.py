@@ -53,6 +53,9 @@ class WorkerSettings(BaseModel):
     # Set up every kind's resources (models, clients) and start the process pool at start,
     # rather than on first use: the first task does not wait for a model load.
     preload: bool = False
+    # Named capacities (--slots gpu=1,cpu=4) that kinds declaring slots={"gpu": 1} take per
+    # run; a worker serves no queue whose kinds need a capacity it lacks.
+    slots: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
 
 
 class AmqpSettings(BaseModel):

@@ -294,6 +294,7 @@ class Cluster:
         queues: str | None = None,
         kinds: str | None = None,
         preload: bool = False,
+        slots: str | None = None,
     ) -> subprocess.Popen[bytes]:
         args = ["worker", "--concurrency", str(concurrency), "--name", name or unique_name("w")]
         if queues:
@@ -302,6 +303,8 @@ class Cluster:
             args += ["--kinds", kinds]
         if preload:
             args.append("--preload")
+        if slots:
+            args += ["--slots", slots]
         proc = self._spawn(*args)
         self.workers.append(proc)
         return proc

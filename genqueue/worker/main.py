@@ -31,6 +31,7 @@ async def run_worker(
     name: str | None,
     kinds: list[str],
     preload: bool = False,
+    slots: dict[str, int] | None = None,
 ) -> None:
     settings = load_settings()
     registry = load_kinds(kinds)
@@ -46,6 +47,7 @@ async def run_worker(
         concurrency=concurrency,
         name=name,
         preload=preload or settings.worker.preload,
+        slots=slots,
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

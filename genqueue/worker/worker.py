@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from genqueue.aio import stop_tasks
@@ -33,7 +34,13 @@ from genqueue.contracts import (
     Waiting,
 )
 from genqueue.dispatch import Dispatcher
-from genqueue.errors import OUTAGE_ERRORS, LeaseLostError, TaskNotFoundError, UnknownKindError
+from genqueue.errors import (
+    OUTAGE_ERRORS,
+    ConfigError,
+    LeaseLostError,
+    TaskNotFoundError,
+    UnknownKindError,
+)
 from genqueue.inputs import InputReader
 from genqueue.kinds import KindRegistry
 from genqueue.models import TaskStatus, WorkerInfo, utcnow
@@ -41,6 +48,7 @@ from genqueue.resources import Resources
 from genqueue.settings import Settings
 from genqueue.sweeper import Sweeper
 from genqueue.worker.batching import Batcher
+from genqueue.worker.capacity import Capacity
 from genqueue.worker.execution import Execution, StopReason
 from genqueue.worker.health import Backoff, GaveUpError, Reachability
 from genqueue.worker.heartbeat import flush_progress, heartbeat, renew_leases
@@ -69,13 +77,21 @@ class Worker:
         concurrency: int | None = None,
         name: str | None = None,
         preload: bool = False,
+        slots: Mapping[str, int] | None = None,
     ) -> None:
         self.store = store
         self.broker = broker
         self.kinds = kinds
         self.settings = settings
-        self.queues = list(queues or kinds.queues())
         self.concurrency = concurrency or settings.worker.concurrency
+        self._capacity = Capacity(settings.worker.slots if slots is None else slots)
+        self._needs = {k.name: dict(k.slots) for k in kinds}
+        self.queues = self._servable(list(queues or kinds.queues()))
+        if not self.queues:
+            raise ConfigError(
+                f"no queue this worker can serve with slots {self._capacity.totals or '{}'}"
+                " (see the warnings above; --slots gives a worker capacities, e.g. gpu=1)"
+            )
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.id = f"{self.name}-{uuid.uuid4().hex[:6]}"
         self._artifacts = artifacts
@@ -95,7 +111,11 @@ class Worker:
         self._dispatcher = Dispatcher(store, broker, kinds, settings.fair_weights)
         self._sweeper = Sweeper(self._dispatcher, artifacts, settings)
         self._slots = asyncio.Semaphore(self.concurrency)
-        self._batchers = {k.name: Batcher(k, self._slot) for k in mine if k.batching is not None}
+        self._batchers = {
+            k.name: Batcher(k, functools.partial(self._slot, k.name))
+            for k in mine
+            if k.batching is not None
+        }
         self._running: dict[str, Execution] = {}
         self._handlers: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
@@ -204,11 +224,41 @@ class Worker:
             degraded=self.degraded,
         )
 
+    def _servable(self, queues: list[str]) -> list[str]:
+        """The queues whose every kind this worker has the capacity for (``--slots``): a
+        worker without a GPU leaves GPU kinds to the workers that have one."""
+        servable = []
+        for queue in queues:
+            missing = {
+                k.name: self._capacity.missing(dict(k.slots))
+                for k in self.kinds
+                if k.queue == queue and self._capacity.missing(dict(k.slots))
+            }
+            if missing:
+                log.warning("not serving queue %s: this worker lacks %s", queue, missing)
+            else:
+                servable.append(queue)
+        return servable
+
+    def _queue_need(self, queues: list[str]) -> dict[str, int]:
+        """The most any kind of ``queues`` takes of each capacity: what a delivery of theirs
+        takes before its claim, when its kind is not known yet."""
+        need: dict[str, int] = {}
+        for k in self.kinds:
+            if k.queue in queues:
+                for name, n in k.slots:
+                    need[name] = max(need.get(name, 0), n)
+        return need
+
     @contextlib.asynccontextmanager
-    async def _slot(self) -> AsyncIterator[None]:
-        """One of the worker's ``concurrency`` slots, for a batch."""
-        async with self._slots:
+    async def _slot(self, kind_name: str) -> AsyncIterator[None]:
+        """One of the worker's ``concurrency`` slots and the kind's capacities, for a batch."""
+        held = _Held(self._slots, self._capacity)
+        try:
+            await held.take(self._needs.get(kind_name, {}))
             yield
+        finally:
+            held.release()
 
     def _consumers(self) -> list[tuple[list[str], int, bool]]:
         """(queues, prefetch, whether a slot comes before the claim) of each consumer.
@@ -223,7 +273,12 @@ class Worker:
         batched = {b.kind.queue for b in self._batchers.values()}
         room = sum(b.policy.max_size for b in self._batchers.values())
         plain = [q for q in self.queues if q not in batched]
-        groups = [(plain, prefetch, True), (sorted(batched), prefetch + room, False)]
+        groups: list[tuple[list[str], int, bool]] = []
+        by_need: dict[tuple[tuple[str, int], ...], list[str]] = {}
+        for queue in plain:  # one consumer per capacity need, so a need waits only for its own
+            by_need.setdefault(tuple(sorted(self._queue_need([queue]).items())), []).append(queue)
+        groups += [(qs, prefetch, True) for qs in by_need.values()]
+        groups.append((sorted(batched), prefetch + room, False))
         return [group for group in groups if group[0]]
 
     async def _consume(self, queues: list[str], prefetch: int, slot_first: bool) -> None:
@@ -231,6 +286,7 @@ class Worker:
         wait with backoff until the broker answers, and open a new one."""
         broker = self._broker_health
         backoff = Backoff()
+        need = self._queue_need(queues)
         while True:
             try:
                 if not broker.reachable.is_set():
@@ -241,19 +297,20 @@ class Worker:
                 async with contextlib.aclosing(deliveries):
                     async for delivery in deliveries:
                         backoff.reset()
-                        await self._start(delivery, slot_first)
+                        await self._start(delivery, slot_first, need)
                 return
             except OUTAGE_ERRORS as exc:
                 broker.failed(exc)
                 await asyncio.sleep(backoff.next_s())
 
-    async def _start(self, delivery: Delivery, slot_first: bool) -> None:
-        """Run a delivery once a slot is free (``slot_first``), and once the store answers:
-        a worker that cannot reach its store holds what it has and takes nothing new."""
-        slot = _Held(self._slots)
+    async def _start(self, delivery: Delivery, slot_first: bool, need: dict[str, int]) -> None:
+        """Run a delivery once a slot and the capacities its queue needs are free
+        (``slot_first``), and once the store answers: a worker that cannot reach its store
+        holds what it has and takes nothing new."""
+        slot = _Held(self._slots, self._capacity)
         try:
             if slot_first:
-                await slot.take()
+                await slot.take(need)
             await self._store_health.reachable.wait()
         except asyncio.CancelledError:
             slot.release()
@@ -354,7 +411,7 @@ class Worker:
             if batcher is not None:
                 slot.release()  # it waits in its batch, and the batch takes a slot to run
             else:
-                await slot.take()  # no-op when taken before the claim
+                await slot.take(self._needs.get(kind.name, {}))  # no-op when taken already
             outcome = await execution.run()
         finally:
             del self._running[task.id]
@@ -407,19 +464,27 @@ class Worker:
 
 
 class _Held:
-    """One worker slot held by a delivery's handling; released once, however often asked
-    (a batched task gives it back as soon as it is claimed)."""
+    """One worker slot and some capacities held by a delivery's handling or a batch; released
+    once, however often asked (a batched task gives its slot back as soon as it is claimed)."""
 
-    def __init__(self, slots: asyncio.Semaphore) -> None:
+    def __init__(self, slots: asyncio.Semaphore, capacity: Capacity) -> None:
         self._slots = slots
-        self._held = False
+        self._capacity = capacity
+        self._need: dict[str, int] | None = None
 
-    async def take(self) -> None:
-        if not self._held:
-            await self._slots.acquire()
-            self._held = True
+    async def take(self, need: dict[str, int]) -> None:
+        if self._need is not None:
+            return
+        await self._slots.acquire()
+        try:
+            await self._capacity.take(need)
+        except BaseException:
+            self._slots.release()
+            raise
+        self._need = need
 
     def release(self) -> None:
-        if self._held:
-            self._held = False
+        if self._need is not None:
+            self._capacity.release(self._need)
+            self._need = None
             self._slots.release()
