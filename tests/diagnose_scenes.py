@@ -1,10 +1,13 @@
-"""Synthetic camera frames for the ``image.diagnose`` tests, drawn with NumPy and OpenCV: a
-busy, colourful, textured scene and each defect applied to it, the way a camera shows it."""
+"""Camera frames for the ``image.diagnose`` tests. Synthetic ones, drawn with NumPy and OpenCV:
+a busy, colourful, textured scene and each defect applied to it, the way a camera shows it. Real
+ones, from packages: the pedestrian clip of Debian's ``opencv-doc`` (``make test-data``
+installs it) and the astronaut portrait of scikit-image (``tests/data``)."""
 
 from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -13,6 +16,11 @@ from numpy.typing import NDArray
 from PIL import Image
 
 Frame = NDArray[np.uint8]  # RGB, height x width x 3
+
+# A real CCTV clip: 795 frames of 768 x 576 at 10 fps, a campus path seen from above, with
+# 2-8 people walking through at 40-150 px tall. In Debian's opencv-doc (``make test-data``).
+VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
+ASTRONAUT = Path(__file__).parent / "data" / "astronaut.jpg"  # 384 x 384, one frontal face
 
 
 def _u8(values: Any) -> Frame:
@@ -118,6 +126,28 @@ def half_covered(image: Frame) -> Frame:
     covered = image.copy()
     covered[:, : image.shape[1] // 2] = (90, 80, 70)
     return covered
+
+
+def vtest_frames(every: int = 100, count: int = 6) -> list[Frame]:
+    """``count`` frames of the pedestrian clip, one every ``every``, from the first, as RGB."""
+    if not VTEST.is_file():
+        raise FileNotFoundError(f"{VTEST} is missing: run `make test-data` (Debian's opencv-doc)")
+    capture = cv2.VideoCapture(str(VTEST))
+    frames: list[Frame] = []
+    try:
+        for n in range(every * (count - 1) + 1):
+            ok, bgr = capture.read()
+            if not ok:
+                raise ValueError(f"{VTEST} ended at frame {n}")
+            if n % every == 0:
+                frames.append(np.ascontiguousarray(bgr[..., ::-1]))
+    finally:
+        capture.release()
+    return frames
+
+
+def astronaut() -> Frame:
+    return np.asarray(Image.open(ASTRONAUT).convert("RGB"), np.uint8)
 
 
 def encode(image: Frame, format: str = "PNG") -> bytes:

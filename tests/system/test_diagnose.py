@@ -1,5 +1,5 @@
-"""``image.diagnose`` end to end: an uploaded camera frame, diagnosed by a real worker in its
-process pool, its alerts on the event stream, and the annotated PNG served by the API."""
+"""``image.diagnose`` end to end: an uploaded camera frame, diagnosed by a real worker (in a
+batch, in a thread), its alerts on the event stream, and the annotated PNG served by the API."""
 
 from __future__ import annotations
 

@@ -1,11 +1,13 @@
-"""One diagnosis from start to end: read, prepare, run the chosen checks, detect, compare with
-the camera's last frame, annotate, raise an event per alert. Runs in a worker's pool process;
-everything it needs comes from the payload, the context and the settings passed in."""
+"""Diagnoses from start to end: read, prepare, run the chosen checks, compare with the camera's
+last frame, detect (each detector once for a whole batch of frames), annotate, raise an event
+per alert. Everything it needs comes from the payloads, the contexts, the settings and the
+detectors passed in."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -53,17 +55,110 @@ class _Stages:
         self.ms[stage] = round(self.ms.get(stage, 0.0) + (now - self._last) * 1000, 2)
         self._last = now
 
+    def add(self, stage: str, ms: float) -> None:
+        """A stage timed elsewhere (a detector run shared by a batch); the clock restarts."""
+        self.ms[stage] = round(self.ms.get(stage, 0.0) + ms, 2)
+        self._last = time.perf_counter()
+
 
 def judge(check: Check, score: float, threshold: float) -> bool:
     """True when the score is on the wrong side of its threshold (ties are healthy)."""
     return score < threshold if check in ALERT_BELOW else score > threshold
 
 
+@dataclass
+class Detectors:
+    """The models a diagnosis runs (worker-scoped resources of ``image.diagnose``)."""
+
+    people: detect.PeopleDetector
+    faces: detect.FaceDetector
+
+
+def default_detectors() -> Detectors:
+    """This process's detectors, loaded once (for tests and benches; workers use resources)."""
+    return Detectors(detect.load_people_detector(), detect.load_face_detector())
+
+
+@dataclass
+class _Diagnosis:
+    """One frame between its picture checks and its conclusion (detection comes between,
+    batched across the frames of a batch)."""
+
+    payload: DiagnosePayload
+    ctx: TaskContext
+    started: float
+    stages: _Stages
+    wanted: set[Check]
+    thresholds: dict[Check, float]
+    width: int
+    height: int
+    frame: checks.Frame
+    findings: list[Finding]
+    no_picture: bool
+    found: dict[Check, list[detect.Detection]] = field(
+        default_factory=lambda: {"faces": [], "people": []}
+    )
+
+    def detects(self, check: Check) -> bool:
+        return check in self.wanted and not self.no_picture and not self.ctx.cancelled
+
+
 def run_diagnosis(
-    payload: DiagnosePayload, ctx: TaskContext, settings: DiagnosisSettings
+    payload: DiagnosePayload, ctx: TaskContext, settings: DiagnosisSettings, models: Detectors
 ) -> DiagnoseResult:
-    """Diagnose one frame. A signal loss found first marks the checks that need a picture as
-    skipped, so one dead feed raises one or two alerts rather than eight."""
+    """Diagnose one frame: the batch of one."""
+    [outcome] = run_diagnosis_batch([payload], [ctx], settings, models)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def run_diagnosis_batch(
+    payloads: list[DiagnosePayload],
+    contexts: list[TaskContext],
+    settings: DiagnosisSettings,
+    models: Detectors,
+) -> list[DiagnoseResult | Exception]:
+    """Diagnose frames: picture checks frame by frame, then each detector once for every
+    frame that asks for it, then each frame's conclusion. A frame that fails (unreadable, a
+    task cancelled meanwhile) fails its own task only."""
+    runs: list[_Diagnosis | Exception] = []
+    for payload, ctx in zip(payloads, contexts, strict=True):
+        try:
+            runs.append(_check_picture(payload, ctx, settings))
+        except Exception as exc:
+            runs.append(exc)
+    stages: list[tuple[Check, float, detect.FaceDetector | detect.PeopleDetector]] = [
+        ("faces", 0.6, models.faces),
+        ("people", 0.75, models.people),
+    ]
+    for check, progress, detector in stages:
+        asking = [r for r in runs if isinstance(r, _Diagnosis) and r.detects(check)]
+        if not asking:
+            continue
+        for r in asking:
+            r.ctx.progress(progress, f"looking for {check}")
+        started = time.perf_counter()
+        found = detector.detect([r.frame.rgb for r in asking])
+        ms = (time.perf_counter() - started) * 1000
+        for r, boxes in zip(asking, found, strict=True):
+            r.found[check] = boxes
+            r.stages.add(check, ms)
+    outcomes: list[DiagnoseResult | Exception] = []
+    for run in runs:
+        try:
+            outcomes.append(run if isinstance(run, Exception) else _conclude(run, settings))
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+def _check_picture(
+    payload: DiagnosePayload, ctx: TaskContext, settings: DiagnosisSettings
+) -> _Diagnosis:
+    """Read, prepare, the picture checks and the frozen check. A signal loss found first
+    marks the checks that need a picture as skipped, so one dead feed raises one or two alerts
+    rather than eight."""
     started = time.perf_counter()
     stages = _Stages()
     wanted = set(payload.checks or ALL_CHECKS)
@@ -75,7 +170,6 @@ def run_diagnosis(
     rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
     stages.done("decode")
     frame = checks.prepare(rgb, settings.analysis_side)
-    scale = width / frame.rgb.shape[1]
     stages.done("prepare")
 
     findings: list[Finding] = []
@@ -96,30 +190,44 @@ def run_diagnosis(
         ctx.progress(0.5, "comparing with the camera's last frame")
         findings.append(_frozen(payload, ctx, frame, thresholds["frozen"], no_picture))
         stages.done("frozen")
+    return _Diagnosis(
+        payload,
+        ctx,
+        started,
+        stages,
+        wanted,
+        thresholds,
+        width,
+        height,
+        frame,
+        findings,
+        no_picture,
+    )
 
-    found: dict[Check, list[detect.Detection]] = {"faces": [], "people": []}
-    for check, progress, asked, default in (
-        ("faces", 0.6, payload.alert_on_faces, settings.alert_on_faces),
-        ("people", 0.75, payload.alert_on_people, settings.alert_on_people),
+
+def _conclude(r: _Diagnosis, settings: DiagnosisSettings) -> DiagnoseResult:
+    """The detections as findings, the annotated picture, an event per alert, the result."""
+    payload, ctx, findings = r.payload, r.ctx, r.findings
+    scale = r.width / r.frame.rgb.shape[1]
+    for check, asked, default in (
+        ("faces", payload.alert_on_faces, settings.alert_on_faces),
+        ("people", payload.alert_on_people, settings.alert_on_people),
     ):
-        if check not in wanted:
+        if check not in r.wanted:
             continue
-        if no_picture:
-            findings.append(_skipped(check, thresholds[check], "no picture (signal loss)"))
+        if r.no_picture:
+            findings.append(_skipped(check, r.thresholds[check], "no picture (signal loss)"))
             continue
-        ctx.progress(progress, f"looking for {check}")
-        found[check] = detect.faces(frame.gray) if check == "faces" else detect.people(frame.rgb)
         alert_on = default if asked is None else asked
-        findings.append(_count(check, found[check], thresholds[check], alert_on, scale))
-        stages.done(check)
+        findings.append(_count(check, r.found[check], r.thresholds[check], alert_on, scale))
 
     alerts = [f for f in findings if f.verdict == "alert"]
     annotated_url = None
     if payload.annotate:
         ctx.progress(0.9, "drawing the annotated picture")
-        png = annotate(frame.rgb, found["faces"], found["people"], findings)
+        png = annotate(r.frame.rgb, r.found["faces"], r.found["people"], findings)
         annotated_url = ctx.save_artifact(ANNOTATED, png, "image/png")
-        stages.done("annotate")
+        r.stages.done("annotate")
     for f in alerts:
         ctx.emit(
             "diagnosis.alert",
@@ -137,14 +245,16 @@ def run_diagnosis(
         verdict="alert" if alerts else "ok",
         alerts=[f.check for f in alerts],
         findings=findings,
-        counts=Counts(faces=len(found["faces"]), people=len(found["people"]), alerts=len(alerts)),
-        width=width,
-        height=height,
-        analysed_width=int(frame.rgb.shape[1]),
-        analysed_height=int(frame.rgb.shape[0]),
+        counts=Counts(
+            faces=len(r.found["faces"]), people=len(r.found["people"]), alerts=len(alerts)
+        ),
+        width=r.width,
+        height=r.height,
+        analysed_width=int(r.frame.rgb.shape[1]),
+        analysed_height=int(r.frame.rgb.shape[0]),
         annotated_url=annotated_url,
-        elapsed_s=round(time.perf_counter() - started, 4),
-        stage_ms=stages.ms,
+        elapsed_s=round(time.perf_counter() - r.started, 4),
+        stage_ms=r.stages.ms,
     )
 
 
