@@ -67,7 +67,7 @@ lint: $(DEV_STAMP)
 
 # The suite in parallel (most tests wait on processes and servers, not on the CPU), then the
 # few that stop the shared RabbitMQ or time restarts, alone (conftest.py EXCLUSIVE_FILES).
-TEST_PROCESSES ?= 4
+TEST_PROCESSES ?= 3
 test: $(DEV_STAMP) browser test-data lint
 	$(BIN)/pytest -m "not slow and not exclusive" -n $(TEST_PROCESSES) --dist worksteal
 	$(BIN)/pytest -m "not slow and exclusive"

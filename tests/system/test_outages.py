@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -54,14 +54,16 @@ def batch_counts(cluster: Cluster, batch_id: str) -> dict[str, int]:
     return counts
 
 
-def workers_stay_up(cluster: Cluster, seconds: float) -> None:
+def workers_stay_up(clusters: Cluster | Sequence[Cluster], seconds: float) -> None:
     """Wait ``seconds`` for a worker process to exit (time itself is the subject here: the
     outage lasts that long) and fail if one does."""
+    every = [clusters] if isinstance(clusters, Cluster) else list(clusters)
     deadline = time.monotonic() + seconds
-    for proc in cluster.workers:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(max(0.0, deadline - time.monotonic()))
-        assert proc.poll() is None, f"a worker exited during the outage:\n{cluster.logs()}"
+    for cluster in every:
+        for proc in cluster.workers:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            assert proc.poll() is None, f"a worker exited during the outage:\n{cluster.logs()}"
 
 
 def degraded_reasons(cluster: Cluster) -> list[str]:
@@ -73,55 +75,68 @@ def degraded_reasons(cluster: Cluster) -> list[str]:
 
 
 def ride_out(
-    cluster: Cluster,
+    clusters: Cluster | Sequence[Cluster],
     down: Callable[[], object],
     up: Callable[[], object],
     down_s: float,
     *,
     says_degraded: str | None = None,
 ) -> None:
-    """Two workers mid-run through ``down``, ``down_s`` of outage and ``up``: every task
-    succeeds once, no worker exits, both are online again soon after the backend returns.
-    With ``says_degraded`` (the store stays up), both report themselves degraded meanwhile,
-    with a reason that contains it."""
-    cluster.start_api()
-    for _ in range(2):
-        cluster.start_worker(concurrency=4)
-    wait_until(lambda: workers_online(cluster) == 2, 30, 0.1, "two workers online")
-    reply = httpx.post(f"{cluster.url}/v1/batches", json={"tasks": [SLEEP] * TASKS}, timeout=30)
-    assert reply.status_code == 201, reply.text
-    batch_id = reply.json()["id"]
-    wait_until(
-        lambda: batch_counts(cluster, batch_id).get("succeeded", 0) >= 4, 30, 0.05, "a first few"
-    )
+    """Two workers mid-run (per cluster: several clusters can share one outage) through
+    ``down``, ``down_s`` of outage and ``up``: every task succeeds once, no worker exits, both
+    are online again soon after the backend returns. With ``says_degraded`` (the store stays
+    up), both report themselves degraded meanwhile, with a reason that contains it."""
+    every = [clusters] if isinstance(clusters, Cluster) else list(clusters)
+    batches = {}
+    for cluster in every:
+        cluster.start_api()
+        for _ in range(2):
+            cluster.start_worker(concurrency=4)
+    for cluster in every:
+        _wait_online(cluster, 30, "two workers online")
+        reply = httpx.post(f"{cluster.url}/v1/batches", json={"tasks": [SLEEP] * TASKS}, timeout=30)
+        assert reply.status_code == 201, reply.text
+        batches[cluster.url] = reply.json()["id"]
+    for cluster in every:
+        _wait_succeeded(cluster, batches[cluster.url], 4, 30)
     down()
     try:
         if says_degraded is not None:
-
-            def both_degraded() -> list[str] | None:
-                reasons = degraded_reasons(cluster)
-                return reasons if len(reasons) == 2 else None
-
-            reasons = wait_until(both_degraded, 15, 0.1, "both workers degraded")
-            assert all(says_degraded in reason for reason in reasons), reasons
-        workers_stay_up(cluster, down_s)
+            for cluster in every:
+                reasons = _wait_degraded(cluster)
+                assert all(says_degraded in reason for reason in reasons), reasons
+        workers_stay_up(every, down_s)
     finally:
         up()
     back = time.monotonic()
-    wait_until(
-        lambda: workers_online(cluster) == 2, BACK_ONLINE_S, 0.1, "both workers online again"
-    )
+    for cluster in every:
+        _wait_online(cluster, BACK_ONLINE_S, "both workers online again")
     assert time.monotonic() - back <= BACK_ONLINE_S
-    wait_until(
-        lambda: batch_counts(cluster, batch_id).get("succeeded", 0) == TASKS,
-        90,
-        0.2,
-        f"all {TASKS} tasks to succeed: {batch_counts(cluster, batch_id)}",
-    )
-    for proc in cluster.workers:
-        assert proc.poll() is None, cluster.logs()
-    recorded = cluster.succeeded_counts()
-    assert len(recorded) == TASKS and set(recorded.values()) == {1}, recorded
+    for cluster in every:
+        _wait_succeeded(cluster, batches[cluster.url], TASKS, 90)
+        for proc in cluster.workers:
+            assert proc.poll() is None, cluster.logs()
+        recorded = cluster.succeeded_counts()
+        assert len(recorded) == TASKS and set(recorded.values()) == {1}, recorded
+
+
+def _wait_online(cluster: Cluster, timeout_s: float, message: str) -> None:
+    wait_until(lambda: workers_online(cluster) == 2, timeout_s, 0.1, message)
+
+
+def _wait_succeeded(cluster: Cluster, batch_id: str, n: int, timeout_s: float) -> None:
+    def enough() -> bool:
+        return batch_counts(cluster, batch_id).get("succeeded", 0) >= n
+
+    wait_until(enough, timeout_s, 0.05, f"{n} tasks to succeed")
+
+
+def _wait_degraded(cluster: Cluster) -> list[str]:
+    def both_degraded() -> list[str] | None:
+        reasons = degraded_reasons(cluster)
+        return reasons if len(reasons) == 2 else None
+
+    return wait_until(both_degraded, 15, 0.1, "both workers degraded")
 
 
 @pytest.mark.redis
@@ -175,23 +190,24 @@ def test_postgres_connections_terminated_for_10s_lose_nothing(tmp_path: Path, br
 
 
 @pytest.mark.amqp
-@pytest.mark.parametrize("store", ["postgres", "redis"])
-def test_rabbitmq_down_for_30s_loses_nothing_and_stops_no_worker(
-    tmp_path: Path, store: str
-) -> None:
+def test_rabbitmq_down_for_30s_loses_nothing_and_stops_no_worker(tmp_path: Path) -> None:
+    """Both RabbitMQ pairings (PostgreSQL and Redis stores) through one 30 s outage."""
     require_service("RabbitMQ", "127.0.0.1", 5672, AMQP_START)
-    cluster = Cluster(tmp_path, backend=f"amqp-{store}")
-
+    clusters = []
+    for store in ("postgres", "redis"):
+        (tmp_path / store).mkdir()
+        clusters.append(Cluster(tmp_path / store, backend=f"amqp-{store}"))
     try:
         ride_out(
-            cluster,
+            clusters,
             lambda: rabbitmqctl("stop_app"),
             rabbitmq_back_up,
             30.0,
             says_degraded="broker unreachable",
         )
     finally:
-        cluster.stop()
+        for cluster in clusters:
+            cluster.stop()
 
 
 def test_sqlite_write_lock_held_past_the_busy_timeout_stops_nothing(tmp_path: Path) -> None:
