@@ -122,6 +122,18 @@ class Batching:
             raise ConfigError(f"batching: max_size must be >= 1 and max_wait_s 0-60 s, got {self}")
 
 
+R = TypeVar("R")
+
+
+def alone(outcomes: list[R | Exception]) -> R:
+    """The outcome of a batch handler called with one task: its result, or its error raised
+    (how tests, benches and single callers use a batch handler)."""
+    [outcome] = outcomes
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
 @dataclass(frozen=True)
 class Kind:
     """A named handler and its policy. Frozen: a kind never changes once registered."""

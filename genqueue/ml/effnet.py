@@ -10,7 +10,6 @@ PIL work that releases the GIL, runs outside the lock.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,8 +21,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from genqueue.errors import ConfigError
 from genqueue.ml.export_effnet import MODEL_NAME, default_model_path
+from genqueue.ml.runtime import onnx_session
 
 DIM = 1280
 SIZE = 224
@@ -66,28 +65,18 @@ def preprocess(image: Any) -> Matrix:
     return ((crop - 127.0) / 128.0).transpose(2, 0, 1)
 
 
-def default_threads() -> int:
-    return max(1, min(os.cpu_count() or 1, 4))
-
-
 class Embedder:
     """An ONNX Runtime session of the exported graph, with its labels."""
 
     name = MODEL_NAME
 
     def __init__(self, path: Path, threads: int = 0) -> None:
-        if not path.is_file():
-            raise ConfigError(
-                f"feature model not found at {path}: run `make models` (it exports"
-                " EfficientNet-Lite0 to ONNX) or set GENQUEUE_FEATURES__MODEL_PATH"
-            )
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or default_threads()
-        options.inter_op_num_threads = 1
-        self._session: Any = ort.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
+        self._session: Any = onnx_session(
+            path,
+            threads,
+            "feature model",
+            "run `make models` (it exports EfficientNet-Lite0 to ONNX)"
+            " or set GENQUEUE_FEATURES__MODEL_PATH",
         )
         self._lock = threading.Lock()
         self.classes = imagenet_classes()

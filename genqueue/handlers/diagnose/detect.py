@@ -39,8 +39,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from genqueue.errors import ConfigError
-from genqueue.ml.effnet import default_threads
 from genqueue.ml.export_ssdlite import default_model_path as default_people_model
+from genqueue.ml.runtime import default_threads, onnx_session
 
 RGB = NDArray[np.uint8]
 
@@ -80,18 +80,11 @@ class PeopleDetector:
     """The SSDLite pedestrian graph on ONNX Runtime: one run per batch of frames."""
 
     def __init__(self, path: Path, threads: int = 0) -> None:
-        if not path.is_file():
-            raise ConfigError(
-                f"person model not found at {path}: run `make models` (it converts the"
-                " SSDLite pedestrian detector to ONNX)"
-            )
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or default_threads()
-        options.inter_op_num_threads = 1
-        self._session: Any = ort.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
+        self._session: Any = onnx_session(
+            path,
+            threads,
+            "person model",
+            "run `make models` (it converts the SSDLite pedestrian detector to ONNX)",
         )
         self._lock = threading.Lock()
 

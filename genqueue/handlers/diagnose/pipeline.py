@@ -24,7 +24,7 @@ from genqueue.handlers.diagnose.models import (
     DiagnoseResult,
     Finding,
 )
-from genqueue.kinds import TaskContext
+from genqueue.kinds import TaskContext, alone
 from genqueue.settings import DiagnosisSettings
 
 PICTURE_CHECKS: dict[Check, Callable[[checks.Frame], checks.Measure]] = {
@@ -107,10 +107,7 @@ def run_diagnosis(
     payload: DiagnosePayload, ctx: TaskContext, settings: DiagnosisSettings, models: Detectors
 ) -> DiagnoseResult:
     """Diagnose one frame: the batch of one."""
-    [outcome] = run_diagnosis_batch([payload], [ctx], settings, models)
-    if isinstance(outcome, BaseException):
-        raise outcome
-    return outcome
+    return alone(run_diagnosis_batch([payload], [ctx], settings, models))
 
 
 def run_diagnosis_batch(

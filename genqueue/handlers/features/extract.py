@@ -17,7 +17,7 @@ from genqueue.handlers.features.models import (
     LabelScore,
     encode_vector,
 )
-from genqueue.kinds import TaskContext
+from genqueue.kinds import TaskContext, alone
 from genqueue.ml.effnet import DIM, Embedder
 from genqueue.settings import FeatureSettings
 
@@ -36,10 +36,7 @@ def run_extract(
     payload: FeaturePayload, ctx: TaskContext, settings: FeatureSettings, embedder: Embedder
 ) -> FeatureResult:
     """One task on its own (tests, benches): the batch of one."""
-    [outcome] = run_extract_batch([payload], [ctx], settings, embedder)
-    if isinstance(outcome, BaseException):
-        raise outcome
-    return outcome
+    return alone(run_extract_batch([payload], [ctx], settings, embedder))
 
 
 def run_extract_batch(
