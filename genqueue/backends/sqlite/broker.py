@@ -104,6 +104,27 @@ class SqliteBroker:
     ) -> tuple[list[Fetched], float]:
         marks = ", ".join("?" for _ in queues)
 
+        def wait(conn: Conn, now: float) -> float:
+            """How long until a delayed message is due (or the fallback poll, if none)."""
+            due = conn.execute(
+                f"SELECT min(available_at) FROM deliveries WHERE queue IN ({marks})"
+                " AND available_at > ?",
+                (*queues, now),
+            ).fetchone()[0]
+            return FALLBACK_POLL_S if due is None else max(0.0, due - now)
+
+        def look(conn: Conn) -> tuple[bool, float]:
+            """Whether a fetch would find anything, else how long until one might: a read,
+            which WAL lets run beside writers, so idle consumers (one per worker, or more)
+            do not queue for the write lock every time they look."""
+            now = time.time()
+            ready = conn.execute(
+                f"SELECT 1 FROM deliveries WHERE queue IN ({marks}) AND available_at <= ?"
+                " AND (locked_until IS NULL OR locked_until < ?) LIMIT 1",
+                (*queues, now, now),
+            ).fetchone()
+            return (True, 0.0) if ready is not None else (False, wait(conn, now))
+
         def run(conn: Conn) -> tuple[list[sqlite3.Row], float]:
             now = time.time()
             rows = conn.execute(
@@ -113,15 +134,11 @@ class SqliteBroker:
                 " ORDER BY priority DESC, id LIMIT ?) RETURNING id, queue, task_id, priority",
                 (receipt, now + visibility_s, *queues, now, now, n),
             ).fetchall()
-            if rows:
-                return rows, 0.0
-            due = conn.execute(
-                f"SELECT min(available_at) FROM deliveries WHERE queue IN ({marks})"
-                " AND available_at > ?",
-                (*queues, now),
-            ).fetchone()[0]
-            return rows, FALLBACK_POLL_S if due is None else max(0.0, due - now)
+            return rows, 0.0 if rows else wait(conn, now)
 
+        ready, next_due = await self._db.run(look)
+        if not ready:
+            return [], next_due
         rows, next_due = await self._db.write(run)
         rows.sort(key=lambda r: (-r["priority"], r["id"]))
         return [Fetched(r["id"], r["task_id"], r["queue"], r["priority"]) for r in rows], next_due
