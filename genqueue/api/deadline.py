@@ -25,6 +25,7 @@ B = TypeVar("B")
 T = TypeVar("T")
 
 DEADLINE_S = 5.0
+SQLITE_MARGIN_S = 5.0  # beyond SQLite's busy timeout (see with_deadline)
 ENGINES = {
     "sqlite": "SQLite",
     "redis": "Redis",
@@ -85,6 +86,14 @@ def _abandon(call: asyncio.Future[Any]) -> None:
 
 
 def with_deadline(backend: B, url: str, deadline_s: float = DEADLINE_S) -> B:
-    """``backend`` (a Store or a Broker), its calls bounded by ``deadline_s``."""
+    """``backend`` (a Store or a Broker), its calls bounded by ``deadline_s``. The embedded
+    SQLite file cannot stall the way a server can: its calls wait for the write lock up to
+    their own busy timeout, and a deadline shorter than that answered 503 to calls that were
+    only queued behind busy workers (seen after a worker was SIGKILLed under load); so there
+    the deadline is that timeout, plus a margin."""
     scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        from genqueue.backends.sqlite.db import BUSY_TIMEOUT_MS
+
+        deadline_s = max(deadline_s, BUSY_TIMEOUT_MS / 1000 + SQLITE_MARGIN_S)
     return cast(B, _Deadline(backend, ENGINES.get(scheme, scheme), deadline_s))
