@@ -66,27 +66,28 @@ class Sweeper:
         outbox, so a crash right after loses nothing), then the outbox relayed.
 
         After a store outage, every lease looks expired and every worker silent; the workers
-        were only cut off. So this step waits until they had time to report in (renewing
-        their leases) before it judges anyone: a run that outlived the outage keeps its task
-        instead of being run twice."""
+        were only cut off. So once the store answers again, this step waits until they had
+        time to report in (renewing their leases) before it judges anyone: a run that
+        outlived the outage keeps its task instead of being run twice."""
         store = self.dispatcher.store
-        if self._store_lost:
-            self._store_lost = False
-            # Workers probe the store this often at most: give them that, and a lease.
-            patience = OUTAGE_BACKOFF.max_delay_s + self.settings.lease_s
-            self._quiet_until = time.monotonic() + patience
-        requeued = []
-        if time.monotonic() >= self._quiet_until:
-            try:
+        try:
+            if self._store_lost:
+                await store.ping()
+                self._store_lost = False
+                # Workers probe the store this often at most: give them that, and a lease.
+                patience = OUTAGE_BACKOFF.max_delay_s + self.settings.lease_s
+                self._quiet_until = time.monotonic() + patience
+            requeued = []
+            if time.monotonic() >= self._quiet_until:
                 offline = await store.mark_offline(self.settings.offline_after_s)
                 if offline:
                     log.warning("workers offline: %s; recovering their tasks", ", ".join(offline))
                 requeued = await store.requeue_expired()
-            except OUTAGE_ERRORS:
-                self._store_lost = True
-                raise
-        # Permits freed by expired leases, grown limits or a Retry-After that passed.
-        woken = await store.wake_waiting()
+            # Permits freed by expired leases, grown limits or a Retry-After that passed.
+            woken = await store.wake_waiting()
+        except OUTAGE_ERRORS:
+            self._store_lost = True
+            raise
         if requeued or woken:
             await self.relay()
         return len(requeued)

@@ -16,13 +16,25 @@ from pathlib import Path
 import httpx
 import pytest
 
+from genqueue.artifacts import ArtifactStore
+from genqueue.backends import open_broker, open_store
+from genqueue.contracts import Claim
+from genqueue.dispatch import Dispatcher, TaskRequest
+from genqueue.errors import BackendUnavailableError
+from genqueue.kinds import load_kinds
+from genqueue.models import TaskStatus
+from genqueue.retry import OUTAGE_BACKOFF
+from genqueue.settings import load_settings
+from genqueue.sweeper import Sweeper
 from tests.helpers import (
     AMQP_START,
     Cluster,
     backend_url,
+    let_time_pass,
     rabbitmq_back_up,
     rabbitmqctl,
     require_service,
+    wait_for,
     wait_until,
 )
 from tests.servers import PrivatePostgres, PrivateRedis, SqliteLock
@@ -128,7 +140,20 @@ def _wait_succeeded(cluster: Cluster, batch_id: str, n: int, timeout_s: float) -
     def enough() -> bool:
         return batch_counts(cluster, batch_id).get("succeeded", 0) >= n
 
-    wait_until(enough, timeout_s, 0.05, f"{n} tasks to succeed")
+    try:
+        wait_until(enough, timeout_s, 0.05, f"{n} tasks to succeed")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{stuck_tasks(cluster, batch_id)}\n{cluster.logs()}") from None
+
+
+def stuck_tasks(cluster: Cluster, batch_id: str) -> str:
+    """The batch's tasks that have not succeeded, as the API shows them (for a failure)."""
+    try:
+        reply = httpx.get(f"{cluster.url}/v1/tasks", params={"batch_id": batch_id, "limit": 100})
+        items = reply.json()["items"]
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        return f"tasks unreadable: {exc}"
+    return "\n".join(str(t) for t in items if t.get("status") != "succeeded")
 
 
 def _wait_degraded(cluster: Cluster) -> list[str]:
@@ -251,3 +276,45 @@ def test_api_killed_between_storing_and_publishing_the_task_still_runs_once(
         assert cluster.succeeded_counts() == {task_id: 1}
     finally:
         cluster.stop()
+
+
+@pytest.mark.redis
+async def test_after_a_long_store_outage_a_worker_gets_time_to_renew_before_its_lease_is_judged(
+    tmp_path: Path,
+) -> None:
+    """The sweeper's patience starts when the store answers again, not when it went away: a
+    run cut off by an outage longer than the patience keeps its task once it reports in."""
+    with PrivateRedis(tmp_path / "redis") as redis:
+        url = f"{redis.url}?prefix=gq"
+        settings = load_settings(
+            data_dir=tmp_path, store=url, broker=url, lease_s=1.0, heartbeat_s=0.5
+        )
+        store, broker = await open_store(url, settings), await open_broker(url, settings)
+        dispatcher = Dispatcher(store, broker, load_kinds())
+        sweeper = Sweeper(dispatcher, ArtifactStore(str(tmp_path / "artifacts")), settings)
+        try:
+            task, _ = await dispatcher.submit(TaskRequest(kind="debug.echo"))
+            claim = await store.claim_next("debug", "cut-off-worker", settings.lease_s)
+            assert isinstance(claim, Claim)
+            redis.kill()
+            for _ in range(2):  # sweeps go on during the outage
+                with pytest.raises(BackendUnavailableError):
+                    await sweeper.recover()
+            # The outage itself is the subject: it outlasts the patience and the lease.
+            await let_time_pass(OUTAGE_BACKOFF.max_delay_s + settings.lease_s + 0.5)
+            redis.start()
+
+            async def recovered_nothing() -> bool:
+                try:
+                    assert await sweeper.recover() == 0, "requeued a lease nobody could renew"
+                except BackendUnavailableError:
+                    return False
+                return True
+
+            await wait_for(recovered_nothing, 30, 0.2, "the sweeper to reach the store")
+            await store.renew(claim.lease, settings.lease_s)  # the worker reports in
+            assert await sweeper.recover() == 0
+            assert (await store.get(task.id)).status == TaskStatus.RUNNING
+        finally:
+            await broker.aclose()
+            await store.aclose()
