@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: install install-dev models run test lint bench bench-redis bench-amqp bench-aimd bench-fairness bench-eta bench-batching bench-warm bench-detectors soak browser test-data clean
+.PHONY: install install-dev models run test lint bench bench-redis bench-amqp bench-aimd bench-fairness bench-eta bench-batching bench-warm bench-affinity bench-detectors soak browser test-data clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -117,6 +117,11 @@ bench-batching: $(DEV_STAMP)
 # before genqueue.pools) against the worker's warm one.
 bench-warm: $(DEV_STAMP)
 	$(BIN)/python -m bench.warm
+
+# Warm-model affinity: model loads and drain time with affinity and without (4 models, 2
+# workers holding 2 each, 2 s per load).
+bench-affinity: $(DEV_STAMP)
+	$(BIN)/python -m bench.affinity
 
 # Every store/broker pairing under load while workers, the API and private Redis/PostgreSQL
 # servers are killed at random (RabbitMQ: the shared one, stopped once per pairing); fails if

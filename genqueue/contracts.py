@@ -60,6 +60,14 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class LineEntry:
+    """A task in its queue's line as :meth:`Store.line` shows it: enough to choose by model."""
+
+    task_id: str
+    model: str | None
+
+
+@dataclass(frozen=True)
 class Waiting:
     """A claim refused for want of a permit of ``task.resource``: every permit is taken, or
     the resource is blocked until ``until`` (a Retry-After). The task stays ``queued`` with
@@ -177,7 +185,7 @@ class Store(Protocol):
         returned with ``False``. Created tasks come back with ``True``, in input order.
         Each created task gets an outbox entry in the same atomic step, due in
         ``OUTBOX_GRACE_S`` (see :meth:`take_outbox`). ``not_before`` (None: now),
-        ``start_by``, ``cancel_after_s`` and ``resource`` are kept as given.
+        ``start_by``, ``cancel_after_s``, ``resource`` and ``model`` are kept as given.
         """
 
     async def get(self, task_id: str) -> Task:
@@ -242,6 +250,14 @@ class Store(Protocol):
         owed a message then (an outbox entry due now, unless it has one). None: nothing
         eligible (the caller acknowledges the credit, or gives it back until its own task
         is due)."""
+
+    async def line(self, queue: str, limit: int) -> list[LineEntry]:
+        """The first ``limit`` tasks of ``queue``'s line in the fair order of
+        :meth:`claim_next`: ready (in line), due, and not parked; read only. A worker
+        looks here before it passes over a task whose model another worker holds warm
+        (``genqueue/worker/affinity.py``), then claims the one it chose with :meth:`claim`.
+        Due tasks not in line yet are not shown (the next :meth:`claim_next` brings them
+        in)."""
 
     async def renew(self, lease: Lease, lease_s: float) -> Lease:
         """Extend a live lease. The returned lease carries ``cancel_requested``.
@@ -352,8 +368,10 @@ class Store(Protocol):
         succeeded: int,
         failed: int,
         degraded: str | None = None,
+        models: Sequence[str] = (),
     ) -> None:
-        """Refresh a worker's last-seen time and its current figures, and say how it is.
+        """Refresh a worker's last-seen time and its current figures (``models``: the models
+        it holds warm, replacing the last ones), and say how it is.
 
         A worker that cannot reach one of its backends keeps running and keeps beating with
         ``degraded`` set to a short reason ("broker unreachable since 12:01:02: ..."): its

@@ -91,6 +91,7 @@ class Dispatcher:
             idempotency_key=request.idempotency_key,
             max_attempts=kind.retry.max_attempts,
             resource=kind.resource_of(payload),
+            model=kind.model_of(payload),
             not_before=request.not_before,
             start_by=request.start_by,
             cancel_after_s=request.cancel_after_s,

@@ -30,6 +30,7 @@ from genqueue.inputs import InputReader
 from genqueue.resources import Resource
 from genqueue.retry import RetryPolicy
 from genqueue.settings import Settings
+from genqueue.warm import ModelLoader
 
 Executor = Literal["async", "thread", "process"]
 T = TypeVar("T")
@@ -87,6 +88,11 @@ class TaskContext(Protocol):
     def resource(self, wanted: Resource[T]) -> T:
         """A resource the kind declared (``kind(..., resources=[...])``), set up once per
         worker process before the handler started (``genqueue.resources``)."""
+        ...
+
+    def model(self) -> Any:
+        """The model this task needs (``kind(..., model=..., models=loader)``), loaded by the
+        worker before the handler started and held for the run (``genqueue.warm``)."""
         ...
 
 
@@ -156,7 +162,15 @@ class Kind:
     resources: tuple[Resource[Any], ...] = ()
     # Named worker capacities one run takes (("gpu", 1),): see genqueue/worker/capacity.py.
     slots: tuple[tuple[str, int], ...] = ()
+    # The model a run needs, from its (validated, dumped) payload, and how to load one: the
+    # worker holds a few warm and gets their tasks first (genqueue/warm.py, worker/affinity.py).
+    model: Callable[[dict[str, Any]], str | None] | None = None
+    models: ModelLoader[Any] | None = None
     description: str = ""
+
+    def model_of(self, payload: dict[str, Any]) -> str | None:
+        """The model a run of this payload needs (Task.model), if the kind names one."""
+        return None if self.model is None else self.model(payload)
 
     def resource_of(self, payload: dict[str, Any]) -> str | None:
         """The resource a run of this (validated, dumped) payload takes a permit of."""
@@ -216,13 +230,22 @@ def kind(
     uses_resource: Callable[[dict[str, Any]], bool] | None = None,
     resources: Iterable[Resource[Any]] = (),
     slots: Mapping[str, int] | None = None,
+    model: Callable[[dict[str, Any]], str | None] | None = None,
+    models: ModelLoader[Any] | None = None,
 ) -> Callable[[Handler | BatchHandler], Kind]:
     """Declare a kind from a handler ``f(payload, ctx)``. Async handlers run on the event loop,
     sync ones in a thread unless ``executor="process"`` (CPU-bound work that must be killable).
-    With ``batching``, the handler is a batch handler ``f(payloads, contexts) -> results``."""
+    With ``batching``, the handler is a batch handler ``f(payloads, contexts) -> results``.
+    With ``model`` (payload -> model name) and ``models`` (a ``genqueue.warm.model_loader``),
+    the worker loads the task's model before the run (``ctx.model()``) and keeps a few warm."""
 
     if any(n < 1 for n in (slots or {}).values()):
         raise ConfigError(f"kind {name!r}: slots take at least 1 of each name, got {slots}")
+    if (model is None) != (models is None):
+        raise ConfigError(f"kind {name!r}: model (which one) and models (a loader) go together")
+    if models is not None and executor == "process":
+        # Warm models live in the worker process; a pool process could not share them.
+        raise ConfigError(f"kind {name!r}: models are held by the worker: use async or thread")
 
     def wrap(handler: Handler | BatchHandler) -> Kind:
         chosen: Executor = executor or (
@@ -249,6 +272,8 @@ def kind(
             uses_resource=uses_resource,
             resources=tuple(resources),
             slots=tuple(sorted((slots or {}).items())),
+            model=model,
+            models=models,
             description=(inspect.getdoc(handler) or "").split("\n")[0],
         )
 

@@ -78,6 +78,9 @@ class NewTask(BaseModel):
     cancel_after_s: float | None = None
     # Its user's share of the queue against other users' (fair share; GENQUEUE_FAIR_WEIGHTS).
     weight: float = Field(1.0, gt=0)
+    # The model its run loads (Kind.model, from the payload): workers holding it warm get it
+    # first (warm-model affinity, genqueue/worker/affinity.py). None: any worker alike.
+    model: str | None = None
 
 
 class Task(NewTask):
@@ -144,6 +147,8 @@ class WorkerInfo(BaseModel):
     succeeded: int = 0
     failed: int = 0
     reason: str | None = None  # why it is degraded; None in every other status
+    # Models it holds loaded now (warm-model affinity), as its last heartbeat reported them.
+    models: list[str] = Field(default_factory=list)
 
 
 class QueueStats(BaseModel):

@@ -56,6 +56,11 @@ class WorkerSettings(BaseModel):
     # Named capacities (--slots gpu=1,cpu=4) that kinds declaring slots={"gpu": 1} take per
     # run; a worker serves no queue whose kinds need a capacity it lacks.
     slots: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    # Models (Kind.models) a worker holds loaded at once, least recently used evicted first.
+    warm_models: int = Field(2, ge=1, le=1000)
+    # How long a task whose model another worker holds warm is left to that worker before any
+    # worker takes it (warm-model affinity, genqueue/worker/affinity.py); 0 turns it off.
+    affinity_wait_s: Duration = 5.0
 
 
 class AmqpSettings(BaseModel):

@@ -10,6 +10,7 @@ the lease is no longer ours) and shutdown (``Requeue`` with the attempt refunded
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from dataclasses import dataclass, field, replace
@@ -41,6 +42,7 @@ from genqueue.models import EventType, Progress, Task
 from genqueue.previews import Preview, PreviewThrottle
 from genqueue.resources import Resource, ResourceNotReadyError, Resources
 from genqueue.settings import Settings, load_settings
+from genqueue.warm import WarmModels
 from genqueue.worker.batching import Batcher
 from genqueue.worker.procpool import Job, ProcessPool, TaskCancelledError
 
@@ -72,6 +74,7 @@ class LocalContext:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     _cancelled: threading.Event = field(default_factory=threading.Event)
     previews: PreviewThrottle = field(default_factory=PreviewThrottle)
+    loaded_model: Any = None  # the task's model (Kind.models), held for the run
     preview_ready: Preview | None = None  # the newest preview the flusher has not sent
 
     @property
@@ -92,6 +95,11 @@ class LocalContext:
         if self.resources is None:
             raise ResourceNotReadyError(f"resource {wanted.name!r}: no resources here")
         return self.resources.get(wanted)
+
+    def model(self) -> Any:
+        if self.loaded_model is None:
+            raise ResourceNotReadyError("no model here: the kind declares model= and models=")
+        return self.loaded_model
 
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
         check_event(event_type, data)
@@ -125,6 +133,7 @@ class Execution:
         pool: ProcessPool,
         resources: Resources,
         batcher: Batcher | None = None,
+        warm: WarmModels | None = None,
     ) -> None:
         self.kind = kind
         self.task = task
@@ -134,6 +143,7 @@ class Execution:
         self._pool = pool
         self._resources = resources
         self._batcher = batcher
+        self._warm = warm
         self.batch_size: int | None = None  # the size of the batch it ran in, if batched
         self._ctx = LocalContext(task.id, lease.attempt, artifacts, inputs, settings, resources)
         self._runner: asyncio.Task[Any] | None = None
@@ -170,14 +180,14 @@ class Execution:
         # The task's own run deadline when it comes before the kind's timeout.
         by_deadline = cancel_after_s is not None and cancel_after_s < kind.timeout_s
         try:
-            if kind.executor != "process":  # a pool process sets up its own
+            async with contextlib.AsyncExitStack() as held:
                 # Loading is the worker's cost, not the run's: outside its timeout.
-                await self._resources.ready(kind.resources)
-            async with asyncio.timeout(cancel_after_s if by_deadline else kind.timeout_s):
-                self._runner = asyncio.create_task(self._call())
-                if self.stop_reason is not None:
-                    self._runner.cancel()
-                result = await self._runner
+                await self._load(held)
+                async with asyncio.timeout(cancel_after_s if by_deadline else kind.timeout_s):
+                    self._runner = asyncio.create_task(self._call())
+                    if self.stop_reason is not None:
+                        self._runner.cancel()
+                    result = await self._runner
             return Succeeded(kind.dump_result(result))
         except (asyncio.CancelledError, TaskCancelledError):
             if self.stop_reason is None:
@@ -201,6 +211,17 @@ class Execution:
                 return self._stopped_outcome()
             log.warning("task %s (%s) failed: %r", self.task.id, kind.name, exc)
             return self._failure(f"{type(exc).__name__}: {exc}")
+
+    async def _load(self, held: contextlib.AsyncExitStack) -> None:
+        """Make ready what the run needs loaded: the kind's resources (a pool process sets up
+        its own) and the task's model, held until the run ends."""
+        kind, model = self.kind, self.task.model
+        if kind.executor != "process":
+            await self._resources.ready(kind.resources)
+        if kind.models is not None and model is not None and self._warm is not None:
+            self._ctx.loaded_model = await held.enter_async_context(
+                self._warm.use(kind.models, model)
+            )
 
     def _stopped_outcome(self) -> Outcome | None:
         match self.stop_reason:

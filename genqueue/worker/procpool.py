@@ -29,7 +29,7 @@ from genqueue.errors import (
 from genqueue.inputs import InputReader
 from genqueue.kinds import TaskContext, check_event
 from genqueue.previews import Preview, PreviewThrottle
-from genqueue.resources import Resource, Resources
+from genqueue.resources import Resource, ResourceNotReadyError, Resources
 from genqueue.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,9 @@ class _ChildContext:
 
     def resource(self, wanted: Resource[T]) -> T:
         return self._resources.get(wanted)
+
+    def model(self) -> Any:
+        raise ResourceNotReadyError("models are held by the worker: kinds with models do not pool")
 
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
         check_event(event_type, data)

@@ -25,6 +25,7 @@ from genqueue.artifacts import ArtifactStore
 from genqueue.contracts import (
     Broker,
     Cancelled,
+    Claim,
     Delivery,
     Failed,
     Requeue,
@@ -47,6 +48,8 @@ from genqueue.models import TaskStatus, WorkerInfo, utcnow
 from genqueue.resources import Resources
 from genqueue.settings import Settings
 from genqueue.sweeper import Sweeper
+from genqueue.warm import WarmModels
+from genqueue.worker.affinity import DEFER_S, LOOKAHEAD, Affinity, Deferred
 from genqueue.worker.batching import Batcher
 from genqueue.worker.capacity import Capacity
 from genqueue.worker.execution import Execution, StopReason
@@ -108,6 +111,11 @@ class Worker:
             settings.worker.process_pool, settings, preload=process_kinds if preload else []
         )
         self._preloaded = [r for k in mine if k.executor != "process" for r in k.resources]
+        self._warm = WarmModels(settings, settings.worker.warm_models)
+        # Affinity only where this worker loads models: it leaves tasks to workers holding
+        # theirs warm, in the queues of its kinds that name a model.
+        self._model_queues = {k.queue for k in mine if k.models is not None}
+        self._affinity = Affinity(self.id, settings.worker.affinity_wait_s)
         self._dispatcher = Dispatcher(store, broker, kinds, settings.fair_weights)
         self._sweeper = Sweeper(self._dispatcher, artifacts, settings)
         self._slots = asyncio.Semaphore(self.concurrency)
@@ -202,6 +210,7 @@ class Worker:
             await stop_tasks(*background)
             await self._pool.aclose()
             await self._resources.aclose()
+            await self._warm.aclose()
             for health in (self._store_health, self._broker_health):
                 await health.aclose()
             try:
@@ -222,7 +231,11 @@ class Worker:
             self.succeeded,
             self.failed,
             degraded=self.degraded,
+            models=self._warm.names(),
         )
+        if self._model_queues:
+            workers = await self.store.list_workers()
+            self._affinity.update(self._warm.names(), workers)
 
     def _servable(self, queues: list[str]) -> list[str]:
         """The queues whose every kind this worker has the capacity for (``--slots``): a
@@ -375,11 +388,13 @@ class Worker:
     async def _process(self, delivery: Delivery, slot: _Held) -> None:
         lease_s = self.settings.lease_s
         # The message is a credit for its queue: the store picks the task next in fair order.
-        claim = await self._in_store(
-            lambda: self.store.claim_next(delivery.queue, self.id, lease_s)
-        )
+        claim = await self._in_store(lambda: self._claim(delivery.queue, lease_s))
         if claim is None:
             await self._not_claimed(delivery)
+            return
+        if isinstance(claim, Deferred):
+            # Left to workers holding their models: the credit comes back when they had time.
+            await self._settle(delivery, claim.retry_in_s)
             return
         if isinstance(claim, Waiting):
             # Parked for a permit: the store owes it a message when one is free.
@@ -405,6 +420,7 @@ class Worker:
             pool=self._pool,
             resources=self._resources,
             batcher=batcher,
+            warm=self._warm,
         )
         self._running[task.id] = execution  # its lease is renewed from now on
         try:
@@ -438,6 +454,22 @@ class Worker:
         else:
             self.failed += 1
         await self._settle(delivery)
+
+    async def _claim(self, queue: str, lease_s: float) -> Claim | Waiting | Deferred | None:
+        """The task of ``queue`` next in fair order, unless another worker holds its model
+        warm and this one does not: then the next one it should take (affinity.py)."""
+        affinity = self._affinity
+        if queue in self._model_queues and affinity.avoid:
+            line = await self.store.line(queue, LOOKAHEAD)
+            if line and affinity.passes_over(line[0]):
+                choice = affinity.choose(line)
+                for task_id in choice.tries:
+                    claim = await self.store.claim(task_id, self.id, lease_s)
+                    if claim is not None:
+                        return claim
+                if choice.retry_in_s is not None:
+                    return Deferred(min(choice.retry_in_s, DEFER_S))
+        return await self.store.claim_next(queue, self.id, lease_s)
 
     async def _pass_permit_on(self) -> None:
         """The permit just freed woke a parked task (its outbox entry is due): publish its

@@ -108,6 +108,14 @@ UNION ALL
 SELECT outcome, {NO_TASK} FROM waits
 """
 
+# Store.line: the first $2 tasks of queue $1's line that CLAIM_NEXT's plain pick walks (in
+# line, due, not parked), in its order; read only, so no locks (tasks_next serves it).
+LINE_HEAD = f"""
+SELECT id, model FROM tasks
+WHERE {LINE} AND waiting_for IS NULL AND not_before <= now()
+{ORDER} LIMIT $2
+"""
+
 # Bring due tasks of queue $1 that are not in line into it, oldest due first: requeued ones
 # with the tag they held, new ones with a tag of their own. Returns how many.
 MAKE_READY = f"""

@@ -21,10 +21,11 @@ WITH b AS (
 ), input AS (
     SELECT * FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
                          $10::integer[], $11::text[], $12::text[], $13::integer[], $14::text[],
-                         $15::timestamptz[], $16::timestamptz[], $17::float8[], $18::float8[])
+                         $15::timestamptz[], $16::timestamptz[], $17::float8[], $18::float8[],
+                         $19::text[])
         WITH ORDINALITY AS i(id, kind, queue, payload, user_name, priority, batch_id,
                              idempotency_key, max_attempts, resource, not_before, start_by,
-                             cancel_after_s, weight, n)
+                             cancel_after_s, weight, model, n)
 ), joining AS MATERIALIZED (
     -- The due tasks this call stores (not those an earlier attempt stored, nor a repeated
     -- idempotency key), which join their line now.
@@ -37,10 +38,10 @@ WITH b AS (
 ), {tag_ctes("joining")}, ins AS (
     INSERT INTO tasks (id, kind, queue, payload, user_name, priority, batch_id,
                        idempotency_key, status, max_attempts, resource, not_before, start_by,
-                       cancel_after_s, weight, fair_tag)
+                       cancel_after_s, weight, model, fair_tag)
     SELECT id, kind, queue, payload::jsonb, user_name, priority, batch_id, idempotency_key,
            'queued', max_attempts, resource, coalesce(not_before, now()), start_by,
-           cancel_after_s, weight, tags.tag
+           cancel_after_s, weight, model, tags.tag
     FROM input LEFT JOIN tags USING (n) ORDER BY n
     ON CONFLICT DO NOTHING
     RETURNING {TASK_COLUMNS}
@@ -48,7 +49,7 @@ WITH b AS (
     {EVENT_INSERT}
     SELECT 'task.queued', id, 'queued', user_name, batch_id, kind, '{{}}' FROM ins
 ), owed AS (
-    INSERT INTO outbox (task_id, due_at) SELECT id, now() + make_interval(secs => $19) FROM ins
+    INSERT INTO outbox (task_id, due_at) SELECT id, now() + make_interval(secs => $20) FROM ins
 )
 SELECT i.n, x.* FROM input i CROSS JOIN LATERAL (
     SELECT 1 AS rank, true AS created, ins.* FROM ins WHERE ins.id = i.id
@@ -328,23 +329,26 @@ FROM batches b WHERE b.id = $1
 QUEUE_STATS = "SELECT queue, status, count(*) AS n FROM tasks GROUP BY queue, status"
 
 REGISTER_WORKER = """
-INSERT INTO workers (id, name, host, pid, queues, concurrency, status, started_at, last_seen)
-VALUES ($1, $2, $3, $4, $5, $6, 'online', $7, now())
+INSERT INTO workers (id, name, host, pid, queues, concurrency, status, started_at, last_seen,
+                     models)
+VALUES ($1, $2, $3, $4, $5, $6, 'online', $7, now(), $8)
 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, host = EXCLUDED.host, pid = EXCLUDED.pid,
     queues = EXCLUDED.queues, concurrency = EXCLUDED.concurrency, status = 'online',
     started_at = EXCLUDED.started_at, last_seen = now(), running = '[]', succeeded = 0,
-    failed = 0, reason = NULL
+    failed = 0, reason = NULL, models = EXCLUDED.models
 """
 
-# $5: why the worker is degraded, or NULL when it is online.
+# $5: why the worker is degraded, or NULL when it is online; $6 the models it holds warm.
 HEARTBEAT_WORKER = """
 UPDATE workers SET last_seen = now(), running = $2, succeeded = $3, failed = $4,
-    status = CASE WHEN $5::text IS NULL THEN 'online' ELSE 'degraded' END, reason = $5
+    status = CASE WHEN $5::text IS NULL THEN 'online' ELSE 'degraded' END, reason = $5,
+    models = $6
 WHERE id = $1
 """
 
 STOP_WORKER = """
-UPDATE workers SET status = 'stopped', running = '[]', reason = NULL, last_seen = now()
+UPDATE workers SET status = 'stopped', running = '[]', reason = NULL, models = '[]',
+    last_seen = now()
 WHERE id = $1
 """
 
@@ -353,7 +357,7 @@ LIST_WORKERS = "SELECT * FROM workers ORDER BY started_at DESC"
 # Leases of silent workers expire now, so the next requeue_expired recovers their tasks.
 MARK_OFFLINE = """
 WITH w AS (
-    UPDATE workers SET status = 'offline', running = '[]', reason = NULL
+    UPDATE workers SET status = 'offline', running = '[]', reason = NULL, models = '[]'
     WHERE status IN ('online', 'degraded') AND last_seen < now() - make_interval(secs => $1)
     RETURNING id
 ), t AS (

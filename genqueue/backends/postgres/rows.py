@@ -32,7 +32,7 @@ TASK_COLUMNS = (
     "id, kind, queue, payload, user_name, priority, batch_id, idempotency_key, status, progress,"
     " progress_message, attempts, max_attempts, result, error, created_at, started_at,"
     " finished_at, not_before, worker_id, lease_expires_at, cancel_requested, resource,"
-    " waiting_for, start_by, cancel_after_s, weight, batch_size"
+    " waiting_for, start_by, cancel_after_s, weight, batch_size, model"
 )
 
 
@@ -65,6 +65,7 @@ def task_from_row(row: Row) -> Task:
         cancel_after_s=row["cancel_after_s"],
         weight=row["weight"],
         batch_size=row["batch_size"],
+        model=row["model"],
     )
 
 
@@ -108,6 +109,7 @@ def worker_from_row(row: Row) -> WorkerInfo:
         succeeded=row["succeeded"],
         failed=row["failed"],
         reason=row["reason"],
+        models=row["models"],
     )
 
 

@@ -23,6 +23,7 @@ from genqueue.backends.group import GroupCall, Send
 from genqueue.backends.postgres import queries as q
 from genqueue.backends.postgres.db import Conn, Database
 from genqueue.backends.postgres.fair import (
+    LINE_HEAD,
     POSITION,
     ROLLUP,
     ROLLUP_EVERY_S,
@@ -43,6 +44,7 @@ from genqueue.contracts import (
     OUTBOX_GRACE_S,
     Claim,
     Lease,
+    LineEntry,
     Message,
     Outcome,
     Page,
@@ -177,6 +179,7 @@ class PostgresStore:
             [t.start_by for t in tasks],
             [t.cancel_after_s for t in tasks],
             [t.weight for t in tasks],
+            [t.model for t in tasks],
         ]
         head = (
             (batch.id, batch.user, batch.created_at, batch.size)
@@ -232,6 +235,12 @@ class PostgresStore:
         if row is None:
             raise TaskNotFoundError(f"no task {task_id!r}")
         return None if row["position"] is None else int(row["position"])
+
+    async def line(self, queue: str, limit: int) -> list[LineEntry]:
+        if limit <= 0:
+            return []
+        rows = await self._db.fetch(LINE_HEAD, queue, limit)
+        return [LineEntry(r["id"], r["model"]) for r in rows]
 
     async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | Waiting | None:
         token = secrets.token_hex(8)
@@ -360,6 +369,7 @@ class PostgresStore:
             info.queues,
             info.concurrency,
             info.started_at,
+            info.models,
         )
 
     async def heartbeat_worker(
@@ -369,8 +379,11 @@ class PostgresStore:
         succeeded: int,
         failed: int,
         degraded: str | None = None,
+        models: Sequence[str] = (),
     ) -> None:
-        await self._db.execute(q.HEARTBEAT_WORKER, worker_id, running, succeeded, failed, degraded)
+        await self._db.execute(
+            q.HEARTBEAT_WORKER, worker_id, running, succeeded, failed, degraded, list(models)
+        )
 
     async def stop_worker(self, worker_id: str) -> None:
         await self._db.execute(q.STOP_WORKER, worker_id)

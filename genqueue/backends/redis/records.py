@@ -59,6 +59,7 @@ def task_from(data: dict[str, str]) -> Task:
             "waiting_for": data.get("waiting_for"),
             "weight": float(data.get("weight", 1.0)),
             "batch_size": int(data["batch_size"]) if "batch_size" in data else None,
+            "model": data.get("model"),
         }
     )
 
@@ -88,6 +89,7 @@ def worker_from(data: dict[str, str]) -> WorkerInfo:
         succeeded=int(data["succeeded"]),
         failed=int(data["failed"]),
         reason=data.get("reason") or None,
+        models=json.loads(data.get("models") or "[]"),  # absent in records of older versions
     )
 
 

@@ -22,6 +22,7 @@ from genqueue.contracts import (
     Claim,
     Failed,
     Lease,
+    LineEntry,
     Message,
     Outcome,
     Page,
@@ -57,6 +58,7 @@ SCRIPTS = [
     "claim",
     "claim_next",
     "position",
+    "line",
     "renew",
     "progress",
     "add_event",
@@ -194,6 +196,12 @@ class RedisStore:
             raise TaskNotFoundError(f"no task {task_id!r}")
         return place or None
 
+    async def line(self, queue: str, limit: int) -> list[LineEntry]:
+        if limit <= 0:
+            return []
+        rows = await self._run("line", queue, limit)
+        return [LineEntry(task_id, model) for task_id, model in rows]
+
     async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | Waiting | None:
         return await self._claims.claim(task_id, worker_id, lease_s)
 
@@ -317,8 +325,11 @@ class RedisStore:
         succeeded: int,
         failed: int,
         degraded: str | None = None,
+        models: Sequence[str] = (),
     ) -> None:
-        await self._workers.heartbeat_worker(worker_id, running, succeeded, failed, degraded)
+        await self._workers.heartbeat_worker(
+            worker_id, running, succeeded, failed, degraded, models=models
+        )
 
     async def stop_worker(self, worker_id: str) -> None:
         await self._workers.stop_worker(worker_id)

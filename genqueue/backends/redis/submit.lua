@@ -28,7 +28,7 @@ for i, t in ipairs(tasks) do
       'not_before', t.not_before or tostring(t_now), 'progress', 0, 'progress_message', '',
       'cancel_requested', 0)
     for _, name in ipairs({'user', 'batch_id', 'resource', 'start_by', 'cancel_after_s',
-        'weight', 'fair_inc'}) do
+        'weight', 'fair_inc', 'model'}) do
       if t[name] then redis.call('HSET', key, name, t[name]) end
     end
     if t.idempotency_key then

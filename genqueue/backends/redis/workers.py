@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -41,6 +42,7 @@ class RedisWorkers:
                     "running": "[]",
                     "succeeded": 0,
                     "failed": 0,
+                    "models": json.dumps(info.models),
                 },
             )
             pipe.zadd(f"{self._p}:workers", {info.id: now})
@@ -55,6 +57,7 @@ class RedisWorkers:
         succeeded: int,
         failed: int,
         degraded: str | None = None,
+        models: Sequence[str] = (),
     ) -> None:
         now = await self._now()
         key = f"{self._p}:worker:{worker_id}"
@@ -68,6 +71,7 @@ class RedisWorkers:
                     "failed": failed,
                     "status": "online" if degraded is None else "degraded",
                     "reason": degraded or "",
+                    "models": json.dumps(list(models)),
                 },
             )
             # A degraded worker is alive: it stays in workers:online for mark_offline.
@@ -81,7 +85,13 @@ class RedisWorkers:
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.hset(
                 f"{self._p}:worker:{worker_id}",
-                mapping={"status": "stopped", "running": "[]", "reason": "", "last_seen": now},
+                mapping={
+                    "status": "stopped",
+                    "running": "[]",
+                    "reason": "",
+                    "models": "[]",
+                    "last_seen": now,
+                },
             )
             pipe.zadd(f"{self._p}:workers", {worker_id: now})
             pipe.zrem(f"{self._p}:workers:online", worker_id)

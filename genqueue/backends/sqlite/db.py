@@ -34,6 +34,8 @@ ADDED_COLUMNS = (
     ("tasks", "fair_tag", "INTEGER"),
     ("tasks", "ready", "INTEGER NOT NULL DEFAULT 0"),
     ("tasks", "batch_size", "INTEGER"),
+    ("tasks", "model", "TEXT"),
+    ("workers", "models", "TEXT NOT NULL DEFAULT '[]'"),
 )
 # Indexes on added columns, made once they exist.
 ADDED_INDEXES = (

@@ -102,6 +102,17 @@ def head(conn: Conn, queue: str, parked_for: list[str]) -> Row | None:
     return min(candidates, key=lambda r: (-r["priority"], r["fair_tag"], r["seq"]))
 
 
+def line(conn: Conn, queue: str, limit: int, now: float) -> list[Row]:
+    """The first ``limit`` tasks (id, model) of the part of the line :func:`head` walks first:
+    in line, due, not parked."""
+    return conn.execute(
+        "SELECT id, model FROM tasks WHERE queue = ? AND status = 'queued' AND ready = 1"
+        " AND waiting_for IS NULL AND not_before <= ?"
+        " ORDER BY priority DESC, fair_tag, seq LIMIT ?",
+        (queue, now, limit),
+    ).fetchall()
+
+
 def parked_resources(conn: Conn, queue: str) -> list[str]:
     return [
         row[0]

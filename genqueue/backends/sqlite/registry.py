@@ -16,19 +16,21 @@ Conn = sqlite3.Connection
 
 @dataclass(frozen=True)
 class Figures:
-    """What a heartbeat reports: the tasks running, the counts, and why it is degraded."""
+    """What a heartbeat reports: the tasks running, the counts, why it is degraded, and the
+    models it holds warm."""
 
     running: list[str]
     succeeded: int
     failed: int
     degraded: str | None
+    models: list[str]
 
 
 def register(conn: Conn, info: WorkerInfo, now: float) -> None:
     conn.execute(
         "INSERT OR REPLACE INTO workers (id, name, host, pid, queues, concurrency,"
-        " status, started_at, last_seen, running, succeeded, failed)"
-        " VALUES (?, ?, ?, ?, ?, ?, 'online', ?, ?, '[]', 0, 0)",
+        " status, started_at, last_seen, running, succeeded, failed, models)"
+        " VALUES (?, ?, ?, ?, ?, ?, 'online', ?, ?, '[]', 0, 0, ?)",
         (
             info.id,
             info.name,
@@ -38,6 +40,7 @@ def register(conn: Conn, info: WorkerInfo, now: float) -> None:
             info.concurrency,
             info.started_at.timestamp(),
             now,
+            json.dumps(info.models),
         ),
     )
 
@@ -46,7 +49,7 @@ def heartbeat(conn: Conn, worker_id: str, figures: Figures) -> None:
     status = WorkerStatus.ONLINE if figures.degraded is None else WorkerStatus.DEGRADED
     conn.execute(
         "UPDATE workers SET last_seen = ?, running = ?, succeeded = ?, failed = ?,"
-        " status = ?, reason = ? WHERE id = ?",
+        " status = ?, reason = ?, models = ? WHERE id = ?",
         (
             time.time(),
             json.dumps(figures.running),
@@ -54,6 +57,7 @@ def heartbeat(conn: Conn, worker_id: str, figures: Figures) -> None:
             figures.failed,
             status.value,
             figures.degraded,
+            json.dumps(figures.models),
             worker_id,
         ),
     )
@@ -61,7 +65,7 @@ def heartbeat(conn: Conn, worker_id: str, figures: Figures) -> None:
 
 def stop(conn: Conn, worker_id: str, now: float) -> None:
     conn.execute(
-        "UPDATE workers SET status = 'stopped', running = '[]', reason = NULL,"
+        "UPDATE workers SET status = 'stopped', running = '[]', reason = NULL, models = '[]',"
         " last_seen = ? WHERE id = ?",
         (now, worker_id),
     )
@@ -78,7 +82,7 @@ def mark_offline(conn: Conn, silent_s: float) -> list[str]:
     ids = [
         r[0]
         for r in conn.execute(
-            "UPDATE workers SET status = 'offline', running = '[]', reason = NULL"
+            "UPDATE workers SET status = 'offline', running = '[]', reason = NULL, models = '[]'"
             " WHERE status IN ('online', 'degraded') AND last_seen < ? RETURNING id",
             (now - silent_s,),
         ).fetchall()

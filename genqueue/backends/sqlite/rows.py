@@ -21,7 +21,7 @@ TASK_COLUMNS = (
     "id, kind, queue, payload, user, priority, batch_id, idempotency_key, status, progress, "
     "progress_message, attempts, max_attempts, result, error, created_at, started_at, "
     "finished_at, not_before, worker_id, lease_expires_at, cancel_requested, resource, "
-    "waiting_for, start_by, cancel_after_s, weight, batch_size"
+    "waiting_for, start_by, cancel_after_s, weight, batch_size, model"
 )
 
 
@@ -54,6 +54,7 @@ def task_from_row(row: sqlite3.Row) -> Task:
         cancel_after_s=row["cancel_after_s"],
         weight=row["weight"],
         batch_size=row["batch_size"],
+        model=row["model"],
     )
 
 
@@ -72,6 +73,7 @@ def worker_from_row(row: sqlite3.Row) -> WorkerInfo:
         succeeded=row["succeeded"],
         failed=row["failed"],
         reason=row["reason"],
+        models=json.loads(row["models"]),
     )
 
 

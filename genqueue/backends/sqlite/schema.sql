@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     weight           REAL    NOT NULL DEFAULT 1,         -- its user's fair share weight
     fair_tag         INTEGER,                            -- place in the fair order (fair.py)
     ready            INTEGER NOT NULL DEFAULT 0,         -- 1: in line (due, tagged)
-    batch_size       INTEGER                             -- size of its last run's batch
+    batch_size       INTEGER,                            -- size of its last run's batch
+    model            TEXT                                -- the model its run loads (db.py ADDED)
 );
 -- Position: count of queued tasks ahead in the same queue (priority desc, then age).
 CREATE INDEX IF NOT EXISTS tasks_order ON tasks (queue, status, priority DESC, seq);
@@ -113,7 +114,8 @@ CREATE TABLE IF NOT EXISTS workers (
     running    TEXT    NOT NULL DEFAULT '[]',            -- JSON list of task ids
     succeeded  INTEGER NOT NULL DEFAULT 0,
     failed     INTEGER NOT NULL DEFAULT 0,
-    reason     TEXT                                      -- why it is degraded (db.py ADDED)
+    reason     TEXT,                                     -- why it is degraded (db.py ADDED)
+    models     TEXT    NOT NULL DEFAULT '[]'             -- JSON list: models held warm (ADDED)
 );
 
 -- The broker: one row per deliverable message. A fetched row carries the receipt of the

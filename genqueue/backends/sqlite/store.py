@@ -27,6 +27,7 @@ from genqueue.contracts import (
     OUTBOX_GRACE_S,
     Claim,
     Lease,
+    LineEntry,
     Message,
     Outcome,
     Page,
@@ -126,8 +127,8 @@ class SqliteStore:
                 row = conn.execute(
                     "INSERT INTO tasks (id, kind, queue, payload, user, priority, batch_id,"
                     " idempotency_key, status, max_attempts, created_at, not_before, resource,"
-                    " start_by, cancel_after_s, weight, fair_tag, ready)"
-                    f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {_RETURN}",
+                    " start_by, cancel_after_s, weight, fair_tag, ready, model)"
+                    f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {_RETURN}",
                     (
                         t.id,
                         t.kind,
@@ -147,6 +148,7 @@ class SqliteStore:
                         t.weight,
                         start,
                         start is not None,
+                        t.model,
                     ),
                 ).fetchone()
                 insert_event(conn, now, EventType.QUEUED, row, TaskStatus.QUEUED)
@@ -188,6 +190,12 @@ class SqliteStore:
 
     async def position(self, task_id: str) -> int | None:
         return await self._db.run(lambda conn: fair.position(conn, task_id))
+
+    async def line(self, queue: str, limit: int) -> list[LineEntry]:
+        if limit <= 0:  # SQLite reads LIMIT -1 as no limit
+            return []
+        rows = await self._db.run(lambda conn: fair.line(conn, queue, limit, time.time()))
+        return [LineEntry(row["id"], row["model"]) for row in rows]
 
     async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | Waiting | None:
         terms = _terms(worker_id, lease_s)
@@ -391,8 +399,9 @@ class SqliteStore:
         succeeded: int,
         failed: int,
         degraded: str | None = None,
+        models: Sequence[str] = (),
     ) -> None:
-        figures = registry.Figures(running, succeeded, failed, degraded)
+        figures = registry.Figures(running, succeeded, failed, degraded, list(models))
         await self._db.write(lambda conn: registry.heartbeat(conn, worker_id, figures))
 
     async def stop_worker(self, worker_id: str) -> None:
