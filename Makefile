@@ -113,8 +113,8 @@ bench-eta: $(DEV_STAMP)
 bench-batching: $(DEV_STAMP)
 	$(BIN)/python -m bench.batching
 
-# Warm processes: the wait before a local video render starts, a new process per video (as
-# before genqueue.pools) against the worker's warm one.
+# Warm processes and resources: the wait before a local video render and a guided image start,
+# a new process per task (as before genqueue.pools) against the worker's warm pool.
 bench-warm: $(DEV_STAMP)
 	$(BIN)/python -m bench.warm
 

@@ -27,7 +27,7 @@ from genqueue.errors import (
     UnknownKindError,
 )
 from genqueue.inputs import InputReader
-from genqueue.resources import Resource
+from genqueue.resources import Needed, Resource
 from genqueue.retry import RetryPolicy
 from genqueue.settings import Settings
 from genqueue.warm import ModelLoader
@@ -158,8 +158,8 @@ class Kind:
     resource: str | None = None
     uses_resource: Callable[[dict[str, Any]], bool] | None = None
     # What a run needs loaded (models, sessions, clients): set up once per worker process
-    # (genqueue/resources.py), read with ctx.resource(...).
-    resources: tuple[Resource[Any], ...] = ()
+    # (genqueue/resources.py), read with ctx.resource(...); some only for some payloads.
+    resources: tuple[Resource[Any] | Needed[Any], ...] = ()
     # Named worker capacities one run takes (("gpu", 1),): see genqueue/worker/capacity.py.
     slots: tuple[tuple[str, int], ...] = ()
     # The model a run needs, from its (validated, dumped) payload, and how to load one: the
@@ -167,6 +167,19 @@ class Kind:
     model: Callable[[dict[str, Any]], str | None] | None = None
     models: ModelLoader[Any] | None = None
     description: str = ""
+
+    def resources_for(self, payload: dict[str, Any]) -> list[Resource[Any]]:
+        """The resources a run of this (validated, dumped) payload needs set up."""
+        return [
+            r if isinstance(r, Resource) else r.resource
+            for r in self.resources
+            if isinstance(r, Resource) or r.predicate(payload)
+        ]
+
+    @property
+    def all_resources(self) -> list[Resource[Any]]:
+        """Every resource any run may need (what ``--preload`` sets up)."""
+        return [r if isinstance(r, Resource) else r.resource for r in self.resources]
 
     def model_of(self, payload: dict[str, Any]) -> str | None:
         """The model a run of this payload needs (Task.model), if the kind names one."""
@@ -228,7 +241,7 @@ def kind(
     batching: Batching | None = None,
     resource: str | None = None,
     uses_resource: Callable[[dict[str, Any]], bool] | None = None,
-    resources: Iterable[Resource[Any]] = (),
+    resources: Iterable[Resource[Any] | Needed[Any]] = (),
     slots: Mapping[str, int] | None = None,
     model: Callable[[dict[str, Any]], str | None] | None = None,
     models: ModelLoader[Any] | None = None,

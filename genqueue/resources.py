@@ -17,6 +17,10 @@ warm pool keeps its models across tasks.
 Setup is a generator (or an async generator, for resources of async kinds such as an HTTP
 client): the code before ``yield`` sets up, the code after tears down, as in
 ``contextlib.contextmanager``.
+
+A resource only some payloads need is listed ``when(predicate, resource)``: the worker sets it
+up for the first run whose payload asks for it (``image.generate`` loads the guided engine's
+models for ``engine: "guided"`` only, so a procedural render never waits for them).
 """
 
 from __future__ import annotations
@@ -50,6 +54,21 @@ class Resource(Generic[T]):
     @property
     def is_async(self) -> bool:
         return inspect.isasyncgenfunction(self.setup)
+
+
+@dataclass(frozen=True, eq=False)
+class Needed(Generic[T]):
+    """A resource that the runs whose (validated, dumped) payload satisfies ``predicate``
+    need, and no other run."""
+
+    predicate: Callable[[dict[str, Any]], bool]
+    resource: Resource[T]
+
+
+def when(predicate: Callable[[dict[str, Any]], bool], wanted: Resource[T]) -> Needed[T]:
+    """List ``wanted`` in a kind's resources for the runs whose payload satisfies
+    ``predicate`` only."""
+    return Needed(predicate, wanted)
 
 
 def resource(name: str) -> Callable[[Callable[[Settings], Any]], Resource[Any]]:

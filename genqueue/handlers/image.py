@@ -13,7 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from genqueue.handlers.guided import GENERATOR, guided_models, render_guided
 from genqueue.kinds import TaskContext, kind
+from genqueue.resources import when
 from genqueue.retry import RetryPolicy
 
 Style = Literal["default", "photorealistic", "artistic", "cartoon", "abstract"]
@@ -71,6 +73,7 @@ class ImageResult(BaseModel):
     timeout_s=300.0,
     retry=RetryPolicy(max_attempts=2, base_delay_s=1.0, max_delay_s=10.0),
     executor="process",
+    resources=[when(lambda payload: payload["engine"] == "guided", guided_models)],
 )
 def generate(payload: ImageGenerate, ctx: TaskContext) -> ImageResult:
     """Render the prompt (procedural or classifier-guided engine) and save it as a PNG."""
@@ -97,9 +100,8 @@ def generate(payload: ImageGenerate, ctx: TaskContext) -> ImageResult:
 
 
 def _generate_guided(payload: ImageGenerate, ctx: TaskContext, started: float) -> ImageResult:
-    from genqueue.handlers.guided import GENERATOR, render_guided
-
     done = render_guided(
+        ctx.resource(guided_models),
         payload.prompt,
         payload.width,
         payload.height,

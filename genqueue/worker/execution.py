@@ -217,7 +217,7 @@ class Execution:
         its own) and the task's model, held until the run ends."""
         kind, model = self.kind, self.task.model
         if kind.executor != "process":
-            await self._resources.ready(kind.resources)
+            await self._resources.ready(kind.resources_for(self.task.payload))
         if kind.models is not None and model is not None and self._warm is not None:
             self._ctx.loaded_model = await held.enter_async_context(
                 self._warm.use(kind.models, model)

@@ -134,7 +134,7 @@ def _child_main(conn: Connection, settings: Settings, preload: list[str]) -> Non
     resources = Resources(settings)
     try:
         for path in preload:
-            resources.ready_sync(resolve_kind(path).resources)
+            resources.ready_sync(resolve_kind(path).all_resources)
         _serve(conn, resources)
     finally:
         resources.close_sync()
@@ -156,7 +156,7 @@ def _serve(conn: Connection, resources: Resources) -> None:
             ctx = _ChildContext(conn, job, resources)
             if isinstance(target, Kind):
                 payload = target.payload_model.model_validate(job.payload)
-                resources.ready_sync(target.resources)
+                resources.ready_sync(target.resources_for(job.payload))
                 result = target.dump_result(target.handler(payload, ctx))
             else:
                 result = target(job.payload, ctx)

@@ -110,7 +110,7 @@ class Worker:
         self._pool = ProcessPool(
             settings.worker.process_pool, settings, preload=process_kinds if preload else []
         )
-        self._preloaded = [r for k in mine if k.executor != "process" for r in k.resources]
+        self._preloaded = [r for k in mine if k.executor != "process" for r in k.all_resources]
         self._warm = WarmModels(settings, settings.worker.warm_models)
         # Affinity only where this worker loads models: it leaves tasks to workers holding
         # theirs warm, in the queues of its kinds that name a model.

@@ -7,21 +7,27 @@ image; gradient ascent on EfficientNet-Lite0's scores for the matched classes th
 their textures and parts into it, DeepDream-like. Deterministic for a seed (no seed: a stable
 hash of the prompt), a few seconds per image on two CPU cores.
 
-The models live in ``genqueue/ml/guided_*.py`` and are loaded once per pool process. Torch,
-ONNX Runtime and the tokenizer are imported only when a guided render runs, never by the API.
+The models (``genqueue/ml/guided_*.py``) are the resource ``guided_models``, set up once per
+pool process for the first guided render and kept by the warm pool; a procedural render never
+loads them. Torch, ONNX Runtime and the tokenizer are imported only then, never by the API.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
 from genqueue.handlers.render_kit import Style
+from genqueue.resources import resource
+from genqueue.settings import Settings
+
+if TYPE_CHECKING:
+    from genqueue.ml.guided_text import ClassMatcher
 
 GENERATOR = "classifier-guided synthesis (EfficientNet-Lite0 + MiniLM)"
 TOP_CLASSES = 3
@@ -49,12 +55,30 @@ class GuidedRender:
     seed: int
 
 
+@dataclass(frozen=True)
+class GuidedModels:
+    """What the engine loads (seconds): EfficientNet-Lite0 under torch, and MiniLM with the
+    class-name embeddings."""
+
+    classifier: Any
+    classes: ClassMatcher
+
+
+@resource("guided-models")
+def guided_models(settings: Settings) -> Iterator[GuidedModels]:
+    from genqueue.ml.guided_net import load_classifier
+    from genqueue.ml.guided_text import ClassMatcher
+
+    yield GuidedModels(load_classifier(), ClassMatcher())
+
+
 def stable_seed(prompt: str) -> int:
     """The seed used when none is given: the same for the same prompt in every process."""
     return int.from_bytes(hashlib.sha256(prompt.encode()).digest()[:4], "big")
 
 
 def render_guided(
+    models: GuidedModels,
     prompt: str,
     width: int,
     height: int,
@@ -69,7 +93,6 @@ def render_guided(
     ``on_preview(picture)`` gets the start image, then the picture every few steps."""
     from genqueue.handlers.render import render_image
     from genqueue.ml.guided_synth import synthesise
-    from genqueue.ml.guided_text import match_classes
 
     def report(fraction: float, message: str) -> None:
         if on_progress is not None:
@@ -77,7 +100,7 @@ def render_guided(
 
     used_seed = stable_seed(prompt) if seed is None else seed
     report(0.01, "matching the prompt to ImageNet classes")
-    matches = match_classes(prompt, top=TOP_CLASSES)
+    matches = models.classes.match(prompt, top=TOP_CLASSES)
     classes = [
         Matched(m.index, m.name, round(m.similarity, 4), round(m.weight, 4)) for m in matches
     ]
@@ -93,6 +116,12 @@ def render_guided(
 
     targets = [(m.index, m.weight) for m in matches]
     pixels = synthesise(
-        np.asarray(start), targets, steps, used_seed, on_step, on_preview=on_preview
+        models.classifier,
+        np.asarray(start),
+        targets,
+        steps,
+        used_seed,
+        on_step,
+        on_preview=on_preview,
     )
     return GuidedRender(Image.fromarray(pixels), classes, used_seed)
