@@ -13,9 +13,10 @@ A kind names the model a task needs from its payload and how to load one:
     @kind("image.generate", payload=Prompt, model=lambda p: p["model"], models=load_pipeline)
 
 Unlike a resource (``genqueue/resources.py``: one per process, loaded once), a worker holds a
-few of a kind's many models: loading one more evicts the least recently used that no running
-task holds (a model in use is never torn down, so a burst may hold more for a while). Loading
-runs in a thread, before the task's timeout starts; tasks of one model wait for one load.
+few of a kind's many models: loading one more unloads the least recently used that no running
+task holds (first one that another worker holds too, when the worker says which). A model in
+use is never torn down, so a burst may hold more for a while. Loading runs in a thread,
+before the task's timeout starts; tasks of one model wait for one load.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import contextlib
 import inspect
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -67,9 +68,17 @@ class _Loaded:
 class WarmModels:
     """The models one worker process holds, least recently used first."""
 
-    def __init__(self, settings: Settings, capacity: int) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        capacity: int,
+        unload_first: Callable[[list[str]], Collection[str]] | None = None,
+    ) -> None:
+        """``unload_first(held)``: of the models held, those to unload before the others (the
+        worker's: models another worker holds too)."""
         self._settings = settings
         self._capacity = capacity
+        self._unload_first = unload_first
         self._held: OrderedDict[tuple[ModelLoader[Any], str], _Loaded] = OrderedDict()
         self._loading: dict[tuple[ModelLoader[Any], str], asyncio.Lock] = {}
         self.loads = 0  # models loaded so far (a swap is a load), for benches and tests
@@ -101,9 +110,12 @@ class WarmModels:
             await self._evict()
 
     async def _evict(self) -> None:
-        """Unload the least recently used idle models while more than ``capacity`` are held."""
+        """Unload idle models while more than ``capacity`` are held: the least recently used of
+        those to unload first, else the least recently used."""
         while len(self._held) > self._capacity:
-            victim = next((k for k, m in self._held.items() if m.users == 0), None)
+            idle = [k for k, m in self._held.items() if m.users == 0]  # least recent first
+            first = set(self._unload_first(self.names())) if self._unload_first else set()
+            victim = next((k for k in idle if k[1] in first), idle[0] if idle else None)
             if victim is None:
                 return  # every one is in use: the next release evicts
             loaded = self._held.pop(victim)

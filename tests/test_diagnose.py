@@ -348,7 +348,7 @@ async def test_the_kind_diagnoses_a_batch_and_a_bad_frame_fails_alone(
 ) -> None:
     root = str(tmp_path / "artifacts")
     resources = Resources(load_settings())
-    await resources.ready(diagnose.resources)
+    await resources.ready(diagnose.all_resources)
     contexts = [
         LocalContext(f"t-{i}", 1, ArtifactStore(root), InputReader(root, None, 10**8))
         for i in range(3)

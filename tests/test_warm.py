@@ -97,36 +97,54 @@ def test_a_kind_names_its_model_and_its_loader_together() -> None:
     assert k.model_of({"model": "sd15"}) == "sd15"
 
 
-def _affinity(mine: list[str], theirs: list[str], wait_s: float = 5.0) -> Affinity:
-    affinity = Affinity("me", wait_s)
+def _affinity(theirs: list[str], wait_s: float = 5.0, capacity: int = 2) -> Affinity:
+    affinity = Affinity("me", wait_s, capacity)
     other = worker_info("other").model_copy(update={"models": theirs})
     gone = worker_info("gone").model_copy(
         update={"models": ["z"], "status": WorkerStatus.OFFLINE, "last_seen": utcnow()}
     )
-    affinity.update(mine, [worker_info("me"), other, gone])
+    affinity.update([worker_info("me").model_copy(update={"models": ["y"]}), other, gone])
     return affinity
 
 
-def test_only_models_warm_on_another_online_worker_and_not_here_are_avoided() -> None:
-    assert _affinity(["a"], ["a", "b"]).avoid == {"b"}
+def test_only_models_warm_on_another_online_worker_count() -> None:
+    affinity = _affinity(["a", "b"])
+    assert affinity.others == {"a", "b"} and affinity.shared(["a", "c"]) == {"a"}
 
 
 def test_a_passed_over_task_is_this_workers_to_take_after_the_wait() -> None:
-    affinity = _affinity(["a"], ["b"])
+    affinity = _affinity(["b"])
     line = [LineEntry("t1", "b"), LineEntry("t2", None), LineEntry("t3", "a"), LineEntry("t4", "b")]
-    first = affinity.choose(line, now=100.0)
+    first = affinity.choose(line, ["a"], now=100.0)
     assert first.tries == ["t2", "t3"] and first.retry_in_s == 5.0
-    later = affinity.choose(line, now=103.0)
+    later = affinity.choose(line, ["a"], now=103.0)
     assert later.tries == ["t2", "t3"] and later.retry_in_s == 2.0
-    assert affinity.choose(line, now=105.0).tries == ["t1", "t2", "t3", "t4"]
+    assert affinity.choose(line, ["a"], now=105.0).tries == ["t1", "t2", "t3", "t4"]
+
+
+def test_a_full_worker_with_work_for_its_models_leaves_new_models_for_the_wait() -> None:
+    affinity = _affinity([], capacity=2)
+    line = [LineEntry("t1", "c"), LineEntry("t2", "a")]
+    assert affinity.choose(line, ["a", "b"], now=0.0).tries == ["t2"]
+    # Room for one more model, or no work for its own: it loads the new one at once.
+    assert affinity.choose(line, ["a"], now=0.0).tries == ["t1", "t2"]
+    assert affinity.choose([LineEntry("t3", "c")], ["a", "b"], now=0.0).tries == ["t3"]
 
 
 def test_a_line_of_tasks_all_left_to_others_says_when_to_look_again() -> None:
-    affinity = _affinity([], ["b"])
-    choice = affinity.choose([LineEntry("t1", "b")], now=10.0)
+    choice = _affinity(["b"]).choose([LineEntry("t1", "b")], [], now=10.0)
     assert choice.tries == [] and choice.retry_in_s == 5.0
 
 
 def test_a_wait_of_zero_turns_affinity_off() -> None:
-    affinity = _affinity([], ["b"], wait_s=0.0)
-    assert affinity.choose([LineEntry("t1", "b")], now=1.0).tries == ["t1"]
+    affinity = _affinity(["b"], wait_s=0.0)
+    assert affinity.choose([LineEntry("t1", "b")], [], now=1.0).tries == ["t1"]
+
+
+async def test_a_model_another_worker_holds_too_is_unloaded_first() -> None:
+    warm = WarmModels(load_settings(), capacity=2, unload_first=lambda held: {"b"} & set(held))
+    for name in ("a", "b", "c"):
+        async with warm.use(recorded, name):
+            pass
+    assert warm.names() == ["a", "c"]  # b went, though a was used less recently
+    await warm.aclose()

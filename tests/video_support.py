@@ -38,7 +38,7 @@ async def kind_context(
     """``local_context`` with the kind's resources set up, as a worker would, and torn down."""
     resources = Resources(load_settings())
     try:
-        await resources.ready(kind.resources)
+        await resources.ready(kind.all_resources)
         yield local_context(tmp_path, task_id, resources=resources)
     finally:
         await resources.aclose()

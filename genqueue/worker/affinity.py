@@ -2,10 +2,12 @@
 any worker after a short wait (``GENQUEUE_WORKER__AFFINITY_WAIT_S``), so model swaps become
 rare without starving anyone.
 
-Workers report the models they hold (``genqueue.warm``) in their heartbeats. A worker whose
-queue's next task needs a model that another online worker holds and it does not passes that
-task over: it looks at the head of the line (``Store.line``) and claims the first task it
-should take (``Store.claim``), in fair order. A task it passed over is its to take once it has
+Workers report the models they hold (``genqueue.warm``) in their heartbeats. A worker passes
+over a task whose model it does not hold when another online worker holds it, or when taking
+it would unload one of its own models while the line has work for them: it looks at the head
+of the line (``Store.line``) and claims the first task it should take (``Store.claim``), in
+fair order. Loading a new model unloads first a model another worker holds too, so workers
+drift apart to hold different models. A task it passed over is its to take once it has
 passed it over for the wait: the worker holding the model had that long to come for it. When
 every task it looked at is passed over, its credit goes back to the broker, due when the first
 of them is or sooner (``DEFER_S``: the credit may be the one the worker holding the model
@@ -49,36 +51,50 @@ class Choice:
 
 
 class Affinity:
-    """One worker's view: which models to leave to others, and since when it has left which
+    """One worker's view: the models other workers hold, and since when it has left which
     task to them."""
 
-    def __init__(self, worker_id: str, wait_s: float) -> None:
+    def __init__(self, worker_id: str, wait_s: float, capacity: int) -> None:
         self.worker_id = worker_id
         self.wait_s = wait_s
-        self.avoid: frozenset[str] = frozenset()
+        self.capacity = capacity
+        self.others: frozenset[str] = frozenset()  # models warm on another online worker
         self._passed_since: dict[str, float] = {}
 
-    def update(self, mine: Collection[str], workers: list[WorkerInfo]) -> None:
-        """From the registry: models warm on another online worker and not here."""
-        elsewhere = {
+    @property
+    def on(self) -> bool:
+        return self.wait_s > 0
+
+    def update(self, workers: list[WorkerInfo]) -> None:
+        """From the registry: the models other online workers hold warm."""
+        self.others = frozenset(
             model
             for worker in workers
             if worker.id != self.worker_id and worker.status == WorkerStatus.ONLINE
             for model in worker.models
-        }
-        self.avoid = frozenset(elsewhere.difference(mine))
+        )
 
-    def passes_over(self, entry: LineEntry) -> bool:
-        return self.wait_s > 0 and entry.model is not None and entry.model in self.avoid
+    def shared(self, mine: Collection[str]) -> set[str]:
+        """Models held here that another worker holds too: the first to unload for a new one,
+        so workers drift apart to hold different models."""
+        return set(mine).intersection(self.others)
 
-    def choose(self, line: list[LineEntry], now: float | None = None) -> Choice:
-        """The tasks of ``line`` to try, in its order: all but those left to another worker
-        for less than the wait."""
+    def choose(
+        self, line: list[LineEntry], mine: Collection[str], now: float | None = None
+    ) -> Choice:
+        """The tasks of ``line`` to try, in its order. Left to others, for the wait: a task
+        whose model another worker holds and this one does not; and, while this worker's
+        models are all it can hold and the line has work for them, a task whose model it
+        would have to load in place of one of them."""
         now = time.monotonic() if now is None else now
+        held = set(mine)
+        busy_here = len(held) >= self.capacity and any(e.model in held for e in line)
         tries: list[str] = []
         retry_in: float | None = None
         for entry in line:
-            if self.passes_over(entry):
+            model = entry.model
+            cold_here = model is not None and model not in held
+            if self.on and cold_here and (model in self.others or busy_here):
                 since = self._passed_since.setdefault(entry.task_id, now)
                 left = since + self.wait_s - now
                 if left > 0:

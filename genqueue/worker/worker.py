@@ -111,11 +111,12 @@ class Worker:
             settings.worker.process_pool, settings, preload=process_kinds if preload else []
         )
         self._preloaded = [r for k in mine if k.executor != "process" for r in k.all_resources]
-        self._warm = WarmModels(settings, settings.worker.warm_models)
         # Affinity only where this worker loads models: it leaves tasks to workers holding
         # theirs warm, in the queues of its kinds that name a model.
         self._model_queues = {k.queue for k in mine if k.models is not None}
-        self._affinity = Affinity(self.id, settings.worker.affinity_wait_s)
+        capacity = settings.worker.warm_models
+        self._affinity = Affinity(self.id, settings.worker.affinity_wait_s, capacity)
+        self._warm = WarmModels(settings, capacity, unload_first=self._affinity.shared)
         self._dispatcher = Dispatcher(store, broker, kinds, settings.fair_weights)
         self._sweeper = Sweeper(self._dispatcher, artifacts, settings)
         self._slots = asyncio.Semaphore(self.concurrency)
@@ -234,8 +235,7 @@ class Worker:
             models=self._warm.names(),
         )
         if self._model_queues:
-            workers = await self.store.list_workers()
-            self._affinity.update(self._warm.names(), workers)
+            self._affinity.update(await self.store.list_workers())
 
     def _servable(self, queues: list[str]) -> list[str]:
         """The queues whose every kind this worker has the capacity for (``--slots``): a
@@ -458,11 +458,10 @@ class Worker:
     async def _claim(self, queue: str, lease_s: float) -> Claim | Waiting | Deferred | None:
         """The task of ``queue`` next in fair order, unless another worker holds its model
         warm and this one does not: then the next one it should take (affinity.py)."""
-        affinity = self._affinity
-        if queue in self._model_queues and affinity.avoid:
+        if queue in self._model_queues and self._affinity.on:
             line = await self.store.line(queue, LOOKAHEAD)
-            if line and affinity.passes_over(line[0]):
-                choice = affinity.choose(line)
+            choice = self._affinity.choose(line, self._warm.names())
+            if line and choice.tries[:1] != [line[0].task_id]:  # else the head, as usual
                 for task_id in choice.tries:
                     claim = await self.store.claim(task_id, self.id, lease_s)
                     if claim is not None:
