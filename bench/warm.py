@@ -23,7 +23,9 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from genqueue.artifacts import ArtifactStore
 from genqueue.handlers.image import ImageGenerate, generate
@@ -52,18 +54,22 @@ class Timed(LocalContext):
         super().progress(fraction, message)
 
 
-async def wait_to_start(pool: KillablePool, folder: Path, n: int) -> float:
+def _timed(folder: Path, task_id: str) -> Timed:
     root = str(folder / "artifacts")
-    ctx = Timed(f"t{n}", 1, ArtifactStore(root), InputReader(root, None, 10**8))
+    return Timed(task_id, 1, ArtifactStore(root), InputReader(root, None, 10**8))
+
+
+async def video_start(pool: Any, folder: Path, n: int) -> float:
+    ctx = _timed(folder, f"v{n}")
     asked = time.perf_counter()
     await pool.run(render_in_pool, PAYLOAD.model_dump(mode="json"), ctx)
     assert ctx.first is not None
     return ctx.first - asked
 
 
-async def guided_start(pool: ProcessPool, folder: Path, n: int) -> float:
+async def guided_start(pool: Any, folder: Path, n: int) -> float:
+    ctx = _timed(folder, f"g{n}")
     root = str(folder / "artifacts")
-    ctx = Timed(f"g{n}", 1, ArtifactStore(root), InputReader(root, None, 10**8))
     job = Job(generate.import_path, GUIDED, f"g{n}", 1, root, ctx.inputs, load_settings())
     asked = time.perf_counter()
     await pool.run(job, ctx)
@@ -71,35 +77,23 @@ async def guided_start(pool: ProcessPool, folder: Path, n: int) -> float:
     return ctx.first - asked
 
 
-async def measure_guided(tasks: int, folder: Path) -> tuple[list[float], list[float]]:
-    settings = load_settings()
-    cold = []
-    for n in range(min(tasks, 3)):  # a cold start costs seconds: three tell the median
-        pool = ProcessPool(1, settings)
-        try:
-            cold.append(await guided_start(pool, folder, n))
-        finally:
-            await pool.aclose()
-    warm_pool = ProcessPool(1, settings)
-    try:
-        warm = [await guided_start(warm_pool, folder, n) for n in range(tasks)]
-    finally:
-        await warm_pool.aclose()
-    return cold, warm
+Start = Callable[[Any, Path, int], Awaitable[float]]
 
 
-async def measure(videos: int, folder: Path) -> tuple[list[float], list[float]]:
-    settings = load_settings()
+async def measure(
+    new_pool: Callable[[], Any], start: Start, tasks: int, cold_runs: int, folder: Path
+) -> tuple[list[float], list[float]]:
+    """Waits of ``cold_runs`` tasks each in a new pool (before), then of ``tasks`` in one."""
     cold = []
-    for n in range(videos):  # before: a process of its own per video
-        pool = KillablePool(1, settings)
+    for n in range(cold_runs):
+        pool = new_pool()
         try:
-            cold.append(await wait_to_start(pool, folder, n))
+            cold.append(await start(pool, folder, n))
         finally:
             await pool.aclose()
-    warm_pool = KillablePool(1, settings)
+    warm_pool = new_pool()
     try:
-        warm = [await wait_to_start(warm_pool, folder, n) for n in range(videos)]
+        warm = [await start(warm_pool, folder, n) for n in range(tasks)]
     finally:
         await warm_pool.aclose()
     return cold, warm
@@ -119,11 +113,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--tasks", type=int, default=10)
     args = parser.parse_args()
+    settings, n = load_settings(), args.tasks
     with tempfile.TemporaryDirectory() as tmp:
-        cold, warm = asyncio.run(measure(args.tasks, Path(tmp)))
-        report(f"video.generate local, {args.tasks} videos", cold, warm)
-        cold, warm = asyncio.run(measure_guided(args.tasks, Path(tmp)))
-        report(f"image.generate guided, {args.tasks} images", cold, warm)
+        folder = Path(tmp)
+        video = asyncio.run(measure(lambda: KillablePool(1, settings), video_start, n, n, folder))
+        report(f"video.generate local, {n} videos", *video)
+        # A cold guided start costs seconds: three tell the median.
+        guided = asyncio.run(
+            measure(lambda: ProcessPool(1, settings), guided_start, n, min(n, 3), folder)
+        )
+        report(f"image.generate guided, {n} images", *guided)
 
 
 if __name__ == "__main__":
