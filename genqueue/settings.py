@@ -153,6 +153,17 @@ class FeatureSettings(BaseModel):
     save_interval_s: Duration = 10.0
 
 
+class CompatSettings(BaseModel):
+    """The drop-in adapters for the systems genqueue replaces (``genqueue/api/compat``), each
+    mounted unless switched off: ``GENQUEUE_COMPAT__AIGC=false``."""
+
+    waveclothes: bool = True  # seed 000: image generation over RabbitMQ
+    batch_image: bool = True  # seed 001: batch image generation over Redis + RQ
+    futu: bool = True  # seed 002: feature extraction + FAISS over Redis
+    aigc: bool = True  # seed 003: AIGC video over Redis Streams + AIMD
+    easysight: bool = True  # seed 004: camera diagnosis over RabbitMQ
+
+
 class LimitSettings(BaseModel):
     """The AIMD rule of one upstream resource's shared concurrency limit (``genqueue/limiter.py``).
 
@@ -272,6 +283,7 @@ class Settings(BaseSettings):
     video: VideoSettings = VideoSettings()
     diagnosis: DiagnosisSettings = DiagnosisSettings()
     features: FeatureSettings = FeatureSettings()
+    compat: CompatSettings = CompatSettings()
     # Every limited resource's rule unless ``limits`` names it; declared before ``limits``,
     # whose entries are merged over it.
     limit_defaults: LimitSettings = LimitSettings()

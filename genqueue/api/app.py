@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
+from genqueue.api.compat import mount_compat
 from genqueue.api.errors import BodyLimit, install_error_handlers
 from genqueue.api.routes import (
     batches,
@@ -67,6 +68,7 @@ def create_app(settings: Settings, kinds: KindRegistry | None = None) -> FastAPI
 
     for module in (tasks, batches, cluster, limits, events, ops, uploads, collections, prompts):
         app.include_router(module.router)
+    mount_compat(app, settings.compat)
     mount_console(app)
     app.add_middleware(
         BodyLimit,

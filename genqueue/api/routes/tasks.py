@@ -127,15 +127,21 @@ async def wait(
     timeout: Annotated[float, Query(ge=0, le=300, description="seconds")] = 30.0,
 ) -> TaskPublic:
     """Long poll: answers as soon as the task finishes, or with its state at ``timeout``."""
+    return await public(runtime, await wait_finished(runtime, task_id, timeout))
+
+
+async def wait_finished(runtime: Runtime, task_id: str, timeout_s: float) -> Task:
+    """The task once it finished, or as it stands after ``timeout_s`` (from the event hub,
+    no polling). ``TaskNotFoundError`` for an unknown id."""
     store = runtime.store
     async with runtime.hub.subscribe(EventFilter(task_id=task_id)) as sub:
         task = await store.get(task_id)
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout_s):
                 while not task.status.finished:
                     event = await sub.queue.get()
                     if event.status.finished:
                         task = await store.get(task_id)
         if not task.status.finished:
             task = await store.get(task_id)
-    return await public(runtime, task)
+    return task
