@@ -42,8 +42,9 @@ Slots = Annotated[
     str | None,
     typer.Option(help="named capacities kinds take per run, e.g. gpu=1,cpu=4"),
 ]
-Host = Annotated[str, typer.Option(help="interface to listen on")]
-Port = Annotated[int, typer.Option(help="TCP port")]
+# APP_HOST / APP_PORT: seed 000's names (genqueue/seed_env.py), so its .env keeps working.
+Host = Annotated[str, typer.Option(help="interface to listen on", envvar="APP_HOST")]
+Port = Annotated[int, typer.Option(help="TCP port", envvar="APP_PORT")]
 
 
 def _logging(level: str = "INFO") -> None:
@@ -79,6 +80,9 @@ def api(host: Host = "127.0.0.1", port: Port = 8000, kinds: Kinds = None) -> Non
 
 @app.command()
 def worker(
+    worker_id: Annotated[
+        str | None, typer.Argument(help="its name, as --name (seed 004: worker-001)")
+    ] = None,
     queues: Annotated[str | None, typer.Option(help="comma-separated; default: all")] = None,
     concurrency: Annotated[int | None, typer.Option(min=1, max=1024)] = None,
     name: Annotated[str | None, typer.Option(help="shown in the registry")] = None,
@@ -97,7 +101,8 @@ def worker(
     def run() -> None:
         try:
             capacity = parse_slots(slots) if slots is not None else None
-            asyncio.run(run_worker(queue_list, concurrency, name, kinds or [], preload, capacity))
+            chosen = name or worker_id
+            asyncio.run(run_worker(queue_list, concurrency, chosen, kinds or [], preload, capacity))
         except ConfigError as exc:
             # Exit 78 (EX_CONFIG) tells a supervisor (`genqueue up`, systemd's
             # RestartPreventExitStatus) that restarting cannot help.

@@ -211,34 +211,9 @@ class LimitSettings(BaseModel):
         return self.max if self.start is None else self.start
 
 
-# Seed 003's environment names -> LimitSettings fields.
-SEED_LIMIT_NAMES = {
-    "default_threshold": "start",
-    "max_threshold": "max",
-    "min_threshold": "min",
-    "threshold_decrease": "decrease",
-    "threshold_increase": "increase",
-    "recovery_interval": "recovery_interval_s",
-}
-
-
-class SeedLimitEnv(BaseSettings):
-    """Seed 003's limiter variables, unprefixed, so its ``.env`` works unchanged; each one set
-    becomes a default for every resource (``GENQUEUE_LIMIT_DEFAULTS__*`` wins over it)."""
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
-
-    default_threshold: str | None = None
-    max_threshold: str | None = None
-    min_threshold: str | None = None
-    threshold_decrease: str | None = None
-    threshold_increase: str | None = None
-    recovery_interval: str | None = None
-
-
-class _SeedLimitSource(PydanticBaseSettingsSource):
-    """A settings source below ``GENQUEUE_*`` (environment and ``.env``) feeding
-    ``limit_defaults`` from :class:`SeedLimitEnv`; values are validated by LimitSettings."""
+class _SeedSource(PydanticBaseSettingsSource):
+    """A settings source below ``GENQUEUE_*`` (environment and ``.env``) feeding the seeds'
+    own variable names (``genqueue/seed_env.py``); values are validated by the fields."""
 
     def __init__(self, settings_cls: type[BaseSettings], env_file: DotenvType | None) -> None:
         super().__init__(settings_cls)
@@ -248,9 +223,9 @@ class _SeedLimitSource(PydanticBaseSettingsSource):
         return None, field_name, False  # unused: __call__ builds the whole value
 
     def __call__(self) -> dict[str, Any]:
-        seed = SeedLimitEnv(_env_file=self._env_file).model_dump(exclude_none=True)
-        values = {SEED_LIMIT_NAMES[name]: value for name, value in seed.items()}
-        return {"limit_defaults": values} if values else {}
+        from genqueue.seed_env import SeedEnv
+
+        return SeedEnv(_env_file=self._env_file).values()
 
 
 class Settings(BaseSettings):
@@ -303,7 +278,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         env_file: DotenvType | None = getattr(dotenv_settings, "env_file", ".env")
-        seed = _SeedLimitSource(settings_cls, env_file)
+        seed = _SeedSource(settings_cls, env_file)
         return init_settings, env_settings, dotenv_settings, seed, file_secret_settings
 
     @field_validator("limits", mode="before")

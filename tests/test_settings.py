@@ -123,3 +123,48 @@ def test_an_invalid_seed_value_names_the_field(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("MIN_THRESHOLD", "20")
     with pytest.raises(ValidationError, match=r"limit_defaults\n.*min \(20\) must be at most"):
         load_settings()
+
+
+def test_the_seeds_redis_names_point_store_and_broker_at_redis(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {"REDIS_HOST": "cache", "REDIS_PORT": "6380", "REDIS_DB": "2"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("REDIS_PASSWORD", "p@ss/word")
+    settings = load_settings()
+    assert settings.store == settings.broker == "redis://:p%40ss%2Fword@cache:6380/2"
+    monkeypatch.setenv("GENQUEUE_STORE", "postgresql://db/test")  # genqueue's own name wins
+    assert load_settings().store == "postgresql://db/test"
+
+
+def test_the_seeds_rabbitmq_names_point_the_broker_at_rabbitmq(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RABBITMQ_HOST", "mq")
+    monkeypatch.setenv("RABBITMQ_USER", "wave")
+    settings = load_settings(data_dir=tmp_path)
+    assert settings.broker == "amqp://wave:guest@mq:5672/%2F"
+    assert settings.store.startswith("sqlite:///")  # one machine until a shared store is set
+    monkeypatch.setenv("RABBITMQ_URL", "amqp://u:p@other:5672/easysight")  # seed 004's
+    assert load_settings().broker == "amqp://u:p@other:5672/easysight"
+
+
+def test_the_seeds_cloud_and_worker_names_take_effect(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "TENCENTCLOUD_SECRET_ID": "id-1",
+        "TENCENTCLOUD_SECRET_KEY": "key-1",
+        "VOD_SUBAPP_ID": "1320866336",
+        "MAX_CONCURRENT_TASKS": "3",
+        "QUEUE_PREFETCH_COUNT": "10",
+        "HEARTBEAT_INTERVAL": "30",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    video = settings.video
+    assert video.secret_id.get_secret_value() == "id-1" and video.sub_app_id == 1320866336
+    assert video.secret_key.get_secret_value() == "key-1"
+    assert (settings.worker.concurrency, settings.worker.prefetch) == (3, 10)
+    assert (settings.heartbeat_s, settings.lease_s) == (30, 90)
+    monkeypatch.delenv("MAX_CONCURRENT_TASKS")
+    monkeypatch.setenv("COMPUTE_WORKERS", "4")  # seed 002's name
+    assert load_settings().worker.concurrency == 4
