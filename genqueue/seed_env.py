@@ -7,7 +7,8 @@ Each name set (in the environment or ``.env``, unprefixed) becomes a default bel
 - seeds 001, 002, 003: ``REDIS_HOST``, ``REDIS_PORT``, ``REDIS_DB``, ``REDIS_PASSWORD`` ->
   store and broker ``redis://``;
 - seed 000: ``RABBITMQ_HOST``, ``_PORT``, ``_USER``, ``_PASSWORD``, ``_VHOST`` -> broker
-  ``amqp://``; seed 004: ``RABBITMQ_URL`` -> broker;
+  ``amqp://``, ``RABBITMQ_TASK_QUEUE`` -> the RabbitMQ name of queue ``image``
+  (``amqp.queue_names``); seed 004: ``RABBITMQ_URL`` -> broker;
 - seed 003: ``TENCENTCLOUD_SECRET_ID``, ``TENCENTCLOUD_SECRET_KEY``, ``VOD_SUBAPP_ID`` ->
   ``video.*``; ``DEFAULT_THRESHOLD`` ... ``RECOVERY_INTERVAL`` -> ``limit_defaults.*``;
 - seed 002: ``COMPUTE_WORKERS`` -> ``worker.concurrency``;
@@ -60,6 +61,7 @@ class SeedEnv(BaseSettings):
     rabbitmq_user: str | None = None
     rabbitmq_password: str | None = None
     rabbitmq_vhost: str | None = None
+    rabbitmq_task_queue: str | None = None
     tencentcloud_secret_id: str | None = None
     tencentcloud_secret_key: str | None = None
     vod_subapp_id: str | None = None
@@ -99,6 +101,8 @@ class SeedEnv(BaseSettings):
             out["store"] = redis
         if amqp or redis:
             out["broker"] = amqp or redis
+        if self.rabbitmq_task_queue:
+            out["amqp"] = {"queue_names": {"image": self.rabbitmq_task_queue}}
         video = {
             "secret_id": self.tencentcloud_secret_id,
             "secret_key": self.tencentcloud_secret_key,

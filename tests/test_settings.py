@@ -142,8 +142,10 @@ def test_the_seeds_rabbitmq_names_point_the_broker_at_rabbitmq(
 ) -> None:
     monkeypatch.setenv("RABBITMQ_HOST", "mq")
     monkeypatch.setenv("RABBITMQ_USER", "wave")
+    monkeypatch.setenv("RABBITMQ_TASK_QUEUE", "image.generate.task")
     settings = load_settings(data_dir=tmp_path)
     assert settings.broker == "amqp://wave:guest@mq:5672/%2F"
+    assert settings.amqp.queue_names == {"image": "image.generate.task"}
     assert settings.store.startswith("sqlite:///")  # one machine until a shared store is set
     monkeypatch.setenv("RABBITMQ_URL", "amqp://u:p@other:5672/easysight")  # seed 004's
     assert load_settings().broker == "amqp://u:p@other:5672/easysight"
