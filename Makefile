@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: install install-dev models run test lint bench bench-redis bench-amqp bench-aimd bench-fairness bench-eta bench-batching bench-warm bench-affinity bench-detectors soak browser test-data clean
+.PHONY: install install-dev models run test lint deploy-tools bench bench-redis bench-amqp bench-aimd bench-fairness bench-eta bench-batching bench-warm bench-affinity bench-detectors soak browser test-data clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ run: install
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
+# What tests/deploy runs: nginx in front of two APIs, systemd-analyze on the units (test -x:
+# /usr/sbin may not be on PATH).
+deploy-tools:
+	@test -x /usr/sbin/nginx && command -v systemd-analyze >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx systemd >/dev/null)
+
 # Real camera footage for the detector tests and bench: the pedestrian clip in Debian's opencv-doc.
 VTEST := /usr/share/doc/opencv-doc/examples/data/vtest.avi
 test-data:
@@ -68,7 +73,7 @@ lint: $(DEV_STAMP)
 # The suite in parallel (most tests wait on processes and servers, not on the CPU), then the
 # few that stop the shared RabbitMQ or time restarts, alone (conftest.py EXCLUSIVE_FILES).
 TEST_PROCESSES ?= 3
-test: $(DEV_STAMP) browser test-data lint
+test: $(DEV_STAMP) browser deploy-tools test-data lint
 	$(BIN)/pytest -m "not slow and not exclusive" -n $(TEST_PROCESSES) --dist worksteal
 	$(BIN)/pytest -m "not slow and exclusive"
 

@@ -42,9 +42,11 @@ Slots = Annotated[
     str | None,
     typer.Option(help="named capacities kinds take per run, e.g. gpu=1,cpu=4"),
 ]
-# APP_HOST / APP_PORT: seed 000's names (genqueue/seed_env.py), so its .env keeps working.
-Host = Annotated[str, typer.Option(help="interface to listen on", envvar="APP_HOST")]
-Port = Annotated[int, typer.Option(help="TCP port", envvar="APP_PORT")]
+# Also from the environment; APP_HOST / APP_PORT are seed 000's names (genqueue/seed_env.py).
+Host = Annotated[
+    str, typer.Option(help="interface to listen on", envvar=["GENQUEUE_API_HOST", "APP_HOST"])
+]
+Port = Annotated[int, typer.Option(help="TCP port", envvar=["GENQUEUE_API_PORT", "APP_PORT"])]
 
 
 def _logging(level: str = "INFO") -> None:
