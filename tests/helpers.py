@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -224,6 +224,28 @@ def require_service(name: str, host: str, port: int, start_command: str) -> None
     pytest.skip(reason)
 
 
+def json_of(response: httpx.Response, status: int = 200) -> dict[str, Any]:
+    """The JSON object of a response that must have ``status``."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]], sigterms: int = 1) -> None:
+    """SIGTERM each live process ``sigterms`` times (a second one tells a genqueue process to
+    hand in-flight tasks back now), wait, and SIGKILL what is still running after 15 s."""
+    for _ in range(sigterms):
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 class Cluster:
     """A real genqueue deployment for one test: an API process and worker processes that
     share one data directory (and so one SQLite file), with fast leases."""
@@ -331,17 +353,7 @@ class Cluster:
 
     def stop(self) -> None:
         """Teardown: SIGTERM twice (stop now, hand in-flight tasks back), then SIGKILL."""
-        procs = [*self.workers, *self.others, *([self.api] if self.api else [])]
-        for _ in range(2):
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop_processes([*self.workers, *self.others, *([self.api] if self.api else [])], 2)
         forget(self.store_url)
         if self.broker_url != self.store_url:
             forget(self.broker_url)

@@ -16,7 +16,7 @@ import pytest
 
 from genqueue.api.app import create_app
 from genqueue.settings import load_settings
-from tests.helpers import Cluster, wait_until
+from tests.helpers import Cluster, json_of, wait_until
 from tests.video_support import Standin, running_standin
 
 pytestmark = pytest.mark.system
@@ -71,16 +71,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 
 
 def create(api: httpx.Client, body: str = CREATE_BODY) -> dict[str, Any]:
-    response = api.post("/aigc/create", content=body, headers={"Content-Type": "application/json"})
-    assert response.status_code == 200, response.text
-    created: dict[str, Any] = response.json()
-    return created
+    headers = {"Content-Type": "application/json"}
+    return json_of(api.post("/aigc/create", content=body, headers=headers))
 
 
 def status_of(api: httpx.Client, task_id: str) -> dict[str, Any]:
-    response = api.get(f"/aigc/status/{task_id}")
-    assert response.status_code == 200, response.text
-    status: dict[str, Any] = response.json()
+    status = json_of(api.get(f"/aigc/status/{task_id}"))
     assert set(status) == {"task_id", "status", "position", "result", "error"}
     return status
 

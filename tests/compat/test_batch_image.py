@@ -17,7 +17,7 @@ import pytest
 
 from genqueue.api.app import create_app
 from genqueue.settings import load_settings
-from tests.helpers import Cluster, unique_name, wait_until
+from tests.helpers import Cluster, json_of, unique_name, wait_until
 
 pytestmark = pytest.mark.system
 
@@ -83,17 +83,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
 
 
 def create(client: httpx.Client, **body: Any) -> dict[str, Any]:
-    response = client.post("/create-queue", json=body)
-    assert response.status_code == 200, response.text
-    queue: dict[str, Any] = response.json()
-    return queue
+    return json_of(client.post("/create-queue", json=body))
 
 
 def status_of(client: httpx.Client, queue_id: str) -> dict[str, Any]:
-    response = client.get(f"/queue-status/{queue_id}")
-    assert response.status_code == 200, response.text
-    queue: dict[str, Any] = response.json()
-    return queue
+    return json_of(client.get(f"/queue-status/{queue_id}"))
 
 
 def error_fields(response: httpx.Response, status: int = 422) -> list[str]:

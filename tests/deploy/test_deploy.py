@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from tests.helpers import (
     backend_url,
     forget,
     free_port,
+    stop_processes,
     unique_name,
     wait_until,
 )
@@ -50,18 +50,6 @@ def require_tool(name: str, path: str | None, install: str) -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(reason)
     pytest.skip(reason)
-
-
-def stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def port_open(port: int) -> bool:
@@ -152,7 +140,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
         yield Proxy(f"http://127.0.0.1:{listen}", ports, prefix / "access.log", cluster)
     finally:
         if proc is not None:
-            stop([proc])
+            stop_processes([proc])
         cluster.stop()
 
 
@@ -396,8 +384,8 @@ def test_compose_redis_commands_run_redis_api_and_worker(tmp_path: Path) -> None
         hosts = {"redis": f"redis://127.0.0.1:{port}/0"}
         check_api_and_worker(compose, tmp_path, hosts, procs)
     finally:
-        stop(procs[1:])  # genqueue first, then its Redis
-        stop(procs[:1])
+        stop_processes(procs[1:])  # genqueue first, then its Redis
+        stop_processes(procs[:1])
 
 
 def test_compose_amqp_commands_run_api_and_worker_on_rabbitmq_and_postgres(
@@ -412,6 +400,6 @@ def test_compose_amqp_commands_run_api_and_worker_on_rabbitmq_and_postgres(
     try:
         check_api_and_worker(compose, tmp_path, hosts, procs)
     finally:
-        stop(procs)
+        stop_processes(procs)
         for url in hosts.values():
             forget(url)
