@@ -158,7 +158,7 @@ class CompatSettings(BaseModel):
     mounted unless switched off: ``GENQUEUE_COMPAT__AIGC=false``."""
 
     waveclothes: bool = True  # seed 000: image generation over RabbitMQ
-    batch_image: bool = True  # seed 001: batch image generation over Redis + RQ
+    rqbatch: bool = True  # seed 001: batch image generation over Redis + RQ
     futu: bool = True  # seed 002: feature extraction + FAISS over Redis
     aigc: bool = True  # seed 003: AIGC video over Redis Streams + AIMD
     easysight: bool = True  # seed 004: camera diagnosis over RabbitMQ

@@ -232,5 +232,5 @@ def test_the_adapter_has_its_own_tag_and_can_be_switched_off(tmp_path: Path) -> 
     on = create_app(load_settings(data_dir=tmp_path)).openapi()
     for path in ("/history", "/create-queue", "/active-queues"):
         assert [TAG] in [op["tags"] for op in on["paths"][path].values()]
-    off = load_settings(data_dir=tmp_path, compat={"batch_image": False})
+    off = load_settings(data_dir=tmp_path, compat={"rqbatch": False})
     assert "/create-queue" not in create_app(off).openapi()["paths"]
