@@ -74,8 +74,8 @@ lint: $(DEV_STAMP)
 # few that stop the shared RabbitMQ or time restarts, alone (conftest.py EXCLUSIVE_FILES).
 TEST_PROCESSES ?= 3
 test: $(DEV_STAMP) browser deploy-tools test-data lint
-	$(BIN)/pytest -m "not slow and not exclusive" -n $(TEST_PROCESSES) --dist worksteal
-	$(BIN)/pytest -m "not slow and exclusive"
+	$(BIN)/pytest -m "not slow and not exclusive" -n $(TEST_PROCESSES) --dist worksteal --durations=15
+	$(BIN)/pytest -m "not slow and exclusive" --durations=5
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.throughput
