@@ -19,6 +19,7 @@ from genqueue.api.routes import (
     limits,
     ops,
     prompts,
+    stats,
     tasks,
     uploads,
 )
@@ -66,7 +67,18 @@ def create_app(settings: Settings, kinds: KindRegistry | None = None) -> FastAPI
             metrics.submitted.labels("any").inc()
         return response
 
-    for module in (tasks, batches, cluster, limits, events, ops, uploads, collections, prompts):
+    for module in (
+        tasks,
+        batches,
+        cluster,
+        limits,
+        events,
+        ops,
+        uploads,
+        collections,
+        prompts,
+        stats,
+    ):
         app.include_router(module.router)
     mount_compat(app, settings.compat)
     mount_console(app)
