@@ -79,3 +79,21 @@ export function useStylesheet(href) {
     document.head.append(h("link", { rel: "stylesheet", href }));
   }
 }
+
+/**
+ * Show (or clear, with an empty message) the problem of a form field: a `.field` holding a
+ * control, an optional `.hint` and a `.problem` (both with ids). The control is marked
+ * invalid and described by the problem, so screen readers say it with the field.
+ */
+export function setFieldProblem(field, message) {
+  const problem = field.querySelector(".problem");
+  const control = field.querySelector("input, select, textarea");
+  problem.textContent = message || "";
+  problem.hidden = !message;
+  const hint = field.querySelector(".hint");
+  const described = [hint && hint.id, message && problem.id].filter(Boolean).join(" ");
+  if (described) control.setAttribute("aria-describedby", described);
+  else control.removeAttribute("aria-describedby");
+  if (message) control.setAttribute("aria-invalid", "true");
+  else control.removeAttribute("aria-invalid");
+}

@@ -3,7 +3,9 @@
 // (batch.js) shares: the stylesheet and the per-status counts.
 
 import { api, ApiError, consoleUser } from "../api.js";
-import { badge, clock, emptyState, errorBox, FINAL, h, useStylesheet } from "../dom.js";
+import {
+  badge, clock, emptyState, errorBox, FINAL, h, setFieldProblem, useStylesheet,
+} from "../dom.js";
 import { navigate } from "../main.js";
 
 const STYLESHEET = "/static/css/batches.css";
@@ -86,18 +88,6 @@ function sharedValues(form, options) {
   return values;
 }
 
-function setProblem(field, message) {
-  const problem = field.querySelector(".problem");
-  const control = field.querySelector("input, select, textarea");
-  problem.textContent = message || "";
-  problem.hidden = !message;
-  const hint = field.querySelector(".hint");
-  const described = [hint && hint.id, message && problem.id].filter(Boolean).join(" ");
-  if (described) control.setAttribute("aria-describedby", described);
-  else control.removeAttribute("aria-describedby");
-  if (message) control.setAttribute("aria-invalid", "true");
-  else control.removeAttribute("aria-invalid");
-}
 
 function newBatchForm(kinds) {
   const kindSelect = h("select", { id: "batch-kind", name: "kind" },
@@ -155,17 +145,17 @@ function newBatchForm(kinds) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     formError.replaceChildren();
-    setProblem(promptsField, null);
-    for (const field of options.querySelectorAll(".field")) setProblem(field, null);
+    setFieldProblem(promptsField, null);
+    for (const field of options.querySelectorAll(".field")) setFieldProblem(field, null);
     let items;
     try {
       items = parseItems(text.value);
     } catch (err) {
-      setProblem(promptsField, err.message);
+      setFieldProblem(promptsField, err.message);
       return;
     }
     if (!items.length) {
-      setProblem(promptsField, "Write at least one prompt, one per line.");
+      setFieldProblem(promptsField, "Write at least one prompt, one per line.");
       text.focus();
       return;
     }
@@ -195,14 +185,14 @@ function showProblems(err, { options, promptsField, formError, lines }) {
     const match = /^tasks\.(\d+)\.payload\.([^.]+)/.exec(field);
     const option = match && options.querySelector(`[data-option="${match[2]}"]`);
     if (option) {
-      setProblem(option, message);
+      setFieldProblem(option, message);
     } else if (match) {
       perItem.push(`${lines ? "Prompt" : "Item"} ${Number(match[1]) + 1}, ${match[2]}: ${message}`);
     } else {
       perItem.push(`${field}: ${message}`);
     }
   }
-  if (perItem.length) setProblem(promptsField, [...new Set(perItem)].slice(0, 5).join("; "));
+  if (perItem.length) setFieldProblem(promptsField, [...new Set(perItem)].slice(0, 5).join("; "));
   const first = options.querySelector("[aria-invalid='true']") || promptsField.querySelector("textarea");
   first.focus();
 }

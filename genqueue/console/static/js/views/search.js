@@ -3,7 +3,7 @@
 // close to a given one (GET /v1/prompts/similar). Both answer with scores, best first.
 
 import { api } from "../api.js";
-import { emptyState, errorBox, h, useStylesheet } from "../dom.js";
+import { emptyState, errorBox, h, setFieldProblem, useStylesheet } from "../dom.js";
 
 const STYLESHEET = "/static/css/batches.css";
 const UPLOAD_ID = /^u-[0-9a-f]{32}$/;
@@ -49,20 +49,8 @@ function fieldWithProblem(id, label, control, hint) {
 }
 
 function showProblem(field, message) {
-  const problem = field.querySelector(".problem");
-  const control = field.querySelector("input, select");
-  problem.textContent = message || "";
-  problem.hidden = !message;
-  const hint = field.querySelector(".hint");
-  const described = [hint && hint.id, message && problem.id].filter(Boolean).join(" ");
-  if (described) control.setAttribute("aria-describedby", described);
-  else control.removeAttribute("aria-describedby");
-  if (message) {
-    control.setAttribute("aria-invalid", "true");
-    control.focus();
-  } else {
-    control.removeAttribute("aria-invalid");
-  }
+  setFieldProblem(field, message);
+  if (message) field.querySelector("input, select").focus();
 }
 
 function imageSearch(collections, state) {
