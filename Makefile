@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: install install-dev models run test lint deploy-tools bench bench-redis bench-amqp bench-aimd bench-fairness bench-eta bench-batching bench-warm bench-affinity bench-detectors soak browser test-data clean
+.PHONY: install install-dev models run test lint deploy-tools bench bench-redis bench-amqp bench-aimd bench-fairness bench-eta bench-batching bench-warm bench-affinity bench-detectors soak test-slow browser test-data clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -132,6 +132,10 @@ bench-affinity: $(DEV_STAMP)
 # servers are killed at random (RabbitMQ: the shared one, stopped once per pairing); fails if
 # an accepted task is lost or recorded twice. SOAK_MINUTES of load in all, plus the drains.
 SOAK_MINUTES ?= 10
+# The tests too long for make test (a 60 s outage, ...), marked slow.
+test-slow: $(DEV_STAMP) test-data
+	$(BIN)/pytest -m slow
+
 soak: $(DEV_STAMP)
 	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES)
 

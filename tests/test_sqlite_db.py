@@ -5,7 +5,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from genqueue.backends.sqlite.store import SqliteStore
+from genqueue.errors import ConfigError
 from genqueue.models import WorkerStatus
 from tests.helpers import worker_info
 
@@ -42,3 +45,16 @@ async def test_a_file_made_before_worker_reasons_gains_the_column(tmp_path: Path
             "store unreachable",
         )
         assert (workers["w-old"].status, workers["w-old"].reason) == (WorkerStatus.ONLINE, None)
+
+
+def test_the_busy_timeout_comes_from_the_url() -> None:
+    from genqueue.backends.sqlite.db import BUSY_TIMEOUT_MS, busy_timeout_s, path_from_url
+
+    assert busy_timeout_s("sqlite:///data/genqueue.db") == BUSY_TIMEOUT_MS / 1000
+    assert busy_timeout_s("sqlite:///data/genqueue.db?busy_timeout_s=2.5") == 2.5
+    assert path_from_url("sqlite:///data/genqueue.db?busy_timeout_s=2.5").as_posix() == (
+        "data/genqueue.db"
+    )
+    for bad in ("0", "-1", "soon", "601"):
+        with pytest.raises(ConfigError, match="busy_timeout_s"):
+            busy_timeout_s(f"sqlite:///x.db?busy_timeout_s={bad}")

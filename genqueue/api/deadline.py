@@ -93,7 +93,7 @@ def with_deadline(backend: B, url: str, deadline_s: float = DEADLINE_S) -> B:
     the deadline is that timeout, plus a margin."""
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
-        from genqueue.backends.sqlite.db import BUSY_TIMEOUT_MS
+        from genqueue.backends.sqlite.db import busy_timeout_s
 
-        deadline_s = max(deadline_s, BUSY_TIMEOUT_MS / 1000 + SQLITE_MARGIN_S)
+        deadline_s = max(deadline_s, busy_timeout_s(url) + SQLITE_MARGIN_S)
     return cast(B, _Deadline(backend, ENGINES.get(scheme, scheme), deadline_s))

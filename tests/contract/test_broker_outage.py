@@ -35,7 +35,8 @@ def sqlite_outage(tmp_path: Path) -> Iterator[Outage]:
     """Another process holds the file's write lock until told to let go."""
     path = tmp_path / "genqueue.db"
     lock = SqliteLock(path)
-    yield Outage(f"sqlite:///{path}", lock.take, lock.release)
+    # A short busy timeout: the outage is the lock held past it, however long that is.
+    yield Outage(f"sqlite:///{path}?busy_timeout_s=3", lock.take, lock.release)
     lock.close()
 
 

@@ -107,7 +107,9 @@ def test_up_serves_the_console_and_makes_a_real_picture(tmp_path: Path) -> None:
                 return False
 
         wait_until(ready, 30, 0.1, "genqueue up to answer")
-        assert '<form id="generate"' in httpx.get(url).text
+        page = httpx.get(url).text  # the console's shell and the module it runs
+        assert '<main id="view"' in page and "/static/js/main.js" in page
+        assert httpx.get(f"{url}/static/js/main.js").status_code == 200
         with Client(url) as client:
             task = client.submit(
                 "image.generate",

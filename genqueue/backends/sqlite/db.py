@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
 from pathlib import Path
+from urllib.parse import parse_qs
 from typing import TypeVar
 
 from genqueue.errors import BackendUnavailableError, ConfigError
@@ -61,30 +62,47 @@ ADDED_INDEXES = (
 def path_from_url(url: str) -> Path:
     """``sqlite:///relative/x.db`` or ``sqlite:////absolute/x.db`` -> a Path."""
     prefix = "sqlite:///"
-    if not url.startswith(prefix) or len(url) == len(prefix):
+    path = url.partition("?")[0]
+    if not path.startswith(prefix) or len(path) == len(prefix):
         raise ConfigError(f"not a SQLite URL: {url!r} (expected sqlite:///path/to/file.db)")
-    return Path(url[len(prefix) :])
+    return Path(path[len(prefix) :])
+
+
+def busy_timeout_s(url: str) -> float:
+    """How long a call waits for another process's write lock before the file counts as
+    unreachable: ``?busy_timeout_s=`` in the URL, else ``BUSY_TIMEOUT_MS``."""
+    values = parse_qs(url.partition("?")[2]).get("busy_timeout_s")
+    if not values:
+        return BUSY_TIMEOUT_MS / 1000
+    try:
+        seconds = float(values[-1])
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 600:
+        raise ConfigError(f"busy_timeout_s in {url!r} must be a number of seconds in (0, 600]")
+    return seconds
 
 
 class Database:
     """A SQLite file opened in WAL mode, reached through a single-thread executor."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout_s: float = BUSY_TIMEOUT_MS / 1000) -> None:
         self.path = path
+        self.busy_timeout_s = busy_timeout_s
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite:{path.name}")
         self._conn: sqlite3.Connection | None = None
 
     @classmethod
     async def open(cls, url: str) -> Database:
-        db = cls(path_from_url(url))
+        db = cls(path_from_url(url), busy_timeout_s(url))
         db.path.parent.mkdir(parents=True, exist_ok=True)
         await asyncio.get_running_loop().run_in_executor(db._executor, db._connect)
         return db
 
     def _connect(self) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout_s)
         conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout={round(self.busy_timeout_s * 1000)}")
         conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a commit survives any process crash; only an OS crash or power
         # loss can drop the last commits. FULL would fsync every commit.

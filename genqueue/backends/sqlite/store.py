@@ -442,6 +442,9 @@ class SqliteStore:
 
         return await self._db.write(run)
 
+    async def task_events(self, task_id: str, limit: int) -> list[Event]:
+        return await self._db.run(lambda conn: feed.task_events(conn, task_id, limit))
+
     async def watch(self, after: str | None = None) -> AsyncGenerator[Event, None]:
         # A connection of its own, polled; the events table is read only when another
         # connection has committed (PRAGMA data_version changed), so idling is one pragma.
@@ -454,7 +457,10 @@ class SqliteStore:
             last = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
             return last, version
 
-        watcher = await Database.open(f"sqlite:///{self._db.path.as_posix()}")
+        db = self._db
+        watcher = await Database.open(
+            f"sqlite:///{db.path.as_posix()}?busy_timeout_s={db.busy_timeout_s}"
+        )
         try:
             last, version = await watcher.run(start)
         except BaseException:
