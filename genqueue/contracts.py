@@ -395,6 +395,16 @@ class Store(Protocol):
         workers) older than ``older_than_s``. Returns the deleted task ids (for artifact
         cleanup)."""
 
+    async def task_events(self, task_id: str, limit: int) -> list[Event]:
+        """The kept events of one task (see :meth:`watch` for how long), oldest first: its
+        newest ``limit`` when it has more. A replaced ``task.preview`` appears once, as the
+        latest. An unknown task has none. Read only; what a page opened mid-run shows as
+        the history before it follows the task live.
+
+        SQLite and PostgreSQL read them by an index on ``task_id``; Redis keeps a list of
+        each task's event ids beside the stream (its last 1,000, for an hour after its last
+        event) and skips the ids the stream has trimmed since."""
+
     async def watch(self, after: str | None = None) -> AsyncGenerator[Event, None]:
         """Events committed after this call returns, from every process sharing this store,
         in commit order. Awaiting it opens the feed, so nothing between "now" and the first

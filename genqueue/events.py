@@ -52,15 +52,28 @@ def event_order(event_id: str) -> Order:
     return tuple(int(part) for part in parts)
 
 
+# Events of other tasks that may move a queued task in its line: one ahead starts or leaves,
+# or one comes back into line (a retry keeps its place, ahead of tasks that came since).
+LINE_MOVES = frozenset(
+    {EventType.STARTED, EventType.CANCELLED, EventType.EXPIRED, EventType.RETRYING}
+)
+
+
 @dataclass(frozen=True)
 class EventFilter:
-    """Which events a subscriber wants; empty means all."""
+    """Which events a subscriber wants; empty means all. ``line`` adds every task's
+    ``LINE_MOVES`` events, whatever the other fields say: a follower of one queued task
+    needs them to tell when its place may have changed (events carry no queue, so the
+    follower reads its place again rather than judge each event)."""
 
     task_id: str | None = None
     batch_id: str | None = None
     user: str | None = None
+    line: bool = False
 
     def matches(self, event: Event) -> bool:
+        if self.line and event.type in LINE_MOVES:
+            return True
         return (
             (self.task_id is None or event.task_id == self.task_id)
             and (self.batch_id is None or event.batch_id == self.batch_id)

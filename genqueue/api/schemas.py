@@ -137,15 +137,27 @@ class TaskPublic(BaseModel):
     eta: Eta | None = Field(
         None, description="estimated start and finish; null when nothing serves its queue yet"
     )
+    preview: str | None = Field(
+        None,
+        description="a running task's latest live preview as a data URL (one task read or"
+        " event-stream snapshot; null in listings)",
+    )
     links: TaskLinks
 
     @classmethod
-    def of(cls, task: Task, position: int | None = None, eta: Eta | None = None) -> TaskPublic:
+    def of(
+        cls,
+        task: Task,
+        position: int | None = None,
+        eta: Eta | None = None,
+        preview: str | None = None,
+    ) -> TaskPublic:
         base = f"/v1/tasks/{task.id}"
         return cls(
             **task.model_dump(exclude={"lease_expires_at", "idempotency_key", "weight"}),
             position=position,
             eta=eta,
+            preview=preview,
             links=TaskLinks(
                 self=base,
                 wait=f"{base}/wait",

@@ -5,11 +5,18 @@ so by itself; ``last_event_id`` in the query works too) and gets every event it 
 live ones, each once. Each frame's ``id:`` is the highest event id sent so far on the stream
 rather than the event's own: on PostgreSQL an event can commit below an id already sent, and
 resuming must start above both.
+
+Following a queued task (``task_id``), the stream also hears other tasks start and leave
+(``EventFilter.line``) and then sends a fresh ``snapshot`` when the task's place in line has
+changed: its place is read again at most once a second, and only while it is queued.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
+import math
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -19,14 +26,16 @@ from fastapi.responses import StreamingResponse
 from genqueue.api.deps import RuntimeDep
 from genqueue.api.routes.tasks import public
 from genqueue.api.runtime import Runtime
+from genqueue.api.schemas import TaskPublic
 from genqueue.errors import BackendUnavailableError
 from genqueue.events import EventFilter, event_order
-from genqueue.models import Event
+from genqueue.models import Event, TaskStatus
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
 KEEPALIVE_S = 15.0
 RETRY_MS = 2000  # what EventSource waits before reconnecting
+PLACE_EVERY_S = 1.0  # a queued task's place is read again at most this often
 
 
 def sse(event: str, data: str, event_id: str | None = None) -> str:
@@ -57,9 +66,41 @@ class _HighWater:
         return self.id
 
 
-async def _snapshot(runtime: Runtime, task_id: str) -> str:
-    task = await runtime.store.get(task_id)
-    return sse("snapshot", (await public(runtime, task)).model_dump_json())
+class _Place:
+    """A followed task's place in line. While it is queued, another task's start or end
+    (``moved``) makes a read of its place due, at most once every ``PLACE_EVERY_S``."""
+
+    def __init__(self, queued: bool) -> None:
+        self.queued = queued
+        self.position: int | None = None  # as last sent; None: not sent yet
+        self.due: float | None = None
+        self._last = -math.inf
+
+    def saw(self, task: TaskPublic) -> None:
+        self.queued = task.status == TaskStatus.QUEUED
+        self.position = task.position
+
+    def moved(self, now: float) -> None:
+        if self.queued and self.due is None:
+            self.due = max(now, self._last + PLACE_EVERY_S)
+
+    def wait_s(self, now: float) -> float:
+        return KEEPALIVE_S if self.due is None else max(0.0, self.due - now)
+
+    def take_due(self, now: float) -> bool:
+        """Whether to read the place now (then not again for ``PLACE_EVERY_S``)."""
+        if self.due is None or now < self.due:
+            return False
+        self.due, self._last = None, now
+        return self.queued
+
+
+async def _snapshot(runtime: Runtime, task_id: str) -> TaskPublic:
+    return await public(runtime, await runtime.store.get(task_id), with_preview=True)
+
+
+def snapshot_frame(task: TaskPublic) -> str:
+    return sse("snapshot", task.model_dump_json())
 
 
 @router.get(
@@ -82,35 +123,52 @@ async def events(
     Resuming (``Last-Event-ID`` header or ``last_event_id``): no snapshot, the missed events
     instead. If the store no longer keeps them, a ``lagged`` frame says events were lost,
     followed (with ``task_id``) by a fresh snapshot; the same happens when a slow client
-    falls too far behind."""
+    falls too far behind. While the task is queued, a fresh snapshot also follows each
+    change of its place in line (at most one a second)."""
     where = EventFilter(task_id=task_id, batch_id=batch_id, user=user)
     after = last_event_id_header or last_event_id or None
     # 404 or 503 before streaming, not a stream that dies at once.
+    place = _Place(queued=False)
     if task_id:
-        await runtime.store.get(task_id)
+        place = _Place(queued=(await runtime.store.get(task_id)).status == TaskStatus.QUEUED)
     elif after:
         await runtime.store.ping()
 
     async def stream() -> AsyncIterator[str]:
         sent = _HighWater(after)
+        loop = asyncio.get_running_loop()
         try:
             async with runtime.hub.subscribe(where, after=after) as sub:
                 yield f"retry: {RETRY_MS}\n\n"
                 if sub.lagged:  # ``after`` is unknown here: frame ids start afresh
                     sent = _HighWater(None)
                 if task_id and not after:
-                    yield await _snapshot(runtime, task_id)
+                    snapshot = await _snapshot(runtime, task_id)
+                    place.saw(snapshot)
+                    yield snapshot_frame(snapshot)
                 while not await request.is_disconnected():
-                    event = await sub.next(KEEPALIVE_S)
-                    if event is not None:
+                    # Other tasks' events only while the task is queued: they are many.
+                    sub.where = dataclasses.replace(where, line=place.queued)
+                    event = await sub.next(place.wait_s(loop.time()))
+                    if event is not None and task_id and event.task_id != task_id:
+                        place.moved(loop.time())
+                    elif event is not None:
                         yield event_frame(event, sent.see(event.id))
+                        place.queued = bool(task_id) and event.status == TaskStatus.QUEUED
                     elif sub.lagged:
                         sub.lagged = False
                         yield sse("lagged", json.dumps({"message": "events were dropped"}))
                         if task_id:
-                            yield await _snapshot(runtime, task_id)
-                    else:
+                            snapshot = await _snapshot(runtime, task_id)
+                            place.saw(snapshot)
+                            yield snapshot_frame(snapshot)
+                    elif place.due is None:
                         yield ": keep-alive\n\n"
+                    if task_id and place.take_due(loop.time()):
+                        snapshot = await _snapshot(runtime, task_id)
+                        if snapshot.position != place.position:
+                            yield snapshot_frame(snapshot)
+                        place.saw(snapshot)
         except BackendUnavailableError as exc:
             # End the stream; the client reconnects with its last id and misses nothing.
             yield f": {' '.join(str(exc).split())}\n\n"

@@ -1,4 +1,4 @@
-"""/v1/tasks: submit, list, get, cancel, wait."""
+"""/v1/tasks: submit, list, get, cancel, wait, and a task's kept events."""
 
 from __future__ import annotations
 
@@ -12,12 +12,16 @@ from fastapi import APIRouter, Header, Query, Response
 from genqueue.api.deps import RuntimeDep
 from genqueue.api.runtime import Runtime
 from genqueue.api.schemas import MAX_DELAY_S, TaskCreate, TaskPage, TaskPublic
+from genqueue.contracts import Store
 from genqueue.dispatch import TaskRequest
 from genqueue.errors import FieldProblem, InvalidInputError
 from genqueue.events import EventFilter
-from genqueue.models import Task, TaskFilter, TaskStatus, utcnow
+from genqueue.models import Event, EventType, Task, TaskFilter, TaskStatus, utcnow
+from genqueue.previews import Preview
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+
+TASK_EVENTS_MAX = 1000  # per read; also how far back a running task's preview is looked for
 
 IdempotencyKey = Annotated[
     str | None,
@@ -60,11 +64,29 @@ def task_request(
     )
 
 
-async def public(runtime: Runtime, task: Task) -> TaskPublic:
-    """A task as the API shows it: with its place in line and its estimated times."""
+async def public(runtime: Runtime, task: Task, *, with_preview: bool = False) -> TaskPublic:
+    """A task as the API shows it: with its place in line and its estimated times, and
+    (``with_preview``, for reads of one task) a running task's latest preview."""
     queued = task.status == TaskStatus.QUEUED
     position = await runtime.store.position(task.id) if queued else None
-    return TaskPublic.of(task, position, await runtime.estimator.of(task, position))
+    running = with_preview and task.status == TaskStatus.RUNNING
+    preview = await latest_preview(runtime.store, task.id) if running else None
+    return TaskPublic.of(task, position, await runtime.estimator.of(task, position), preview)
+
+
+async def latest_preview(store: Store, task_id: str) -> str | None:
+    """The current run's latest ``task.preview`` as a data URL; None if this run has shown
+    none yet (the store keeps one preview per task, which may be an earlier attempt's)."""
+    for event in reversed(await store.task_events(task_id, TASK_EVENTS_MAX)):
+        if event.type == EventType.STARTED:
+            return None
+        if event.type == EventType.PREVIEW:
+            try:
+                preview = Preview.from_event(event)
+            except ValueError:
+                return None
+            return f"data:{preview.content_type};base64,{event.data['data']}"
+    return None
 
 
 @router.post(
@@ -110,8 +132,22 @@ async def list_tasks(
 
 @router.get("/{task_id}", response_model=TaskPublic)
 async def get_task(task_id: str, runtime: RuntimeDep) -> TaskPublic:
-    """Status, queue position, estimated start and finish, progress, result or error."""
-    return await public(runtime, await runtime.store.get(task_id))
+    """Status, queue position, estimated start and finish, progress, result or error, and a
+    running task's latest preview."""
+    return await public(runtime, await runtime.store.get(task_id), with_preview=True)
+
+
+@router.get("/{task_id}/events", response_model=list[Event])
+async def task_events(
+    task_id: str,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=TASK_EVENTS_MAX)] = 500,
+) -> list[Event]:
+    """The task's kept events (minutes of them: the record keeps the rest), oldest first,
+    the newest ``limit`` of them; only its latest ``task.preview``. The history before
+    following ``/v1/events?task_id=``; drop the frames already read here by ``id``."""
+    await runtime.store.get(task_id)  # 404 for an unknown task, not an empty history
+    return await runtime.store.task_events(task_id, limit)
 
 
 @router.post("/{task_id}/cancel", response_model=TaskPublic)

@@ -168,6 +168,12 @@ WITH t AS (
 RETURNING id
 """
 
+# Store.task_events: the newest $2 events of task $1, oldest first (index events_task).
+TASK_EVENTS = """
+SELECT * FROM (SELECT * FROM events WHERE task_id = $1 ORDER BY id DESC LIMIT $2) newest
+ORDER BY id
+"""
+
 
 def finish_update(now: str, where: str) -> str:
     """A CTE body recording every outcome, fenced by the lease token $2 of task $1, if

@@ -35,6 +35,7 @@ from genqueue.backends.postgres.limits import Limits
 from genqueue.backends.postgres.rows import (
     TASK_COLUMNS,
     batch_from_row,
+    event_from_row,
     finish_of,
     lease_from,
     task_from_row,
@@ -406,6 +407,10 @@ class PostgresStore:
             return ids
 
         return await self._db.run(run, retry=False)
+
+    async def task_events(self, task_id: str, limit: int) -> list[Event]:
+        rows = await self._db.fetch(q.TASK_EVENTS, task_id, max(limit, 0))
+        return [event_from_row(row) for row in rows]
 
     async def watch(self, after: str | None = None) -> AsyncGenerator[Event, None]:
         return await open_feed(self._db.target, after)

@@ -6,6 +6,9 @@ Key layout (every key starts with the prefix, ``genqueue`` unless the URL says
 Store
     {p}:task:{id}              hash: the task record (payload and result as JSON text;
                                preview_event: the stream id of its kept task.preview)
+    {p}:task:{id}:events       list: the ids of the task's entries in {p}:events, oldest
+                               first, its last 1000 (Store.task_events); expires an hour
+                               after the task's last event
     {p}:seq                    counter: submission order
     {p}:idem:{key}             string: task id of an idempotency key
     The fair order of queue q (Store.claim_next; b = a priority as text; fair.lua):

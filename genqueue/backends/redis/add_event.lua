@@ -6,7 +6,10 @@ local t = redis.call('HMGET', tkey(id), 'status', 'lease_token', 'preview_event'
 if t[1] ~= 'running' or t[2] ~= token then return redis.error_reply('LEASE_LOST') end
 local entry = event(ARGV[4], id, 'running', ARGV[5])
 if ARGV[4] == 'task.preview' then
-  if t[3] then redis.call('XDEL', P .. ':events', t[3]) end
+  if t[3] then
+    redis.call('XDEL', P .. ':events', t[3])
+    redis.call('LREM', tkey(id) .. ':events', 1, t[3])
+  end
   redis.call('HSET', tkey(id), 'preview_event', entry)
 end
 return 1

@@ -12,11 +12,19 @@ local function order_score(priority, seq) return (100000 - priority) * 1e9 + seq
 -- The fair order's indexes, defined in fair.lua (prepended after this file); move() keeps
 -- them in step.
 local fair = {}
+-- Each task's own index into the stream (Store.task_events): its last 1000 entry ids
+-- (TASK_EVENTS_KEPT in events.py), gone an hour after its last event so that finished
+-- tasks kept for days do not keep it too.
 local function event(kind, id, status, data)  -- returns the new entry's id
   local t = redis.call('HMGET', tkey(id), 'user', 'batch_id', 'kind')
-  return redis.call('XADD', P .. ':events', 'MAXLEN', '~', 100000, '*',
+  local entry = redis.call('XADD', P .. ':events', 'MAXLEN', '~', 100000, '*',
     'type', kind, 'task_id', id, 'status', status, 'at', tostring(now()),
     'user', t[1] or '', 'batch_id', t[2] or '', 'kind', t[3] or '', 'data', data or '{}')
+  local own = tkey(id) .. ':events'
+  redis.call('RPUSH', own, entry)
+  redis.call('LTRIM', own, -1000, -1)
+  redis.call('EXPIRE', own, 3600)
+  return entry
 end
 local FINISHED = {succeeded = true, failed = true, cancelled = true, expired = true}
 -- Move a task between statuses, keeping every index and counter in step: the fair order, the

@@ -1,5 +1,5 @@
-"""The event stream of the Redis store: following ``{p}:events`` from a point, and telling
-when that point is no longer kept (``EventsExpiredError``)."""
+"""The event stream of the Redis store: following ``{p}:events`` from a point, telling when
+that point is no longer kept (``EventsExpiredError``), and one task's entries."""
 
 from __future__ import annotations
 
@@ -14,6 +14,20 @@ from genqueue.errors import BackendUnavailableError, EventsExpiredError
 from genqueue.models import Event
 
 EVENTS_BLOCK_MS = 1000
+TASK_EVENTS_KEPT = 1000  # entry ids per task in {p}:task:{id}:events (common.lua's event())
+
+
+async def task_events(redis: Any, prefix: str, task_id: str, limit: int) -> list[Event]:
+    """``Store.task_events``: the newest ``limit`` ids of the task's list, each entry read from
+    the stream; an id the stream has trimmed since is skipped."""
+    if limit <= 0:
+        return []
+    ids = await redis.lrange(f"{prefix}:task:{task_id}:events", -limit, -1)
+    async with redis.pipeline(transaction=False) as pipe:
+        for entry_id in ids:
+            pipe.xrange(f"{prefix}:events", entry_id, entry_id)
+        replies = await pipe.execute()
+    return [event_from(entry_id, fields) for reply in replies for entry_id, fields in reply]
 
 
 async def watch(redis: Any, key: str, after: str | None) -> AsyncGenerator[Event, None]:

@@ -16,7 +16,7 @@ for _, id in ipairs(ids) do
   if t[4] then redis.call('ZREM', P .. ':by:user:' .. t[4], id) end
   if t[5] then redis.call('ZREM', P .. ':by:kind:' .. t[5], id) end
   if t[6] then redis.call('DEL', P .. ':idem:' .. t[6]) end
-  redis.call('DEL', tkey(id))
+  redis.call('DEL', tkey(id), tkey(id) .. ':events')
 end
 -- Batches older than the cutoff with no task left.
 for _, batch in ipairs(redis.call('ZRANGEBYSCORE', P .. ':batches', '-inf', cutoff, 'LIMIT', 0, 1000)) do

@@ -345,6 +345,10 @@ class RedisStore:
         ids: list[str] = await self._run("purge", older_than_s)
         return ids
 
+    @reached
+    async def task_events(self, task_id: str, limit: int) -> list[Event]:
+        return await events.task_events(self._r, self._p, task_id, limit)
+
     async def watch(self, after: str | None = None) -> AsyncGenerator[Event, None]:
         return await events.watch(self._r, f"{self._p}:events", after)
 

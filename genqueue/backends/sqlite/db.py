@@ -14,8 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
 from pathlib import Path
-from urllib.parse import parse_qs
 from typing import TypeVar
+from urllib.parse import parse_qs
 
 from genqueue.errors import BackendUnavailableError, ConfigError
 

@@ -1,4 +1,5 @@
-"""The SQLite store's event feed (``Store.watch``): a connection of its own, polled.
+"""The SQLite store's event feed (``Store.watch``): a connection of its own, polled; and one
+task's kept events (``Store.task_events``).
 
 The events table is read only when another connection has committed (``PRAGMA data_version``
 changed), so idling costs one pragma per wake-up; the doorbell wakes watchers at once after a
@@ -37,6 +38,17 @@ def resume_point(conn: Conn, after: str) -> int:
             f"event {after!r} is not kept by this store (kept: {first_kept} to {newest})"
         )
     return position
+
+
+def task_events(conn: Conn, task_id: str, limit: int) -> list[Event]:
+    """``Store.task_events``: the newest ``limit`` of the task's kept events, oldest first
+    (index ``events_task``)."""
+    rows = conn.execute(
+        "SELECT * FROM (SELECT * FROM events WHERE task_id = ? ORDER BY id DESC LIMIT ?)"
+        " ORDER BY id",
+        (task_id, max(limit, 0)),
+    ).fetchall()
+    return [event_from_row(row) for row in rows]
 
 
 async def follow(

@@ -98,6 +98,8 @@ CREATE TABLE IF NOT EXISTS events (
     data     TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS events_at ON events (at);
+-- One task's events in order (Store.task_events: a task page's history).
+CREATE INDEX IF NOT EXISTS events_task ON events (task_id, id);
 -- A task's previews (task.preview, up to ~33 KB each): each replaces the one before.
 CREATE INDEX IF NOT EXISTS events_preview ON events (task_id) WHERE type = 'task.preview';
 

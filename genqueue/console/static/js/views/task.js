@@ -1,7 +1,9 @@
 // The task page (#/tasks/<id>): one task followed live over its event stream. The stream's
-// first frame (snapshot) is the task as it stands; progress and previews update in place;
-// every change of status reads the task again (its result, error, timings). The timeline
-// starts from what the record says happened before the page opened, then lists each event.
+// first frame (snapshot) is the task as it stands, and a new one comes whenever a queued
+// task's place in line moves; progress and previews update in place; every change of status
+// reads the task again (its result, error, timings). The timeline starts from the task's kept
+// events (GET /v1/tasks/<id>/events, read once the stream is open, so nothing falls between
+// the two), then lists each new one; frames the history already had are dropped by event id.
 
 import { api } from "../api.js";
 import { badge, clock, duration, errorBox, h, isFinal } from "../dom.js";
@@ -82,10 +84,16 @@ export async function mount(root, { id }) {
       h("section.card", { "aria-labelledby": "details-title" }, h("h3#details-title", {}, "Details"), facts, times),
       h("section.card", { "aria-labelledby": "timeline-title" }, h("h3#timeline-title", {}, "Events"), timeline)));
 
-  let previews = 0;
+  let hasPreview = false;
   let reading = 0;
   let lastProgress = null;
 
+  const showPreview = (src, caption) => {
+    hasPreview = true;
+    previewImg.src = src;
+    previewNote.textContent = caption;
+    preview.hidden = task.status !== "running" && task.status !== "queued";
+  };
   const note = (text, at) => {
     const item = h("li", {}, h("time", { datetime: at || "" }, clock(at || new Date().toISOString())), " ", text);
     timeline.append(item);
@@ -102,7 +110,9 @@ export async function mount(root, { id }) {
     const why = task.error && task.error !== "cancelled" ? task.error : null;
     const failed = ["failed", "expired"].includes(task.status) || (task.status === "cancelled" && why);
     problem.replaceChildren(failed ? errorBox(`${task.status}: ${task.error || "no reason given"}`) : "");
-    preview.hidden = task.status !== "running" || previews === 0;
+    // A read of a running task carries its latest preview: shown at once, mid-run.
+    if (task.preview && task.status === "running") showPreview(task.preview, "Live preview · the latest");
+    preview.hidden = task.status !== "running" || !hasPreview;
     cancel.hidden = !canCancel(task);
     retry.hidden = !isFinal(task.status);
     facts.replaceChildren(...[
@@ -141,35 +151,64 @@ export async function mount(root, { id }) {
     }
   });
 
-  render(task);
-  let seeded = false;
-  const close = subscribe({ task_id: id }, (type, data) => {
-    if (type === "snapshot") {
-      if (!seeded) {
-        seeded = true;
-        note("queued", data.created_at);
-        if (data.started_at) note("started", data.started_at);
-        if (data.finished_at) note(data.status, data.finished_at);
-      }
-      render(data);
-      return;
+  // One event on the timeline; live ones also move the page (history only draws).
+  const seen = new Set();
+  const apply = (type, data, live) => {
+    if (data && data.id) {
+      if (seen.has(data.id)) return;
+      seen.add(data.id);
     }
     if (type === "task.preview") {
-      previews += 1;
-      previewImg.src = previewSrc(data.data);
-      previewNote.textContent = `Live preview · ${previews} so far`;
-      preview.hidden = task.status !== "running" && task.status !== "queued";
+      if (live) showPreview(previewSrc(data.data), `Live preview · #${data.data.seq}`);
       return;
     }
     if (type === "task.progress") {
-      render({ ...task, status: "running", position: null, progress: data.data });
+      // preview: null, so the last read's picture does not replace a newer live one.
+      if (live) render({ ...task, status: "running", position: null, progress: data.data, preview: null });
       // Progress comes in runs: one line that moves, not a line per step.
       if (lastProgress && lastProgress === timeline.lastElementChild) lastProgress.remove();
       lastProgress = note(describe(type, data), data.at);
       return;
     }
     note(describe(type, data), data && data.at);
-    if (type.startsWith("task.") || type === "lagged") reread();
+    if (live && (type.startsWith("task.") || type === "lagged")) reread();
+  };
+  // The record's times stand in for events no longer kept (the store keeps minutes of them).
+  const seedFromRecord = (events) => {
+    if (events.length && events[0].type === "task.queued") return;
+    note("queued", task.created_at);
+    if (events.length) {
+      note("some later events are no longer kept", events[0].at).classList.add("muted");
+      return;
+    }
+    if (task.started_at) note("started", task.started_at);
+    if (task.finished_at) note(task.status, task.finished_at);
+  };
+
+  render(task);
+  let held = null; // frames that come while the history loads; null: not loading yet
+  const loadHistory = async () => {
+    held = [];
+    let events = [];
+    try {
+      events = await api(`/v1/tasks/${id}/events`);
+    } catch (err) {
+      timeline.before(errorBox(`The earlier events could not be loaded: ${err.message}`));
+    }
+    seedFromRecord(events);
+    for (const event of events) apply(event.type, event, false);
+    const waiting = held;
+    held = false;
+    for (const [type, data] of waiting) apply(type, data, true);
+  };
+  const close = subscribe({ task_id: id }, (type, data) => {
+    if (type === "snapshot") { // the task as it stands; the first one: the stream is open
+      render(data);
+      if (held === null) loadHistory();
+      return;
+    }
+    if (held) held.push([type, data]);
+    else apply(type, data, true);
   });
   return close;
 }
