@@ -35,7 +35,8 @@ export function whenText(task) {
   if (task.status === "queued") {
     const start = eta.start_in_s ?? secondsUntil(eta.starts_at);
     if (start != null) parts.push(`starts in ~${duration(start)}`);
-    else if (!task.eta) parts.push("no worker serves its queue yet");
+    // No estimate: no live worker serves the queue, or no run of this kind was measured yet.
+    else if (!task.eta) parts.push("no estimate yet");
   }
   if (task.status === "queued" || task.status === "running") {
     const finish = eta.finish_in_s ?? secondsUntil(eta.finishes_at);
