@@ -196,15 +196,12 @@ class Worker:
         try:
             await self._stopping.wait()
         finally:
+            # Cancelled until they end: a cancellation swallowed inside redis-py kept a
+            # consumer (and the worker) running after SIGTERM (CI: test_shutdown[redis]).
+            await stop_tasks(*consumers)
             for consumer in consumers:
-                consumer.cancel()
-            for consumer in consumers:
-                try:
-                    await consumer
-                except asyncio.CancelledError:
-                    pass
-                except Exception as exc:
-                    failure = failure or exc
+                if not consumer.cancelled() and consumer.exception() is not None:
+                    failure = failure or consumer.exception()
             await self._drain()
             for batcher in self._batchers.values():
                 await batcher.aclose()
