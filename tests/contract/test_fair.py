@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import timedelta
 
 from genqueue.contracts import Claim, Requeue, Store, Waiting
-from genqueue.models import TaskStatus, utcnow
+from genqueue.models import Batch, TaskStatus, utcnow
 from genqueue.settings import LimitSettings
 from tests.contract.test_store import new_task
 from tests.helpers import let_time_pass
@@ -143,6 +144,25 @@ async def test_a_user_back_after_a_quiet_spell_is_neither_ahead_nor_in_debt(
     await submit(store, "bob", 3)
     [back] = await submit(store, "ann")
     assert await store.position(back) == 2
+
+
+async def test_a_user_who_cancels_gets_the_share_back(store: Store) -> None:
+    """Cancelling queued tasks hands back their share (F -= their increments, floored at the
+    line's floor): resubmitting after a cancelled batch does not queue behind every round the
+    batch would have had."""
+    flood = await submit(store, "ann", 5)
+    await submit(store, "bob", 5)
+    for task_id in flood:
+        await store.cancel(task_id)
+    [back] = await submit(store, "ann")
+    assert await store.position(back) == 2  # after bob's first (same tag, older), not his 5th
+    batch = Batch(id=uuid.uuid4().hex, user="ann", created_at=utcnow(), size=3)
+    tasks = [new_task(user="ann", batch_id=batch.id) for _ in range(3)]
+    await store.submit(tasks, batch=batch)
+    await store.cancel_batch(batch.id)
+    [again] = await submit(store, "ann")
+    assert [await store.position(t.id) for t in tasks] == [None] * 3
+    assert await store.position(again) == 4  # bob, ann (back), bob, ann (again)
 
 
 async def test_claiming_a_parked_task_owes_the_next_in_line_a_message(store: Store) -> None:

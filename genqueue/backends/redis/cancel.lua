@@ -6,6 +6,7 @@ for i = 2, #ARGV do
   if t[1] == 'queued' then
     redis.call('HSET', tkey(id), 'error', 'cancelled')
     move(id, 'queued', 'cancelled')
+    fair.give_back(id)
     event('task.cancelled', id, 'cancelled')
     n = n + 1
   elseif t[1] == 'running' and t[2] ~= '1' then

@@ -85,6 +85,15 @@ function fair.leave(id, q, b, seq, r)
   end
   tidy(q, b)
 end
+-- A queued task that left the line without a run (cancelled) hands its share back to its
+-- user: F = max(V, F - inc) (research/scheduling.md 0.1). A task never tagged moved nothing.
+function fair.give_back(id)
+  local t = redis.call('HMGET', tkey(id), 'queue', 'priority', 'user', 'fair_inc', 'tag')
+  if not t[5] then return end
+  local fk, user = band_key('fair', t[1], t[2]), 'u:' .. (t[3] or '')
+  local finish = tonumber(redis.call('HGET', fk, user) or '0') - tonumber(t[4] or '1000')
+  redis.call('HSET', fk, user, int(math.max(fair.floor(t[1], t[2]), finish)))
+end
 -- Park a queued due task for a permit of ``resource``: out of the ready line, into its
 -- parked line (same place in the order) and the resource's waiting set (for wake).
 function fair.park(id, resource)

@@ -62,6 +62,24 @@ def tag(conn: Conn, queue: str, priority: int, user: str | None, weight: float) 
     return start
 
 
+def give_back(conn: Conn, task_id: str) -> None:
+    """A queued task leaving without a run (cancelled) hands its share back to its user:
+    ``F = max(V, F - increment)``, so a user who cancels a batch and resubmits does not queue
+    behind the rounds the batch would have had (research/scheduling.md 0.1). Call it after
+    the task has left the line; a task that never had a tag moved nothing."""
+    task = conn.execute(
+        "SELECT queue, priority, user, weight, fair_tag FROM tasks WHERE id = ?", (task_id,)
+    ).fetchone()
+    if task is None or task["fair_tag"] is None:
+        return
+    queue, priority, key = task["queue"], task["priority"], user_key(task["user"])
+    conn.execute(
+        "UPDATE fair_users SET finish = max(?, finish - ?)"
+        " WHERE queue = ? AND priority = ? AND user_key = ?",
+        (_floor(conn, queue, priority), increment(task["weight"]), queue, priority, key),
+    )
+
+
 def join_when_due(conn: Conn, queue: str, now: float) -> None:
     """Bring the queue's due tasks that are not in line into it: new ones get a tag, requeued
     ones keep theirs."""

@@ -478,6 +478,7 @@ def _cancel(conn: Conn, task_id: str, now: float) -> Task:
             f" waiting_for = NULL WHERE id = ? {_RETURN}",
             (now, task_id),
         ).fetchone()
+        fair.give_back(conn, task_id)
         insert_event(conn, now, EventType.CANCELLED, row, TaskStatus.CANCELLED)
     elif status == TaskStatus.RUNNING and not row["cancel_requested"]:
         row = conn.execute(
