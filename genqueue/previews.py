@@ -9,11 +9,11 @@ The bounds, and why:
 
 - ``INTERVAL_S`` 0.3: at most about three a second per task, enough to watch a picture form,
   the first one 0.3 s into the run. A picture that comes sooner waits as the *pending* one,
-  and a newer one replaces it (only the latest picture matters); it is sent when its time
-  has come and the handler next calls the context (``preview`` or ``progress``), or when
-  the run ends, so a run shorter than 0.3 s sends one preview: its last picture. The
-  worker's flusher sends at most one per round (0.2 s) on top of that, whatever a context
-  does.
+  and a newer one replaces it (only the latest picture matters); it is sent once its time
+  has come, at the handler's next call of the context (``preview`` or ``progress``) or the
+  worker's next flush round (0.2 s), whichever is first, or when the run ends, so a run
+  shorter than 0.3 s sends one preview: its last picture. The flusher sends at most one per
+  round, whatever a context does.
 - ``MAX_SIDE`` 256 px on the longest side: a thumbnail that shows where the picture is
   going, and what a console card or a phone shows at full resolution.
 - ``MAX_BYTES`` 24 KiB (32 KiB of base64 in the event): a render is 5-10 KB at the first
@@ -263,6 +263,11 @@ class PreviewThrottle:
                 return None
             self._pending = None
             return self._send(image)
+
+    def due_in_s(self) -> float:
+        """Seconds until a pending picture's time comes (0: it has)."""
+        with self._lock:
+            return max(0.0, self._interval_s - (self._clock() - self._last))
 
     def due(self) -> Preview | None:
         """The pending picture, if its time has come. Cheap when nothing is pending."""

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -401,3 +401,20 @@ class Cluster:
                 if fields["type"] == "task.succeeded":
                     counts[fields["task_id"]] = counts.get(fields["task_id"], 0) + 1
         return counts
+
+
+PREVIEW_KINDS = "tests.preview_kinds"
+
+
+@contextlib.contextmanager
+def line_and_previews(data_dir: Path) -> Iterator[Cluster]:
+    """A cluster for task pages: an API with the preview kinds, one worker taking one debug
+    task at a time (so tasks wait in line behind it) and one worker for the previews queue."""
+    cluster = Cluster(data_dir)
+    try:
+        cluster.start_api(["--kinds", PREVIEW_KINDS])
+        cluster.start_worker(queues="debug", concurrency=1)
+        cluster.start_worker(queues="previews", kinds=PREVIEW_KINDS, concurrency=1)
+        yield cluster
+    finally:
+        cluster.stop()

@@ -294,9 +294,12 @@ class Execution:
             log.exception("progress of %s not recorded", self.task.id)
 
     async def _take_preview(self) -> Preview | None:
-        """The newest preview to send: the one ready, or once the run is over, the one still
-        waiting for its time (encoded off the event loop), which is newer."""
+        """The newest preview to send: the one ready; else the one waiting for its time once
+        that has come, so a handler busy with a long step without calling the context still
+        shows its last picture; once the run is over, the one waiting, which is newer. Those
+        two are encoded off the event loop."""
         ready, self._ctx.preview_ready = self._ctx.preview_ready, None
-        if self.done and self._ctx.previews.waiting:
-            return await asyncio.to_thread(self._ctx.previews.flush) or ready
+        previews = self._ctx.previews
+        if previews.waiting and (self.done or ready is None):
+            return await asyncio.to_thread(previews.flush if self.done else previews.due) or ready
         return ready

@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -57,7 +58,12 @@ class Job:
 
 
 class _ChildContext:
-    """TaskContext inside a pool process: progress, events and previews go up the pipe."""
+    """TaskContext inside a pool process: progress, events and previews go up the pipe.
+
+    A picture waiting for its time is sent by a timer once that has come, so a handler busy
+    with a long step without calling the context still shows its last picture (as the
+    worker's flusher does for handlers it runs itself). The handler's thread and the timer
+    share the pipe under a lock; ``end`` stops the timer before the outcome is sent."""
 
     def __init__(self, conn: Connection, job: Job, resources: Resources) -> None:
         self._conn = conn
@@ -65,6 +71,9 @@ class _ChildContext:
         self._resources = resources
         self._artifacts = ArtifactStore(job.artifact_root)
         self._previews = PreviewThrottle()
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._ended = False
 
     @property
     def task_id(self) -> str:
@@ -79,7 +88,7 @@ class _ChildContext:
         return False  # a cancelled run is killed, it never needs to look
 
     def progress(self, fraction: float, message: str = "") -> None:
-        self._conn.send(("progress", min(1.0, max(0.0, fraction)), message))
+        self._send(("progress", min(1.0, max(0.0, fraction)), message))
         self._send_preview(self._previews.due())
 
     def save_artifact(self, name: str, data: bytes, content_type: str) -> str:
@@ -93,18 +102,47 @@ class _ChildContext:
 
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
         check_event(event_type, data)
-        self._conn.send(("event", event_type, data))
+        self._send(("event", event_type, data))
 
     def preview(self, image: Any) -> None:
         self._send_preview(self._previews.offer(image))
+        if self._previews.waiting:
+            self._arm()
 
-    def end(self) -> None:
-        """The run is over: send the preview still waiting for its time (before the result)."""
-        self._send_preview(self._previews.flush())
+    def end(self, flush: bool) -> None:
+        """The run is over: no more timed sends, and (``flush``, a run that returned) the
+        preview still waiting for its time, before the outcome."""
+        with self._lock:
+            self._ended = True
+            timer = self._timer
+        if timer is not None:
+            timer.cancel()
+            timer.join()  # a send under way ends before the outcome goes
+        if flush:
+            self._send_preview(self._previews.flush())
+
+    def _arm(self) -> None:
+        with self._lock:
+            if self._timer is None and not self._ended:
+                self._timer = threading.Timer(self._previews.due_in_s(), self._on_time)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _on_time(self) -> None:
+        preview = self._previews.due()  # encoded here, off the handler's thread
+        with self._lock:
+            self._timer = None
+        self._send_preview(preview)
+        if self._previews.waiting:  # taken by a context call meanwhile, or a newer one came
+            self._arm()
 
     def _send_preview(self, preview: Preview | None) -> None:
         if preview is not None:
-            self._conn.send(("preview", preview))
+            self._send(("preview", preview))
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._conn.send(message)
 
     @property
     def inputs(self) -> InputReader:
@@ -151,24 +189,26 @@ def _serve(conn: Connection, resources: Resources) -> None:
             job: Job = conn.recv()
         except EOFError:
             return
+        ctx = _ChildContext(conn, job, resources)
+        outcome: tuple[Any, ...]
         try:
             target = import_object(job.import_path)
-            ctx = _ChildContext(conn, job, resources)
             if isinstance(target, Kind):
                 payload = target.payload_model.model_validate(job.payload)
                 resources.ready_sync(target.resources_for(job.payload))
                 result = target.dump_result(target.handler(payload, ctx))
             else:
                 result = target(job.payload, ctx)
-            ctx.end()
-            conn.send(("ok", result))
+            outcome = ("ok", result)
         except Retry as exc:
             asked = exc.retry_after_s if isinstance(exc, RateLimited) else None
-            conn.send(("retry", type(exc) is RateLimited, str(exc), exc.delay_s, asked))
+            outcome = ("retry", type(exc) is RateLimited, str(exc), exc.delay_s, asked)
         except (InvalidInputError, ForbiddenPathError) as exc:
-            conn.send(("invalid", str(exc)))
+            outcome = ("invalid", str(exc))
         except Exception as exc:
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            outcome = ("error", f"{type(exc).__name__}: {exc}")
+        ctx.end(flush=outcome[0] == "ok")
+        conn.send(outcome)
 
 
 class _Child:

@@ -13,11 +13,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.console.conftest import PHONE, axe_violations, no_horizontal_scroll, screenshots
-from tests.helpers import Cluster, json_of, wait_until
+from tests.helpers import Cluster, json_of, line_and_previews, wait_until
 
 pytestmark = pytest.mark.browser
-
-KINDS = "tests.preview_kinds"
 
 # The caption of the first picture the page shows, however briefly.
 RECORD_FIRST_PREVIEW = """
@@ -33,15 +31,8 @@ new MutationObserver(() => {
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """One task at a time on the debug queue, so tasks wait in line; one preview worker."""
-    cluster = Cluster(tmp_path_factory.mktemp("console-task-page"))
-    try:
-        cluster.start_api(["--kinds", KINDS])
-        cluster.start_worker(queues="debug", concurrency=1)
-        cluster.start_worker(queues="previews", kinds=KINDS, concurrency=1)
+    with line_and_previews(tmp_path_factory.mktemp("console-task-page")) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def submit(cluster: Cluster, kind: str, payload: dict[str, Any]) -> str:
@@ -92,8 +83,14 @@ def test_the_place_in_line_moves_without_a_reload(
 def test_a_page_opened_mid_run_shows_its_history_and_latest_preview(
     page: Page, cluster: Cluster, tmp_path: Path
 ) -> None:
-    task = submit(cluster, "test.preview-async", {"frames": 4, "frame_s": 1.0})
-    wait_until(lambda: read(cluster, task)["preview"], 30, 0.05, "a first preview")
+    gate = tmp_path / "gate"  # the run ends once it exists
+    task = submit(cluster, "test.preview-async", {"frames": 4, "frame_s": 0.01, "gate": str(gate)})
+
+    def all_frames_shown() -> bool:
+        now = read(cluster, task)
+        return bool(now["preview"]) and now["progress"]["fraction"] == 1.0
+
+    wait_until(all_frames_shown, 30, 0.05, "all four frames")
 
     page.add_init_script(RECORD_FIRST_PREVIEW)
     page.goto(f"/#/tasks/{task}")
@@ -105,6 +102,7 @@ def test_a_page_opened_mid_run_shows_its_history_and_latest_preview(
     expect(timeline.filter(has_text="started on")).to_have_count(1)  # from the history
     check_page(page, tmp_path, "task-running")
 
+    gate.touch()
     expect(page.locator("#task-status")).to_have_text("succeeded", timeout=20_000)
     expect(page.locator("#live-preview")).to_be_hidden()
     expect(timeline.filter(has_text="queued")).to_have_count(1)

@@ -17,7 +17,7 @@ from genqueue import AsyncClient, Client, TaskStatus
 from genqueue.api.schemas import TaskPublic
 from genqueue.client import Preview
 from genqueue.previews import INTERVAL_S, MAX_BYTES, MAX_SIDE
-from tests.helpers import Cluster
+from tests.helpers import Cluster, wait_until
 from tests.preview_kinds import grey_of
 
 pytestmark = pytest.mark.system
@@ -104,6 +104,27 @@ def test_previews_come_from_every_executor_the_last_picture_last(
     greys = [grey(p) for p in previews]
     assert greys == sorted(greys) and abs(greys[-1] - grey_of(frames - 1)) <= 3
     assert {(p.width, p.height) for p in previews} == {(256, 192)}
+
+
+@pytest.mark.parametrize(
+    "kind", ["test.preview-async", "test.preview-thread", "test.preview-process"]
+)
+def test_a_picture_shown_before_a_long_step_is_seen_during_it(
+    kinds_cluster: Cluster, kind: str, tmp_path: Path
+) -> None:
+    """One picture at once (too soon to send then), then a long step that never calls the
+    context: the picture goes out when its time comes, not when the run ends."""
+    gate = tmp_path / "gate"  # the long step ends once it exists
+    with Client(kinds_cluster.url) as client:
+        task = client.submit(kind, {"frames": 1, "frame_s": 0.0, "gate": str(gate)})
+        try:
+            seen = wait_until(lambda: client.get(task.id).preview, 30, 0.05, "the preview")
+            assert client.get(task.id).status == TaskStatus.RUNNING
+        finally:
+            gate.touch()
+        done = client.wait(task.id)
+    assert seen.startswith("data:image/jpeg;base64,")
+    assert done.status == TaskStatus.SUCCEEDED, kinds_cluster.logs()
 
 
 async def test_the_async_client_yields_previews_until_the_task_finishes(

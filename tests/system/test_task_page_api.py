@@ -6,30 +6,22 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from genqueue import Client, TaskStatus
 from genqueue.api.schemas import TaskPublic
-from tests.helpers import Cluster, wait_until
+from tests.helpers import Cluster, line_and_previews, wait_until
 
 pytestmark = pytest.mark.system
-
-KINDS = "tests.preview_kinds"
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """One worker on the debug queue, one task at a time, so tasks wait in line behind it."""
-    cluster = Cluster(tmp_path_factory.mktemp("task-page-api"))
-    try:
-        cluster.start_api(["--kinds", KINDS])
-        cluster.start_worker(queues="debug", concurrency=1)
-        cluster.start_worker(queues="previews", kinds=KINDS, concurrency=1)
+    with line_and_previews(tmp_path_factory.mktemp("task-page-api")) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def test_task_events_are_a_finished_tasks_history_oldest_first(cluster: Cluster) -> None:
@@ -50,13 +42,16 @@ def shown(task: TaskPublic) -> TaskPublic | None:
     return task if task.preview else None
 
 
-def test_a_running_task_read_carries_its_latest_preview(cluster: Cluster) -> None:
+def test_a_running_task_read_carries_its_latest_preview(cluster: Cluster, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"  # the run ends once it exists
     with Client(cluster.url) as client:
-        task = client.submit("test.preview-async", {"frames": 25, "frame_s": 0.2})
+        payload = {"frames": 3, "frame_s": 0.01, "gate": str(gate)}
+        task = client.submit("test.preview-async", payload)
         read = wait_until(lambda: shown(client.get(task.id)), 30, 0.05, "a preview in a read")
         with contextlib.closing(client.events(task_id=task.id)) as stream:
             snapshot = next(stream)
         listed = client.list_tasks(kind="test.preview-async").items
+        gate.touch()
         done = client.wait(task.id)
     assert read.status == TaskStatus.RUNNING, cluster.logs()
     assert read.preview is not None and read.preview.startswith("data:image/jpeg;base64,")
