@@ -3,7 +3,8 @@ need one of several models (``payload.model``) that cost ``GENQUEUE_TEST_MODEL_L
 to load (default 2, a GIL-free wait as reading weights from disk is) and
 ``GENQUEUE_TEST_MODEL_RUN_S`` to run (default 0.02). Every load and unload is written to the
 file named by ``GENQUEUE_TEST_MODEL_LOG`` with the process id, so a test or bench can count
-model loads per worker process."""
+model loads per worker process. The two waits stand for cost (what affinity saves), never for
+synchronisation: a test that needs a run held open gives it a ``gate`` file to wait for."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 from genqueue import TaskContext, kind
 from genqueue.settings import Settings
 from genqueue.warm import model_loader
+from tests.helpers import wait_until
 
 QUEUE = "models"
 
@@ -39,6 +41,7 @@ class ModelPayload(BaseModel):
     model: str
     n: int = 0
     seconds: float | None = None  # this run's cost (None: GENQUEUE_TEST_MODEL_RUN_S)
+    gate: str | None = None  # a file path: the run then ends once it exists
 
 
 @kind(
@@ -59,6 +62,9 @@ def run_model(payload: ModelPayload, ctx: TaskContext) -> dict[str, str]:
         if seconds is not None
         else float(os.environ.get("GENQUEUE_TEST_MODEL_RUN_S", "0.02"))
     )
+    if payload.gate:
+        gate = Path(payload.gate)
+        wait_until(gate.exists, timeout_s=50.0, message=f"gate {gate} opened")
     return dict(model)
 
 

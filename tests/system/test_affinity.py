@@ -92,7 +92,8 @@ def test_a_task_left_to_a_busy_warm_worker_goes_to_an_idle_one_after_the_wait(
         cluster.start_worker("a", concurrency=1, queues=QUEUE, kinds=KINDS)
         _done(cluster, _run(cluster, ["m1"])[0])
         [warm_pid] = {pid for _, pid in loads(tmp_path / "models.log")}
-        [long] = _run(cluster, ["m1"], seconds=8.0)
+        gate = tmp_path / "gate"  # the long task runs until it exists
+        [long] = _run(cluster, ["m1"], gate=str(gate))
         wait_until(
             lambda: httpx.get(f"{cluster.url}/v1/tasks/{long}").json()["status"] == "running",
             20,
@@ -105,6 +106,8 @@ def test_a_task_left_to_a_busy_warm_worker_goes_to_an_idle_one_after_the_wait(
         assert done["result"]["pid"] != str(warm_pid)
         running = httpx.get(f"{cluster.url}/v1/tasks/{long}").json()
         assert running["status"] == "running", "the short task waited for the warm worker"
+        gate.touch()
+        _done(cluster, long)
     finally:
         cluster.stop()
 
