@@ -170,6 +170,15 @@ class Page:
     next_cursor: str | None
 
 
+@dataclass(frozen=True)
+class BatchPage:
+    """One page of a batch listing, newest first; ``next_cursor`` is the id of the last batch
+    of the page when more follow."""
+
+    batches: list[Batch]
+    next_cursor: str | None
+
+
 class Store(Protocol):
     """Task records, batches, leases, events and the worker registry."""
 
@@ -350,6 +359,11 @@ class Store(Protocol):
 
     async def get_batch(self, batch_id: str) -> Batch:
         """The batch with its counts per status, or ``TaskNotFoundError``."""
+
+    async def list_batches(self, user: str | None, limit: int, cursor: str | None) -> BatchPage:
+        """Batches (of ``user`` if given) with their counts, newest first (created_at, then
+        id), from just after the batch ``cursor`` (the last id of the previous page); a cursor
+        no longer stored gives an empty page."""
 
     async def queue_stats(self) -> list[QueueStats]:
         """Counts per status for every queue that has tasks."""

@@ -172,6 +172,11 @@ class TaskPage(BaseModel):
     next_cursor: str | None
 
 
+class BatchPage(BaseModel):
+    items: list[BatchPublic]
+    next_cursor: str | None
+
+
 class BatchCreate(BaseModel):
     """POST /v1/batches body: tasks submitted together, stored all or none."""
 

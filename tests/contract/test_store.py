@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncGenerator
+from datetime import timedelta
 
 import pytest
 
@@ -166,6 +167,28 @@ async def test_batch_counts_and_cancel(store: Store) -> None:
     cancelled = await store.cancel_batch(batch.id)
     assert cancelled.counts == {TaskStatus.SUCCEEDED: 1, TaskStatus.CANCELLED: 2}
     assert cancelled.finished
+
+
+async def test_batches_list_newest_first_by_user_with_counts(store: Store) -> None:
+    start = utcnow()
+    made: list[Batch] = []
+    for i, user in enumerate(["ann", "bob", "ann", "ann", None]):
+        batch = Batch(
+            id=uuid.uuid4().hex, user=user, created_at=start + timedelta(seconds=i), size=2
+        )
+        await store.submit([new_task(batch_id=batch.id, user=user) for _ in range(2)], batch=batch)
+        made.append(batch)
+    await store.cancel_batch(made[3].id)
+    first = await store.list_batches("ann", 2, None)
+    assert [b.id for b in first.batches] == [made[3].id, made[2].id]
+    assert first.batches[0].counts == {TaskStatus.CANCELLED: 2}
+    assert first.batches[1].counts == {TaskStatus.QUEUED: 2} and first.next_cursor is not None
+    rest = await store.list_batches("ann", 2, first.next_cursor)
+    assert [b.id for b in rest.batches] == [made[0].id] and rest.next_cursor is None
+    everyone = await store.list_batches(None, 10, None)
+    assert [b.id for b in everyone.batches] == [b.id for b in reversed(made)]
+    assert (await store.list_batches("nobody", 10, None)).batches == []
+    assert (await store.list_batches(None, 10, "no-such-batch")).batches == []
 
 
 async def test_list_filters_and_paginates_newest_first(store: Store) -> None:

@@ -149,6 +149,13 @@ def test_batch_reports_counts_and_cancels_what_is_left(cluster: Cluster, client:
     cluster.start_worker()
     wait_until(lambda: client.get_batch(second.id).finished, 20, 0.05, "batch to finish")
     assert client.get_batch(second.id).counts[TaskStatus.SUCCEEDED] == 5
+    listed = httpx.get(f"{cluster.url}/v1/batches", params={"user": "bob"}).json()
+    assert [b["id"] for b in listed["items"]] == [batch.id] and listed["next_cursor"] is None
+    assert listed["items"][0]["counts"]["cancelled"] == 3
+    newest = httpx.get(f"{cluster.url}/v1/batches", params={"limit": 1}).json()
+    assert [b["id"] for b in newest["items"]] == [second.id] and newest["next_cursor"] == second.id
+    bad = httpx.get(f"{cluster.url}/v1/batches", params={"limit": 0})
+    assert bad.status_code == 422 and "limit" in bad.text
 
 
 def test_worker_registry_shows_online_then_stopped(cluster: Cluster, client: Client) -> None:

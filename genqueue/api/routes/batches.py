@@ -1,12 +1,15 @@
-"""/v1/batches: tasks submitted together (all or none), their aggregate status, cancel."""
+"""/v1/batches: tasks submitted together (all or none), their aggregate status, the list of
+them newest first, cancel."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from genqueue.api.deps import DispatcherDep, RuntimeDep, StoreDep
 from genqueue.api.routes.tasks import task_request
-from genqueue.api.schemas import BatchCreate, BatchPublic
+from genqueue.api.schemas import BatchCreate, BatchPage, BatchPublic
 from genqueue.dispatch import TaskRequest
 from genqueue.errors import FieldProblem, InvalidInputError
 from genqueue.models import utcnow
@@ -32,6 +35,18 @@ async def submit_batch(body: BatchCreate, runtime: RuntimeDep) -> BatchPublic:
         raise InvalidInputError(problems)
     batch, tasks = await runtime.dispatcher.submit_batch(requests, body.user)
     return BatchPublic.of(batch, [t.id for t in tasks])
+
+
+@router.get("", response_model=BatchPage)
+async def list_batches(
+    store: StoreDep,
+    user: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> BatchPage:
+    """Batches with their counts, newest first, all or one user's; follow ``next_cursor``."""
+    page = await store.list_batches(user, limit, cursor)
+    return BatchPage(items=[BatchPublic.of(b) for b in page.batches], next_cursor=page.next_cursor)
 
 
 @router.get("/{batch_id}", response_model=BatchPublic)

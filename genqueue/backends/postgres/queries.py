@@ -332,6 +332,20 @@ SELECT b.id, b.user_name, b.created_at, b.size,
 FROM batches b WHERE b.id = $1
 """
 
+# $1 user (NULL: all), $2 cursor batch id (NULL: from the newest), $3 limit. Counts per batch
+# from the tasks_batch index, as GET_BATCH.
+LIST_BATCHES = """
+SELECT b.id, b.user_name, b.created_at, b.size,
+    (SELECT jsonb_object_agg(status, n) FROM (
+        SELECT status, count(*) AS n FROM tasks WHERE batch_id = b.id GROUP BY status) s
+    ) AS counts
+FROM batches b
+WHERE ($1::text IS NULL OR b.user_name = $1)
+    AND ($2::text IS NULL
+         OR (b.created_at, b.id) < (SELECT created_at, id FROM batches WHERE id = $2))
+ORDER BY b.created_at DESC, b.id DESC LIMIT $3
+"""
+
 QUEUE_STATS = "SELECT queue, status, count(*) AS n FROM tasks GROUP BY queue, status"
 
 REGISTER_WORKER = """

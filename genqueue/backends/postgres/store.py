@@ -43,6 +43,7 @@ from genqueue.backends.postgres.rows import (
 )
 from genqueue.contracts import (
     OUTBOX_GRACE_S,
+    BatchPage,
     Claim,
     Lease,
     LineEntry,
@@ -339,6 +340,11 @@ class PostgresStore:
         if row is None:
             raise TaskNotFoundError(f"no batch {batch_id!r}")
         return batch_from_row(row)
+
+    async def list_batches(self, user: str | None, limit: int, cursor: str | None) -> BatchPage:
+        rows = await self._db.fetch(q.LIST_BATCHES, user, cursor, limit + 1)
+        batches = [batch_from_row(r) for r in rows[:limit]]
+        return BatchPage(batches, batches[-1].id if len(rows) > limit else None)
 
     async def queue_stats(self) -> list[QueueStats]:
         by_queue: dict[str, dict[TaskStatus, int]] = {}

@@ -21,6 +21,8 @@ end
 -- Batches older than the cutoff with no task left.
 for _, batch in ipairs(redis.call('ZRANGEBYSCORE', P .. ':batches', '-inf', cutoff, 'LIMIT', 0, 1000)) do
   if redis.call('ZCARD', P .. ':by:batch_id:' .. batch) == 0 then
+    local user = redis.call('HGET', P .. ':batch:' .. batch, 'user') or ''
+    redis.call('ZREM', P .. ':batches:user:' .. user, batch)
     redis.call('DEL', P .. ':batch:' .. batch, P .. ':batch:' .. batch .. ':counts')
     redis.call('ZREM', P .. ':batches', batch)
   end

@@ -18,6 +18,7 @@ from genqueue.backends.redis.records import batch_from, service_time_from, task_
 from genqueue.backends.redis.workers import RedisWorkers
 from genqueue.contracts import (
     OUTBOX_GRACE_S,
+    BatchPage,
     Cancelled,
     Claim,
     Failed,
@@ -292,6 +293,30 @@ class RedisStore:
             raise TaskNotFoundError(f"no batch {batch_id!r}")
         counts = await self._r.hgetall(f"{self._p}:batch:{batch_id}:counts")
         return batch_from(record, counts)
+
+    @reached
+    async def list_batches(self, user: str | None, limit: int, cursor: str | None) -> BatchPage:
+        # Newest first: score created_at, ties by id, as the SQL stores order them.
+        index = f"{self._p}:batches" if user is None else f"{self._p}:batches:user:{user}"
+        start = 0
+        if cursor is not None:
+            rank = await self._r.zrevrank(index, cursor)
+            if rank is None:
+                return BatchPage([], None)
+            start = rank + 1
+        ids = await self._r.zrevrange(index, start, start + limit)
+        async with self._r.pipeline(transaction=False) as pipe:
+            for batch_id in ids[:limit]:
+                pipe.hgetall(f"{self._p}:batch:{batch_id}")
+                pipe.hgetall(f"{self._p}:batch:{batch_id}:counts")
+            replies = await pipe.execute()
+        batches = [
+            batch_from(record, counts)
+            for record, counts in zip(replies[::2], replies[1::2], strict=True)
+            if record
+        ]
+        more = len(ids) > limit and bool(batches)
+        return BatchPage(batches, batches[-1].id if more else None)
 
     @reached
     async def queue_stats(self) -> list[QueueStats]:

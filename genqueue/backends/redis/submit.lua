@@ -11,6 +11,7 @@ if batch then
   redis.call('HSET', P .. ':batch:' .. batch.id, 'id', batch.id, 'user', batch.user or '',
     'created_at', tostring(batch.created_at), 'size', batch.size)
   redis.call('ZADD', P .. ':batches', batch.created_at, batch.id)
+  redis.call('ZADD', P .. ':batches:user:' .. (batch.user or ''), batch.created_at, batch.id)
 end
 for i, t in ipairs(tasks) do
   local existing = false

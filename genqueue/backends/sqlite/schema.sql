@@ -84,6 +84,9 @@ CREATE TABLE IF NOT EXISTS batches (
     created_at REAL    NOT NULL,
     size       INTEGER NOT NULL
 );
+-- Store.list_batches: newest first, all or one user's.
+CREATE INDEX IF NOT EXISTS batches_created ON batches (created_at, id);
+CREATE INDEX IF NOT EXISTS batches_user ON batches (user, created_at, id);
 
 -- Live events for SSE and waiters; kept briefly (the store is the history, not this).
 CREATE TABLE IF NOT EXISTS events (

@@ -25,6 +25,7 @@ from genqueue.backends.sqlite.rows import (
 )
 from genqueue.contracts import (
     OUTBOX_GRACE_S,
+    BatchPage,
     Claim,
     Lease,
     LineEntry,
@@ -366,6 +367,47 @@ class SqliteStore:
                 size=row["size"],
                 counts={TaskStatus(s): n for s, n in counts},
             )
+
+        return await self._db.run(run)
+
+    async def list_batches(self, user: str | None, limit: int, cursor: str | None) -> BatchPage:
+        def run(conn: Conn) -> BatchPage:
+            clauses: list[str] = []
+            params: list[Any] = []
+            if user is not None:
+                clauses.append("user = ?")
+                params.append(user)
+            if cursor is not None:
+                clauses.append(
+                    "(created_at, id) < (SELECT created_at, id FROM batches WHERE id = ?)"
+                )
+                params.append(cursor)
+            where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+            rows = conn.execute(
+                f"SELECT * FROM batches {where} ORDER BY created_at DESC, id DESC LIMIT ?",
+                (*params, limit + 1),
+            ).fetchall()
+            more, rows = len(rows) > limit, rows[:limit]
+            counts: dict[str, dict[TaskStatus, int]] = {r["id"]: {} for r in rows}
+            if rows:
+                marks = ", ".join("?" * len(rows))
+                for batch_id, status, n in conn.execute(
+                    f"SELECT batch_id, status, count(*) FROM tasks WHERE batch_id IN ({marks})"
+                    " GROUP BY batch_id, status",
+                    list(counts),
+                ):
+                    counts[batch_id][TaskStatus(status)] = n
+            batches = [
+                Batch(
+                    id=r["id"],
+                    user=r["user"],
+                    created_at=from_epoch(r["created_at"]),
+                    size=r["size"],
+                    counts=counts[r["id"]],
+                )
+                for r in rows
+            ]
+            return BatchPage(batches, batches[-1].id if more else None)
 
         return await self._db.run(run)
 

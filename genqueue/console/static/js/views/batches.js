@@ -197,16 +197,10 @@ function showProblems(err, { options, promptsField, formError, lines }) {
   first.focus();
 }
 
-// There is no list-batches endpoint: the user's newest tasks name their batches, so the
-// distinct batch ids among them (newest first) are the user's recent batches.
+/** The user's newest batches with their counts (GET /v1/batches). */
 async function recentBatches(user) {
-  const page = await api("/v1/tasks", { query: { user, limit: 500 } });
-  const ids = [...new Set(page.items.map((t) => t.batch_id).filter(Boolean))].slice(0, RECENT);
-  const batches = await Promise.all(ids.map((id) => api(`/v1/batches/${id}`).catch((err) => {
-    if (err.status === 404) return null; // purged since (retention)
-    throw err;
-  })));
-  return batches.filter(Boolean);
+  const page = await api("/v1/batches", { query: { user, limit: RECENT } });
+  return page.items;
 }
 
 function recentTable(batches) {
