@@ -44,15 +44,19 @@ def kind_mean(times: Sequence[ServiceTime], queue: str, kind: str) -> float | No
 
 
 def start_in_s(position: int, capacity: Capacity, permits: int | None = None) -> float | None:
-    """Seconds until a queued task at ``position`` starts; None when nothing serves its queue
-    or no run of it was ever measured. ``permits``: the limit of the resource it needs."""
+    """Seconds until a queued task at ``position`` starts; None when nothing serves its queue,
+    or when it must wait for runs to end and no run of its queue was ever measured (one with
+    a free slot starts now, measured or not). ``permits``: the limit of the resource it
+    needs."""
     slots = capacity.slots if permits is None else min(capacity.slots, permits)
-    if slots <= 0 or capacity.mean_s is None:
+    if slots <= 0:
         return None
     running = min(capacity.running, slots)
     runs_before = running + position - slots
     if runs_before <= 0:
         return 0.0
+    if capacity.mean_s is None:
+        return None
     return runs_before * capacity.mean_s / slots
 
 

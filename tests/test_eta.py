@@ -26,7 +26,11 @@ def test_a_limit_narrows_the_slots() -> None:
 
 def test_no_worker_or_no_measurement_gives_no_estimate() -> None:
     assert start_in_s(1, Capacity(slots=0, running=0, mean_s=1.0)) is None
-    assert start_in_s(1, Capacity(slots=2, running=0, mean_s=None)) is None
+    assert start_in_s(1, Capacity(slots=2, running=2, mean_s=None)) is None
+
+
+def test_a_free_slot_means_now_before_any_run_was_measured() -> None:
+    assert start_in_s(2, Capacity(slots=2, running=0, mean_s=None)) == 0.0
 
 
 def test_queue_mean_weighs_kinds_by_runs_seen() -> None:
