@@ -253,3 +253,39 @@ def test_an_unknown_task_says_so(page: Page, problems: Problems) -> None:
     page.goto(f"/#/tasks/{'0' * 32}")
     expect(page.get_by_role("heading", name="Task not found")).to_be_visible()
     expect(page.get_by_role("alert").filter(has_text="no task")).to_be_visible()
+
+
+def tab_to(page: Page, target: str, presses: int = 60) -> None:
+    """Press Tab until the element matching ``target`` has focus: it is reachable by
+    keyboard, in the page's focus order."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => document.activeElement?.matches(s) ?? false", target):
+            return
+    raise AssertionError(f"{target} not reached with {presses} presses of Tab")
+
+
+def test_the_keyboard_alone_submits_a_task_and_cancels_it(
+    page: Page, cluster: Cluster, user: str
+) -> None:
+    page.goto("/")
+    tab_to(page, "a.skip")
+    page.keyboard.press("Enter")  # skip the navigation: focus goes to the view
+    expect(page.locator("#view")).to_be_focused()
+    tab_to(page, "#kind")
+    page.keyboard.type("video.generate")  # a closed select picks the option typed
+    expect(page.locator("#kind")).to_have_value("video.generate")
+    tab_to(page, "#f-prompt")
+    page.keyboard.type("waves at dawn")
+    tab_to(page, "#submit")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(TASK_PAGE)
+    [stored] = tasks_of(cluster, user)
+    assert stored["kind"] == "video.generate" and stored["payload"]["prompt"] == "waves at dawn"
+
+    page.goto("/#/tasks")
+    expect(page.locator(".task-item .badge")).to_have_text("queued")
+    tab_to(page, ".task-item button[aria-label^='Cancel']")
+    page.keyboard.press("Enter")
+    expect(page.locator(".task-item .badge")).to_have_text("cancelled")
+    assert tasks_of(cluster, user)[0]["status"] == "cancelled"

@@ -79,5 +79,11 @@ onReachability((up) => {
   banner.textContent = up ? "" : "The API cannot be reached; retrying. What you see may be out of date.";
 });
 
+// The skip link moves focus to the view; followed as a link, its "#view" would be a route.
+document.querySelector("a.skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  root.focus();
+});
+
 window.addEventListener("hashchange", show);
 show();
