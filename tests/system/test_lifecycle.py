@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -176,30 +178,45 @@ def test_worker_registry_shows_online_then_stopped(cluster: Cluster, client: Cli
 async def test_degraded_worker_shows_in_workers_metrics_and_cli(
     cluster: Cluster, settings: Settings
 ) -> None:
-    # Written through the store the API reads, as a worker whose broker is down would beat.
+    # Written through the store the API reads, as a worker whose broker is down would beat,
+    # beating on while the test looks (a silent one goes offline within seconds here).
     reason = "broker unreachable since 12:01:02: Redis: Connection refused"
     store = await open_store(cluster.store_url, settings)
+
+    async def beat() -> None:
+        while True:
+            await store.heartbeat_worker("w-degraded", [], 0, 0, degraded=reason)
+            await asyncio.sleep(settings.heartbeat_s)  # a worker's own pace, not a wait
+
+    await store.register_worker(worker_info("w-degraded", ("debug",)))
+    await store.heartbeat_worker("w-degraded", [], 0, 0, degraded=reason)
+    beating = asyncio.create_task(beat())
     try:
-        await store.register_worker(worker_info("w-degraded", ("debug",)))
-        await store.heartbeat_worker("w-degraded", [], 0, 0, degraded=reason)
+        async with AsyncClient(cluster.url) as client:
+            [info] = [w for w in await client.workers() if w.id == "w-degraded"]
+        assert (info.status, info.reason) == (WorkerStatus.DEGRADED, reason)
+        async with httpx.AsyncClient(base_url=cluster.url) as http:
+            metrics = (await http.get("/metrics")).text
+        assert 'genqueue_workers{status="degraded"} 1.0' in metrics
+        assert 'genqueue_workers{status="online"} 0.0' in metrics
+        command = [sys.executable, "-m", "genqueue", "workers", "--url", cluster.url]
+        table = (
+            await asyncio.to_thread(
+                subprocess.run,
+                command,
+                env={**os.environ, "COLUMNS": "250"},
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=30,
+            )
+        ).stdout
+        assert "degraded" in table and reason in table, table
     finally:
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating
         await store.aclose()
-    async with AsyncClient(cluster.url) as client:
-        [info] = [w for w in await client.workers() if w.id == "w-degraded"]
-    assert (info.status, info.reason) == (WorkerStatus.DEGRADED, reason)
-    async with httpx.AsyncClient(base_url=cluster.url) as http:
-        metrics = (await http.get("/metrics")).text
-    assert 'genqueue_workers{status="degraded"} 1.0' in metrics
-    assert 'genqueue_workers{status="online"} 0.0' in metrics
-    table = subprocess.run(
-        [sys.executable, "-m", "genqueue", "workers", "--url", cluster.url],
-        env={**os.environ, "COLUMNS": "250"},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout
-    assert "degraded" in table and reason in table, table
 
 
 def test_queues_and_health_and_metrics(cluster: Cluster, client: Client) -> None:

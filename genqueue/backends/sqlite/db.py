@@ -1,9 +1,14 @@
-"""One SQLite connection on one thread: every operation is a plain function run there.
+"""Two SQLite connections, each on its own thread: every operation is a plain function run on
+one of them.
 
 Running a whole transaction as one synchronous function on the connection's own thread makes it
 atomic with respect to this process (nothing interleaves) and costs one thread hop per
 operation, not one per statement. ``BEGIN IMMEDIATE`` takes the file's write lock up front, so
 transactions from several processes serialise instead of failing half-way.
+
+Reads (:meth:`Database.run`) go to a second, read-only connection: WAL lets them run beside
+any writer, so a read never queues behind this process's writes waiting for the file's write
+lock (with busy workers that wait can last seconds, and an API read would have sat behind it).
 """
 
 from __future__ import annotations
@@ -83,26 +88,51 @@ def busy_timeout_s(url: str) -> float:
     return seconds
 
 
+class _Connection:
+    """One connection and the one thread that uses it."""
+
+    def __init__(self, name: str) -> None:
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix=name)
+        self.conn: sqlite3.Connection | None = None
+
+    def call(self, fn: Callable[[sqlite3.Connection], T], path: Path) -> T:
+        if self.conn is None:
+            raise BackendUnavailableError(f"SQLite {path} is closed")
+        return fn(self.conn)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
 class Database:
-    """A SQLite file opened in WAL mode, reached through a single-thread executor."""
+    """A SQLite file opened in WAL mode: a writing and a read-only connection, each reached
+    through its own single-thread executor."""
 
     def __init__(self, path: Path, busy_timeout_s: float = BUSY_TIMEOUT_MS / 1000) -> None:
         self.path = path
         self.busy_timeout_s = busy_timeout_s
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite:{path.name}")
-        self._conn: sqlite3.Connection | None = None
+        self._writer = _Connection(f"sqlite-w:{path.name}")
+        self._reader = _Connection(f"sqlite-r:{path.name}")
 
     @classmethod
     async def open(cls, url: str) -> Database:
         db = cls(path_from_url(url), busy_timeout_s(url))
         db.path.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.get_running_loop().run_in_executor(db._executor, db._connect)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(db._writer.executor, db._connect_writer)
+        await loop.run_in_executor(db._reader.executor, db._connect_reader)
         return db
 
-    def _connect(self) -> None:
+    def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout_s)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout={round(self.busy_timeout_s * 1000)}")
+        return conn
+
+    def _connect_writer(self) -> None:
+        conn = self._open()
         conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a commit survives any process crash; only an OS crash or power
         # loss can drop the last commits. FULL would fsync every commit.
@@ -111,33 +141,34 @@ class Database:
         # Under the write lock, so that processes starting together create it once.
         conn.executescript(f"BEGIN IMMEDIATE;\n{schema}\nCOMMIT;")
         transaction(conn, add_columns)
-        self._conn = conn
+        self._writer.conn = conn
+
+    def _connect_reader(self) -> None:
+        conn = self._open()
+        conn.execute("PRAGMA query_only=ON")  # a write sent here by mistake fails loudly
+        self._reader.conn = conn
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(connection)`` on the database thread."""
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, self._call, fn)
-        except sqlite3.OperationalError as exc:
-            raise BackendUnavailableError(f"SQLite {self.path}: {exc}") from exc
+        """Run ``fn(connection)``, which only reads, on the reading thread: one consistent
+        snapshot per statement, none waiting for the write lock."""
+        return await self._on(self._reader, fn)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(connection)`` inside one ``BEGIN IMMEDIATE`` transaction."""
-        return await self.run(lambda conn: transaction(conn, fn))
+        return await self._on(self._writer, lambda conn: transaction(conn, fn))
 
-    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._conn is None:
-            raise BackendUnavailableError(f"SQLite {self.path} is closed")
-        return fn(self._conn)
+    async def _on(self, where: _Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(where.executor, where.call, fn, self.path)
+        except sqlite3.OperationalError as exc:
+            raise BackendUnavailableError(f"SQLite {self.path}: {exc}") from exc
 
     async def aclose(self) -> None:
-        def close(conn: sqlite3.Connection) -> None:
-            conn.close()
-            self._conn = None
-
-        if self._conn is not None:
-            await self.run(close)
-        self._executor.shutdown(wait=True)
+        loop = asyncio.get_running_loop()
+        for where in (self._reader, self._writer):
+            await loop.run_in_executor(where.executor, where.close)
+            where.executor.shutdown(wait=True)
 
 
 def add_columns(conn: sqlite3.Connection) -> None:
