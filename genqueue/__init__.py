@@ -4,7 +4,13 @@ The public surface is what this module exports; everything else is internal.
 """
 
 from genqueue.client import AsyncClient, Client
-from genqueue.errors import GenqueueError, RateLimited, Retry
+from genqueue.errors import (
+    GenqueueError,
+    RateLimited,
+    Retry,
+    TaskFailedError,
+    WaitTimeoutError,
+)
 from genqueue.kinds import Kind, TaskContext, kind
 from genqueue.models import Task, TaskStatus
 from genqueue.retry import RetryPolicy
@@ -19,6 +25,8 @@ __all__ = [
     "RetryPolicy",
     "Task",
     "TaskContext",
+    "TaskFailedError",
     "TaskStatus",
+    "WaitTimeoutError",
     "kind",
 ]

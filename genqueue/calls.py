@@ -4,10 +4,12 @@ send exactly the same requests and differ only in how they send them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -16,16 +18,55 @@ from pydantic import BaseModel
 from genqueue.api.schemas import BatchPublic, BrokerPublic, QueuePublic, TaskPage, TaskPublic
 from genqueue.errors import (
     BackendUnavailableError,
+    ConfigError,
     FieldProblem,
     GenqueueError,
     IdempotencyConflictError,
     InvalidInputError,
     TaskNotFoundError,
+    WaitTimeoutError,
 )
-from genqueue.models import LimitStatus, WorkerInfo
+from genqueue.models import FINISHED, LimitStatus, TaskStatus, WorkerInfo
+from genqueue.sse import RECONNECT
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+API_KEY_ENV = "GENQUEUE_API_KEY"
+RUN_TIMEOUT_S = 600.0  # what ``run`` and ``map`` wait by default before WaitTimeoutError
+WAIT_SLICE_S = 60.0  # one long poll of ``/wait`` (the API allows 300): a dead one shows soon
+PAGE = 500  # the most ``GET /v1/tasks`` gives at once
+
+
+class BatchOptions(TypedDict, total=False):
+    """What ``map`` passes on for every task of its batch (as :meth:`Client.submit_batch`)."""
+
+    user: str | None
+    priority: int
+    queue: str | None
+    delay_s: float | None
+    run_at: datetime | None
+    start_by: datetime | None
+    cancel_after_s: float | None
+
+
+class SubmitOptions(BatchOptions, total=False):
+    """The options of :meth:`Client.submit`, for ``run`` to pass on."""
+
+    idempotency_key: str | None
+
+
+def auth_headers(api_key: str | None) -> dict[str, str]:
+    """``Authorization: Bearer <key>`` for the key given, else ``GENQUEUE_API_KEY`` if set
+    (``""`` sends none even then). A key read from a file may end in a newline: stripped."""
+    key = (os.environ.get(API_KEY_ENV) if api_key is None else api_key) or ""
+    key = key.strip()
+    if not key:
+        return {}
+    if not key.isascii() or any(c.isspace() or not c.isprintable() for c in key):
+        raise ConfigError(f"an API key is one printable ASCII word (from {API_KEY_ENV} or api_key)")
+    return {"Authorization": f"Bearer {key}"}
 
 
 def raise_for(response: httpx.Response) -> None:
@@ -117,6 +158,56 @@ def submit(
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     body = task_body(kind, payload, user, priority, queue, schedule)
     return Call("POST", "/v1/tasks", TaskPublic.model_validate, {"json": body, "headers": headers})
+
+
+def map_tasks(
+    kind: str, payloads: Iterable[dict[str, Any] | None], options: BatchOptions
+) -> Call[BatchPublic]:
+    """``map``'s batch: one task of ``kind`` per payload, in order."""
+    priority, queue = options.get("priority", 0), options.get("queue")
+    tasks = [task_body(kind, p, None, priority, queue, Schedule()) for p in payloads]
+    schedule = Schedule(
+        options.get("delay_s"),
+        options.get("run_at"),
+        options.get("start_by"),
+        options.get("cancel_after_s"),
+    )
+    return submit_batch(tasks, options.get("user"), schedule)
+
+
+def finished_page(batch_id: str, status: TaskStatus, cursor: str | None) -> Call[TaskPage]:
+    """One page of a batch's tasks in a finished status (no queue positions to compute)."""
+    assert status in FINISHED
+    return list_tasks(
+        {"batch_id": batch_id, "status": status.value, "limit": PAGE, "cursor": cursor}
+    )
+
+
+def still_running(task: TaskPublic, timeout_s: float) -> WaitTimeoutError:
+    return WaitTimeoutError(
+        f"task {task.id} ({task.kind}) still {task.status.value} after {timeout_s:g} s",
+        task=task,
+    )
+
+
+class Deadline:
+    """The time a ``run`` may take: how long the next long poll may last, and the pause
+    after an outage (the API restarting, a backend down) before asking again."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._at = time.monotonic() + timeout_s
+        self._failures = 0
+
+    def left_s(self) -> float:
+        return max(0.0, self._at - time.monotonic())
+
+    def poll_s(self) -> float:
+        return min(self.left_s(), WAIT_SLICE_S)
+
+    def pause_s(self) -> float:
+        self._failures += 1
+        return min(RECONNECT.delay_s(self._failures), self.left_s())
 
 
 def get(task_id: str) -> Call[TaskPublic]:

@@ -1,202 +1,68 @@
-"""The HTTP API in Python: ``AsyncClient`` and ``Client`` (same methods), on httpx.
+"""The HTTP API in Python: ``Client`` (blocking) here, ``AsyncClient`` (asyncio) in
+``genqueue/async_client.py``, with the same methods, on httpx.
 
 Request building and response parsing are shared (``genqueue/calls.py``); the two classes
 differ only in how they send. Errors come back as genqueue exceptions: 404 ->
 TaskNotFoundError, 422 -> InvalidInputError (with the fields), 409 ->
-IdempotencyConflictError, 503 -> BackendUnavailableError.
+IdempotencyConflictError, 503 -> BackendUnavailableError; a task that ends without a result
+in ``run`` or ``map`` -> TaskFailedError, a wait that runs out -> WaitTimeoutError.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from datetime import datetime
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar, Unpack, overload
 
 import httpx
+from pydantic import BaseModel
 
 from genqueue import calls
 from genqueue.api.schemas import BatchPublic, BrokerPublic, QueuePublic, TaskPage, TaskPublic
+from genqueue.async_client import AsyncClient as AsyncClient  # part of the client API
+from genqueue.batch_follow import BatchFollower
+from genqueue.calls import DEFAULT_URL as DEFAULT_URL  # part of the client API
+from genqueue.calls import RUN_TIMEOUT_S, BatchOptions, SubmitOptions
+from genqueue.errors import TaskFailedError
 from genqueue.models import FINISHED, EventType, LimitStatus, WorkerInfo
 from genqueue.previews import Preview as Preview  # part of the client API
 from genqueue.sse import BROKEN, STREAM_TIMEOUT, Resume, SseDecoder
 from genqueue.sse import ServerEvent as ServerEvent  # part of the client API
-
-DEFAULT_URL = "http://127.0.0.1:8000"
+from genqueue.task_updates import (
+    TaskFinished,
+    TaskSnapshot,
+    TaskUpdate,
+    ends,
+    finished,
+    result_of,
+    update_of,
+)
 
 T = TypeVar("T")
-
-
-class AsyncClient:
-    """Async client of a genqueue API."""
-
-    def __init__(
-        self,
-        base_url: str = DEFAULT_URL,
-        *,
-        timeout_s: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, transport=transport)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def _run(self, call: calls.Call[T]) -> T:
-        kwargs = dict(call.kwargs)
-        check = kwargs.pop("check", True)
-        response = await self._http.request(call.method, call.url, **kwargs)
-        if check:
-            calls.raise_for(response)
-        return call.parse(response.json())
-
-    async def submit(
-        self,
-        kind: str,
-        payload: dict[str, Any] | None = None,
-        *,
-        user: str | None = None,
-        priority: int = 0,
-        queue: str | None = None,
-        idempotency_key: str | None = None,
-        delay_s: float | None = None,
-        run_at: datetime | None = None,
-        start_by: datetime | None = None,
-        cancel_after_s: float | None = None,
-    ) -> TaskPublic:
-        """Submit a task; ``idempotency_key`` makes a retried submit return the same task.
-        ``delay_s`` or ``run_at`` (not both): not started before then; ``start_by``: not
-        started by then, it ends ``expired``; ``cancel_after_s``: a longer run is stopped."""
-        schedule = calls.Schedule(delay_s, run_at, start_by, cancel_after_s)
-        return await self._run(
-            calls.submit(kind, payload, user, priority, queue, idempotency_key, schedule)
-        )
-
-    async def get(self, task_id: str) -> TaskPublic:
-        return await self._run(calls.get(task_id))
-
-    async def list_tasks(self, **filters: Any) -> TaskPage:
-        """Filters: user, status, kind, batch_id, queue, limit, cursor."""
-        return await self._run(calls.list_tasks(filters))
-
-    async def wait(self, task_id: str, timeout_s: float = 60.0) -> TaskPublic:
-        """Until the task finishes or ``timeout_s`` passes (then its current state)."""
-        return await self._run(calls.wait(task_id, timeout_s))
-
-    async def cancel(self, task_id: str) -> TaskPublic:
-        return await self._run(calls.cancel(task_id))
-
-    async def submit_batch(
-        self,
-        tasks: list[dict[str, Any]],
-        *,
-        user: str | None = None,
-        delay_s: float | None = None,
-        run_at: datetime | None = None,
-        start_by: datetime | None = None,
-        cancel_after_s: float | None = None,
-    ) -> BatchPublic:
-        """Submit tasks (``{"kind", "payload", ...}`` each) all or none; the schedule given
-        here applies to every task that does not set its own."""
-        schedule = calls.Schedule(delay_s, run_at, start_by, cancel_after_s)
-        return await self._run(calls.submit_batch(tasks, user, schedule))
-
-    async def get_batch(self, batch_id: str) -> BatchPublic:
-        return await self._run(calls.get_batch(batch_id))
-
-    async def cancel_batch(self, batch_id: str) -> BatchPublic:
-        return await self._run(calls.cancel_batch(batch_id))
-
-    async def queues(self) -> list[QueuePublic]:
-        return await self._run(calls.QUEUES)
-
-    async def workers(self) -> list[WorkerInfo]:
-        return await self._run(calls.WORKERS)
-
-    async def limits(self) -> list[LimitStatus]:
-        """The shared limit of every upstream resource, by name."""
-        return await self._run(calls.LIMITS)
-
-    async def limit(self, resource: str) -> LimitStatus:
-        """One resource's shared limit; ``TaskNotFoundError`` (404) if none is configured."""
-        return await self._run(calls.limit(resource))
-
-    async def broker(self) -> BrokerPublic:
-        return await self._run(calls.BROKER)
-
-    async def health(self) -> dict[str, Any]:
-        return await self._run(calls.HEALTH)
-
-    async def events(
-        self,
-        *,
-        task_id: str | None = None,
-        batch_id: str | None = None,
-        user: str | None = None,
-        reconnect_for_s: float = 60.0,
-    ) -> AsyncGenerator[ServerEvent, None]:
-        """Server-Sent Events, as they come, until the caller stops iterating. A stream that
-        breaks (API restart, network, 503 while a backend is down) is opened again after a
-        short pause with ``Last-Event-ID``, so every event still comes exactly once (a
-        ``lagged`` event says the server no longer had some). Raises if the first connection
-        fails, or after ``reconnect_for_s`` without getting a stream back."""
-        params = calls.events_params(task_id, batch_id, user)
-        resume = Resume(reconnect_for_s)
-        while True:
-            error: Exception | None = None
-            try:
-                async with self._http.stream(
-                    "GET",
-                    "/v1/events",
-                    params=params,
-                    headers=resume.headers(),
-                    timeout=STREAM_TIMEOUT,
-                ) as response:
-                    calls.raise_for(response)
-                    resume.opened()
-                    decoder = SseDecoder()
-                    async for line in response.aiter_lines():
-                        for event in decoder.feed(line):
-                            resume.seen(event)
-                            yield event
-            except BROKEN as exc:
-                error = exc
-            await asyncio.sleep(resume.pause_s(error))
-
-    async def previews(
-        self, task_id: str, *, reconnect_for_s: float = 60.0
-    ) -> AsyncIterator[Preview]:
-        """The live previews of a running task, decoded from its ``task.preview`` events,
-        until it finishes (nothing if it already has): ``preview.data`` is the image file
-        (``preview.content_type``), ``preview.image()`` opens it with Pillow."""
-        stream = self.events(task_id=task_id, reconnect_for_s=reconnect_for_s)
-        async with contextlib.aclosing(stream):
-            async for event in stream:
-                if event.event == EventType.PREVIEW:
-                    yield Preview.from_event(event)
-                elif _finished(event):
-                    return
+M = TypeVar("M", bound=BaseModel)
+Payload = dict[str, Any] | None
 
 
 class Client:
-    """Blocking client of a genqueue API; the same methods as :class:`AsyncClient`."""
+    """Blocking client of a genqueue API, with the methods of :class:`AsyncClient`.
+    ``api_key`` (default: ``GENQUEUE_API_KEY``) is sent as ``Authorization: Bearer <key>``."""
 
     def __init__(
         self,
         base_url: str = DEFAULT_URL,
         *,
+        api_key: str | None = None,
         timeout_s: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._http = httpx.Client(base_url=base_url, timeout=timeout_s, transport=transport)
+        self._http = httpx.Client(
+            base_url=base_url,
+            headers=calls.auth_headers(api_key),
+            timeout=timeout_s,
+            transport=transport,
+        )
 
     def __enter__(self) -> Self:
         return self
@@ -215,10 +81,166 @@ class Client:
             calls.raise_for(response)
         return call.parse(response.json())
 
+    @overload
+    def run(
+        self,
+        kind: str,
+        payload: Payload = None,
+        *,
+        result_type: None = None,
+        timeout_s: float = RUN_TIMEOUT_S,
+        **options: Unpack[SubmitOptions],
+    ) -> dict[str, Any]: ...
+
+    @overload
+    def run(
+        self,
+        kind: str,
+        payload: Payload = None,
+        *,
+        result_type: type[M],
+        timeout_s: float = RUN_TIMEOUT_S,
+        **options: Unpack[SubmitOptions],
+    ) -> M: ...
+
+    def run(
+        self,
+        kind: str,
+        payload: Payload = None,
+        *,
+        result_type: type[BaseModel] | None = None,
+        timeout_s: float = RUN_TIMEOUT_S,
+        **options: Unpack[SubmitOptions],
+    ) -> BaseModel | dict[str, Any]:
+        """Submit, wait, return the result (or raise), as :meth:`AsyncClient.run`."""
+        task = self.submit(kind, payload, **options)
+        return result_of(self._until_finished(task, timeout_s), result_type)
+
+    def _until_finished(self, task: TaskPublic, timeout_s: float) -> TaskPublic:
+        deadline = calls.Deadline(timeout_s)
+        while not task.status.finished:
+            if deadline.left_s() <= 0:
+                raise calls.still_running(task, timeout_s)
+            try:
+                task = self.wait(task.id, deadline.poll_s())
+            except BROKEN:
+                time.sleep(deadline.pause_s())  # a backoff pause, not synchronisation
+        return task
+
+    @overload
+    def map(
+        self,
+        kind: str,
+        payloads: Iterable[Payload],
+        *,
+        result_type: None = None,
+        return_exceptions: Literal[False] = False,
+        progress: bool = False,
+        timeout_s: float = RUN_TIMEOUT_S,
+        **options: Unpack[BatchOptions],
+    ) -> list[dict[str, Any]]: ...
+
+    @overload
+    def map(
+        self,
+        kind: str,
+        payloads: Iterable[Payload],
+        *,
+        result_type: type[M],
+        return_exceptions: Literal[False] = False,
+        progress: bool = False,
+        timeout_s: float = RUN_TIMEOUT_S,
+        **options: Unpack[BatchOptions],
+    ) -> list[M]: ...
+
+    @overload
+    def map(
+        self,
+        kind: str,
+        payloads: Iterable[Payload],
+        *,
+        result_type: None = None,
+        return_exceptions: Literal[True],
+        progress: bool = False,
+        timeout_s: float = RUN_TIMEOUT_S,
+        **options: Unpack[BatchOptions],
+    ) -> list[dict[str, Any] | TaskFailedError]: ...
+
+    @overload
+    def map(
+        self,
+        kind: str,
+        payloads: Iterable[Payload],
+        *,
+        result_type: type[M],
+        return_exceptions: Literal[True],
+        progress: bool = False,
+        timeout_s: float = RUN_TIMEOUT_S,
+        **options: Unpack[BatchOptions],
+    ) -> list[M | TaskFailedError]: ...
+
+    def map(
+        self,
+        kind: str,
+        payloads: Iterable[Payload],
+        *,
+        result_type: type[BaseModel] | None = None,
+        return_exceptions: bool = False,
+        progress: bool = False,
+        timeout_s: float = RUN_TIMEOUT_S,
+        **options: Unpack[BatchOptions],
+    ) -> list[Any]:
+        """One batch, followed live, results in input order: :meth:`AsyncClient.map`."""
+        items = list(payloads)
+        if not items:
+            return []
+        batch = self._run(calls.map_tasks(kind, items, options))
+        with BatchFollower(batch, kind, timeout_s, progress) as follower:
+            frames = self._frames(calls.events_params(None, batch.id, None), 60.0)
+            with contextlib.closing(frames):
+                for frame in frames:
+                    if frame is not None:
+                        follower.saw(frame)
+                    if follower.stale:
+                        follower.caught_up(self._finished_tasks(batch.id))
+                    if follower.first_failed and not return_exceptions:
+                        raise TaskFailedError(self.get(follower.first_failed))
+                    if follower.done:
+                        break
+                    follower.check_deadline()
+            tasks = self._finished_tasks(batch.id)
+            return follower.outcomes(tasks, result_type, return_exceptions)
+
+    def _finished_tasks(self, batch_id: str) -> list[TaskPublic]:
+        tasks: list[TaskPublic] = []
+        for status in FINISHED:
+            cursor: str | None = None
+            while True:
+                page = self._run(calls.finished_page(batch_id, status, cursor))
+                tasks += page.items
+                if not (cursor := page.next_cursor):
+                    break
+        return tasks
+
+    def stream(self, task_id: str, *, reconnect_for_s: float = 60.0) -> Iterator[TaskUpdate]:
+        """The task's typed updates until it finishes, as :meth:`AsyncClient.stream`."""
+        events = self.events(task_id=task_id, reconnect_for_s=reconnect_for_s)
+        with contextlib.closing(events):
+            for event in events:
+                update = update_of(event)
+                if update is None:
+                    continue
+                if isinstance(update, TaskSnapshot) or not ends(update):
+                    yield update
+                if ends(update):
+                    last = update.task if isinstance(update, TaskSnapshot) else None
+                    yield TaskFinished(last or self.get(task_id))
+                    return
+
     def submit(
         self,
         kind: str,
-        payload: dict[str, Any] | None = None,
+        payload: Payload = None,
         *,
         user: str | None = None,
         priority: int = 0,
@@ -301,7 +323,17 @@ class Client:
     ) -> Generator[ServerEvent, None, None]:
         """Server-Sent Events, as they come, until the caller stops iterating; a broken
         stream is resumed as in :meth:`AsyncClient.events`."""
-        params = calls.events_params(task_id, batch_id, user)
+        frames = self._frames(calls.events_params(task_id, batch_id, user), reconnect_for_s)
+        with contextlib.closing(frames):
+            for frame in frames:
+                if frame is not None:
+                    yield frame
+
+    def _frames(
+        self, params: dict[str, str], reconnect_for_s: float
+    ) -> Generator[ServerEvent | None, None, None]:
+        """The events of ``/v1/events`` and a None per line that ends none, as
+        :meth:`AsyncClient._frames`."""
         resume = Resume(reconnect_for_s)
         while True:
             error: Exception | None = None
@@ -313,13 +345,18 @@ class Client:
                     headers=resume.headers(),
                     timeout=STREAM_TIMEOUT,
                 ) as response:
+                    if not response.is_success:
+                        response.read()  # the error's body, to name it
                     calls.raise_for(response)
                     resume.opened()
                     decoder = SseDecoder()
                     for line in response.iter_lines():
-                        for event in decoder.feed(line):
+                        events = decoder.feed(line)
+                        for event in events:
                             resume.seen(event)
                             yield event
+                        if not events:
+                            yield None
             except BROKEN as exc:
                 error = exc
             time.sleep(resume.pause_s(error))  # a backoff pause, not synchronisation
@@ -327,16 +364,10 @@ class Client:
     def previews(self, task_id: str, *, reconnect_for_s: float = 60.0) -> Iterator[Preview]:
         """The live previews of a running task until it finishes, as
         :meth:`AsyncClient.previews`."""
-        with contextlib.closing(
-            self.events(task_id=task_id, reconnect_for_s=reconnect_for_s)
-        ) as stream:
+        stream = self.events(task_id=task_id, reconnect_for_s=reconnect_for_s)
+        with contextlib.closing(stream):
             for event in stream:
                 if event.event == EventType.PREVIEW:
                     yield Preview.from_event(event)
-                elif _finished(event):
+                elif finished(event):
                     return
-
-
-def _finished(event: ServerEvent) -> bool:
-    """Whether a task's stream says it has finished (its snapshot, or one of its events)."""
-    return event.data.get("status") in FINISHED

@@ -9,7 +9,10 @@
     │   └── UnknownKindError        no kind registered under that name
     ├── ForbiddenPathError          a path outside the allowed input root (never read)
     ├── IdempotencyConflictError    same idempotency key, different request
-    └── LeaseLostError              the lease expired or was taken over; stop and record nothing
+    ├── LeaseLostError              the lease expired or was taken over; stop and record nothing
+    ├── TaskFailedError             (client) a task ended failed, cancelled or expired
+    ├── WaitTimeoutError            (client) a task or batch did not finish in the time given
+    └── WebhookVerificationError    a webhook's signature, id or timestamp does not check out
 
 Signals (not failures, not GenqueueErrors): ``Retry`` asks for another attempt after a delay;
 ``RateLimited`` says an upstream refused for now, so the task is retried later and does not
@@ -19,6 +22,10 @@ count against its attempts budget the way a failure does.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from genqueue.api.schemas import TaskPublic
 
 
 class GenqueueError(Exception):
@@ -81,6 +88,35 @@ class IdempotencyConflictError(GenqueueError):
 
 class LeaseLostError(GenqueueError):
     """The lease on a task expired or belongs to another run; the holder must stop."""
+
+
+class TaskFailedError(GenqueueError):
+    """A task ended without a result: failed, cancelled or expired. ``task`` is the task as
+    the API showed it at the end (``task.status`` says which, ``task.error`` why), so a
+    caller can log it, resubmit it or look at its batch."""
+
+    def __init__(self, task: TaskPublic) -> None:
+        self.task = task
+        why = f": {task.error}" if task.error else ""
+        super().__init__(f"task {task.id} ({task.kind}) {task.status.value}{why}")
+
+
+class WaitTimeoutError(GenqueueError):
+    """Waiting outlasted the time the caller gave. The work goes on on the server: ``task``
+    (its state when the wait gave up) or ``batch_id`` says what to wait for again or cancel."""
+
+    def __init__(
+        self, message: str, task: TaskPublic | None = None, batch_id: str | None = None
+    ) -> None:
+        self.task = task
+        self.batch_id = batch_id
+        super().__init__(message)
+
+
+class WebhookVerificationError(GenqueueError):
+    """A webhook request is not proven to come from the sender: a header is missing or
+    malformed, its timestamp is outside the tolerance, or no signature matches the secret.
+    The receiver should answer 4xx and not act on it."""
 
 
 class Retry(Exception):
