@@ -16,8 +16,12 @@ Each name set (in the environment or ``.env``, unprefixed) becomes a default bel
   ``worker.prefetch``; ``HEARTBEAT_INTERVAL`` -> ``heartbeat_s`` (and ``lease_s``: three).
 
 With RabbitMQ named and no Redis, the store stays the embedded SQLite file (one machine);
-set ``GENQUEUE_STORE`` to PostgreSQL or Redis for several. ``APP_HOST``/``APP_PORT`` (seed
-000) are read by ``genqueue api`` and ``genqueue up`` (genqueue/cli.py).
+set ``GENQUEUE_STORE`` to PostgreSQL or Redis for several.
+
+Each name may instead come from a file: ``REDIS_PASSWORD_FILE``, ``RABBITMQ_PASSWORD_FILE``,
+``RABBITMQ_URL_FILE``, ``TENCENTCLOUD_SECRET_KEY_FILE``, ... (``genqueue/secret_files.py``).
+``APP_HOST``/``APP_PORT`` (seed 000) are read by ``genqueue api`` and ``genqueue up``
+(genqueue/cli.py).
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ import contextlib
 from typing import Any
 from urllib.parse import quote
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from genqueue.secret_files import FileValuesSource, variables_of
 
 # Seed 003's limiter names -> LimitSettings fields.
 SEED_LIMIT_NAMES = {
@@ -69,6 +75,25 @@ class SeedEnv(BaseSettings):
     max_concurrent_tasks: str | None = None
     queue_prefetch_count: str | None = None
     heartbeat_interval: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # REDIS_PASSWORD_FILE and the like, as for the GENQUEUE_* names (settings.py).
+        env, dotenv = variables_of(env_settings), variables_of(dotenv_settings)
+        return (
+            init_settings,
+            env_settings,
+            FileValuesSource(settings_cls, env),
+            dotenv_settings,
+            FileValuesSource(settings_cls, dotenv, above=[env]),
+        )
 
     def redis_url(self) -> str | None:
         if self.redis_host is None:

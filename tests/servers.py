@@ -12,56 +12,107 @@ crash recovery after ``stop("immediate")``.
         pg.stop("immediate"); pg.start()
         pg.terminate_connections()             # genqueue's sessions, server stays up
 
+TLS: ``PrivateRedis(dir, tls=certs)`` listens on TLS only (``rediss://...?ssl_ca_certs=``),
+``PrivatePostgres(dir, tls=certs)`` refuses TCP clients without it (``hostssl``;
+``?sslmode=verify-full&sslrootcert=``) and ``PrivateRabbitMQ(dir, tls=certs)`` is a node of its
+own (``amqps://...?cafile=``); ``certs`` come from ``tests.certs.make_certificates()``.
+``PrivateRedis(dir, password=...)`` asks for AUTH (``requirepass``).
+
 A missing binary skips loudly (fails under CI=true), like ``require_service``.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, NoReturn, Self
+from typing import TYPE_CHECKING, Literal, NoReturn, Self
+from urllib.parse import quote
 
 import pytest
 
-from tests.helpers import free_port, wait_until
+from tests.helpers import free_port, unique_name, wait_until
+
+if TYPE_CHECKING:
+    from tests.certs import Certificates
 
 START_TIMEOUT_S = 30.0
 POSTGRES_ROOT = Path("/usr/lib/postgresql")
 SOCKET_PATH_MAX = 90  # a Unix socket path may hold 107 bytes; ".s.PGSQL.<port>" follows
 
 
-def _missing(reason: str) -> NoReturn:
+def missing(reason: str) -> NoReturn:
     """Skip the test (fail under CI=true): the server cannot be started on this machine."""
     if os.environ.get("CI") == "true":
         pytest.fail(reason)
     pytest.skip(reason)
 
 
-class PrivateRedis:
+class PrivateServer:
+    """A server a test starts for itself: ``with`` starts it and closes it (stopped, its
+    files removed)."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class PrivateRedis(PrivateServer):
     """``redis-server`` on a free port, AOF with ``appendfsync always`` in ``dir``: a SIGKILL
     loses nothing that was acknowledged, and ``start()`` brings it back on the same port."""
 
-    def __init__(self, dir: Path) -> None:
+    def __init__(
+        self, dir: Path, tls: Certificates | None = None, password: str | None = None
+    ) -> None:
         self.binary = shutil.which("redis-server")
         if self.binary is None:
-            _missing("redis-server is not installed (apt-get install redis-server)")
+            missing("redis-server is not installed (apt-get install redis-server)")
         self.dir = dir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        self.tls = tls
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        if self.tls is None:
+            return f"redis://{auth}127.0.0.1:{self.port}/0"
+        return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls.ca}"
+
+    def _listen(self) -> list[str]:
+        if self.tls is None:
+            listen = ["--port", str(self.port)]
+        else:  # TLS only: a plain client cannot talk to it at all
+            listen = ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "no"]
+            listen += ["--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key)]
+            listen += ["--tls-ca-cert-file", str(self.tls.ca)]
+        return listen + (["--requirepass", self.password] if self.password else [])
 
     @property
     def running(self) -> bool:
@@ -72,7 +123,8 @@ class PrivateRedis:
         assert self.binary is not None and not self.running
         command = [
             self.binary,
-            *("--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)),
+            *self._listen(),
+            *("--bind", "127.0.0.1", "--dir", str(self.dir)),
             *("--appendonly", "yes", "--appendfsync", "always", "--save", ""),
             *("--daemonize", "no", "--logfile", str(self.dir / "redis.log")),
         ]
@@ -95,11 +147,24 @@ class PrivateRedis:
 
     def _pong(self) -> bool:
         # A bare socket: redis-py's own retries would only slow the polling down.
+        auth = b""
+        if self.password:
+            secret = self.password.encode()
+            auth = b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(secret), secret)
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(64).startswith(b"+PONG")  # not "-LOADING": AOF replayed
-        except OSError:
+            with contextlib.ExitStack() as stack:
+                s = stack.enter_context(socket.create_connection(("127.0.0.1", self.port), 0.5))
+                if self.tls is not None:
+                    context = ssl.create_default_context(cafile=str(self.tls.ca))
+                    s = stack.enter_context(context.wrap_socket(s, server_hostname="127.0.0.1"))
+                s.sendall(auth + b"PING\r\n")
+                replies = b""
+                while replies.count(b"\r\n") < (2 if auth else 1):
+                    if not (chunk := s.recv(256)):
+                        return False
+                    replies += chunk
+                return replies.endswith(b"+PONG\r\n")  # not "-LOADING": AOF replayed
+        except OSError:  # ssl.SSLError included
             return False
 
     def kill(self) -> None:
@@ -127,16 +192,7 @@ class PrivateRedis:
         path = self.dir / "redis.log"
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         self.kill()
 
 
@@ -162,18 +218,18 @@ def _traversable(path: Path) -> bool:
     return all(p.stat().st_mode & 0o001 for p in [path, *path.parents])
 
 
-def _fresh_base(preferred: Path) -> Path:
-    """A new directory owned by postgres for one cluster: inside ``preferred`` if postgres
+def _fresh_base(preferred: Path, owner: str = "postgres") -> Path:
+    """A new directory owned by ``owner`` for one server: inside ``preferred`` if that user
     can reach it there, else in the system temp dir (pytest's tmp_path can be 0700, or too
     deep for a socket path)."""
     preferred.mkdir(parents=True, exist_ok=True)
     if _traversable(preferred) and len(str(preferred)) < SOCKET_PATH_MAX - 30:
-        base = Path(tempfile.mkdtemp(prefix="pg-", dir=preferred))
+        base = Path(tempfile.mkdtemp(prefix="pg-" if owner == "postgres" else "", dir=preferred))
     else:
-        base = Path(tempfile.mkdtemp(prefix="gq-postgres-"))
+        base = Path(tempfile.mkdtemp(prefix=f"gq-{owner}-"))
     base.chmod(0o755)
     if os.geteuid() == 0:
-        shutil.chown(base, "postgres", "postgres")
+        shutil.chown(base, owner, owner)
     return base
 
 
@@ -186,31 +242,42 @@ def _template(bin_dir: Path) -> Path:
     return base / "data"
 
 
-class PrivatePostgres:
+class PrivatePostgres(PrivateServer):
     """A throwaway PostgreSQL cluster on a free port: ``stop("immediate")`` is a crash (the
     next ``start()`` runs recovery), ``terminate_connections()`` drops genqueue's sessions
     while the server stays up."""
 
-    def __init__(self, dir: Path) -> None:
+    def __init__(self, dir: Path, tls: Certificates | None = None) -> None:
         bin_dir = _postgres_bin()
         if bin_dir is None:
-            _missing(f"no PostgreSQL server under {POSTGRES_ROOT} (apt-get install postgresql)")
+            missing(f"no PostgreSQL server under {POSTGRES_ROOT} (apt-get install postgresql)")
         if os.geteuid() == 0 and shutil.which("runuser") is None:
-            _missing("runuser is missing: PostgreSQL cannot be started as root")
+            missing("runuser is missing: PostgreSQL cannot be started as root")
         self.bin = bin_dir
         self.base = _fresh_base(dir)
         self.data = self.base / "data"
         self.port = free_port()
         self.running = False
         subprocess.run(["cp", "-a", str(_template(bin_dir)), str(self.data)], check=True)
+        # TLS: the server's key owned by postgres (it refuses one others can read), and TCP
+        # clients without TLS refused, so a connection that works is a TLS connection.
+        self.tls = tls.copy_to(self.base, "postgres") if tls is not None else None
+        if self.tls is not None:
+            hba = "local all all trust\nhostssl all all 127.0.0.1/32 trust\n"
+            (self.data / "pg_hba.conf").write_text(hba)
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        plain = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        if self.tls is None:
+            return plain
+        return f"{plain}?sslmode=verify-full&sslrootcert={self.tls.ca}"
 
     def start(self) -> None:
         """Start it (recovering after a crash) and return once it accepts connections."""
         options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1"
+        if self.tls is not None:
+            options += f" -c ssl=on -c ssl_cert_file={self.tls.cert} -c ssl_key_file={self.tls.key}"
         log = self.base / "postgres.log"
         _as_postgres(
             *(self.bin / "pg_ctl", "-D", self.data, "-l", log, "-o", options),
@@ -261,20 +328,99 @@ class PrivatePostgres:
                 self.running = False  # it was not running after all
         shutil.rmtree(self.base, ignore_errors=True)
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+RABBITMQ_CONFIG = """\
+listeners.tcp = none
+listeners.ssl.default = {port}
+ssl_options.cacertfile = {tls.ca}
+ssl_options.certfile = {tls.cert}
+ssl_options.keyfile = {tls.key}
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
+"""
 
 
-__all__ = ["PrivatePostgres", "PrivateRedis"]
+class PrivateRabbitMQ(PrivateServer):
+    """A RabbitMQ node of its own (``gq-<id>@localhost``, its own ports, data and config,
+    no plugins) listening on TLS only, beside the shared node that every other test uses."""
+
+    def __init__(self, dir: Path, tls: Certificates) -> None:
+        if not RABBITMQ_SERVER.exists() or shutil.which("rabbitmqctl") is None:
+            missing(f"no RabbitMQ server at {RABBITMQ_SERVER} (apt-get install rabbitmq-server)")
+        if os.geteuid() != 0 or shutil.which("runuser") is None:
+            missing(
+                "a private RabbitMQ node is started as the rabbitmq user: needs root and runuser"
+            )
+        self.node = f"{unique_name('gq')}@localhost"
+        self.port = free_port()
+        self.base = _fresh_base(dir, owner="rabbitmq")
+        self.tls = tls.copy_to(self.base, "rabbitmq")
+        config = self.base / "rabbitmq.conf"
+        config.write_text(RABBITMQ_CONFIG.format(port=self.port, tls=self.tls))
+        (self.base / "enabled_plugins").write_text("[].\n")
+        for path in (config, self.base / "enabled_plugins"):
+            shutil.chown(path, "rabbitmq", "rabbitmq")
+        self.env = {
+            **os.environ,
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.base / "log"),
+            "RABBITMQ_CONFIG_FILE": str(config),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
+            "RABBITMQ_PID_FILE": str(self.base / "rabbitmq.pid"),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"amqps://guest:guest@127.0.0.1:{self.port}/?cafile={self.tls.ca}"
+
+    def start(self, timeout_s: float = 90.0) -> None:
+        """Start the node and return once it accepts TLS connections."""
+        with open(self.base / "server.out", "wb") as out:
+            self.process = subprocess.Popen(
+                ["runuser", "-u", "rabbitmq", "--", str(RABBITMQ_SERVER)],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+        def accepts() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"RabbitMQ node {self.node} exited: {self.log()}")
+            context = ssl.create_default_context(cafile=str(self.tls.ca))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw:
+                    context.wrap_socket(raw, server_hostname="127.0.0.1").close()
+                return True
+            except OSError:
+                return False
+
+        wait_until(accepts, timeout_s, 0.2, f"RabbitMQ node {self.node} to accept TLS")
+
+    def log(self) -> str:
+        path = self.base / "server.out"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def close(self) -> None:
+        """Stop the node (rabbitmqctl stop; SIGKILL if it will not) and remove its files."""
+        if self.process is not None and self.process.poll() is None:
+            subprocess.run(
+                ["rabbitmqctl", "-n", self.node, "stop"], capture_output=True, timeout=60
+            )
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+__all__ = ["PrivatePostgres", "PrivateRabbitMQ", "PrivateRedis", "missing"]
 
 
 HOLD_LOCK = """

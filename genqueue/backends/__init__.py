@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from genqueue.contracts import Broker, Store
 from genqueue.errors import BackendUnavailableError, ConfigError
+from genqueue.redact import redact_url
 from genqueue.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,9 @@ B = TypeVar("B")
 def _scheme(url: str) -> str:
     scheme = urlsplit(url).scheme
     if not scheme:
-        raise ConfigError(f"backend URL {url!r} has no scheme (e.g. sqlite:///data/genqueue.db)")
+        raise ConfigError(
+            f"backend URL {redact_url(url)!r} has no scheme (e.g. sqlite:///data/genqueue.db)"
+        )
     return scheme
 
 
@@ -43,7 +46,8 @@ async def open_store(url: str, settings: Settings) -> Store:
             return await PostgresStore.connect(url)
         case scheme:
             raise ConfigError(
-                f"unknown store scheme {scheme!r} in {url!r}; supported: sqlite, redis, postgresql"
+                f"unknown store scheme {scheme!r} in {redact_url(url)!r};"
+                " supported: sqlite, redis, postgresql"
             )
 
 
@@ -68,7 +72,7 @@ async def open_broker(url: str, settings: Settings) -> Broker:
             return await AmqpBroker.connect(url, settings.amqp)
         case scheme:
             raise ConfigError(
-                f"unknown broker scheme {scheme!r} in {url!r};"
+                f"unknown broker scheme {scheme!r} in {redact_url(url)!r};"
                 " supported: sqlite, redis, postgresql, amqp"
             )
 

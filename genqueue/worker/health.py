@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from genqueue.errors import OUTAGE_ERRORS
+from genqueue.redact import redact_text
 from genqueue.retry import OUTAGE_BACKOFF, RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,8 @@ class Reachability:
         self.reachable.clear()
         self._down_since = time.monotonic()
         since = datetime.now(UTC).strftime("%H:%M:%S")
-        self.reason = f"{self.name} unreachable since {since} UTC: {exc or type(exc).__name__}"
+        why = redact_text(str(exc) or type(exc).__name__)
+        self.reason = f"{self.name} unreachable since {since} UTC: {why}"
         log.warning("%s; pausing new work and retrying with backoff", self.reason)
         self._prober = asyncio.create_task(self._probe(), name=f"genqueue-probe-{self.name}")
 

@@ -13,6 +13,7 @@ import aiormq.abc
 from aio_pika.robust_connection import RobustConnection
 
 from genqueue.errors import BackendUnavailableError, ConfigError
+from genqueue.redact import redact_text
 
 FIRST_RETRY_S = 0.5
 # What a lost connection, a closed channel or a refused socket raise.
@@ -99,10 +100,10 @@ async def connect(url: str, timeout_s: float, max_pause_s: float) -> BackoffConn
         aiormq.exceptions.ProbableAuthenticationError,
     ) as exc:
         raise ConfigError(
-            f"RabbitMQ refused the login ({exc}); check the user, password and vhost in"
-            " GENQUEUE_BROKER"
+            redact_text(f"RabbitMQ refused the login ({exc});")
+            + " check the user, password and vhost in GENQUEUE_BROKER"
         ) from exc
     except TRANSIENT as exc:
-        raise BackendUnavailableError(f"RabbitMQ: cannot connect: {exc!r}") from exc
+        raise BackendUnavailableError(redact_text(f"RabbitMQ: cannot connect: {exc!r}")) from exc
     connection.max_pause_s = max_pause_s
     return connection

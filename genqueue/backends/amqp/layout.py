@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from genqueue.dispatch import PRIORITY_RANGE
 from genqueue.errors import ConfigError
+from genqueue.redact import redact_url
 
 DEFAULT_PREFIX = "genqueue"
 # A wait queue outlives its last declaration by its TTL plus this margin, and is declared
@@ -30,7 +31,7 @@ def split_url(url: str) -> tuple[str, str]:
     prefixes = [value for key, value in query if key == "prefix"]
     prefix = prefixes[-1] if prefixes else DEFAULT_PREFIX
     if not prefix:
-        raise ConfigError(f"empty ?prefix= in broker URL {url!r}")
+        raise ConfigError(f"empty ?prefix= in broker URL {redact_url(url)!r}")
     rest = urlencode([(key, value) for key, value in query if key != "prefix"])
     return urlunsplit(parts._replace(query=rest)), prefix
 

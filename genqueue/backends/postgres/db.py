@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import asyncpg
 
 from genqueue.errors import BackendUnavailableError, ConfigError
+from genqueue.redact import redact_text, redact_url
 
 T = TypeVar("T")
 Conn = Any  # asyncpg.Connection (asyncpg has no type stubs)
@@ -65,7 +66,8 @@ def parse_url(url: str) -> Target:
     schema = query.pop("schema", DEFAULT_SCHEMA)
     if not _SCHEMA_NAME.match(schema):
         raise ConfigError(
-            f"bad PostgreSQL schema {schema!r} in {url!r}: letters, digits and _, at most 48"
+            f"bad PostgreSQL schema {schema!r} in {redact_url(url)!r}:"
+            " letters, digits and _, at most 48"
         )
     rest = "&".join(f"{k}={v}" for k, v in query.items())
     return Target(urlunsplit(parts._replace(query=rest)), schema)
@@ -101,7 +103,8 @@ async def connect_one(target: Target) -> Conn:
 
 
 def unavailable(exc: BaseException) -> BackendUnavailableError:
-    return BackendUnavailableError(f"PostgreSQL: {type(exc).__name__}: {exc}".rstrip(": "))
+    message = f"PostgreSQL: {type(exc).__name__}: {exc}".rstrip(": ")
+    return BackendUnavailableError(redact_text(message))
 
 
 class Database:

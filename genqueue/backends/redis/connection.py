@@ -14,6 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.maint_notifications import MaintNotificationsConfig
 
 from genqueue.errors import BackendUnavailableError
+from genqueue.redact import redact_text
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -58,7 +59,7 @@ def reaching() -> Iterator[None]:
     try:
         yield
     except UNREACHABLE as exc:
-        raise BackendUnavailableError(f"Redis: {exc}") from exc
+        raise BackendUnavailableError(redact_text(f"Redis: {exc}")) from exc
 
 
 def reached(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
