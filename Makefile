@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: install install-dev models run test lint deploy-tools bench bench-redis bench-amqp bench-aimd bench-fairness bench-eta bench-batching bench-warm bench-affinity bench-detectors soak test-slow browser test-data clean
+.PHONY: install install-dev models run test lint deploy-tools tls-tools bench bench-redis bench-amqp bench-aimd bench-fairness bench-eta bench-batching bench-warm bench-affinity bench-detectors fuzz soak test-slow browser test-data clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ browser:
 deploy-tools:
 	@test -x /usr/sbin/nginx && command -v systemd-analyze >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx systemd >/dev/null)
 
+# openssl makes the certificates of the TLS tests' private servers (tests/certs.py).
+tls-tools:
+	@command -v openssl >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null)
+
 # Real camera footage for the detector tests and bench: the pedestrian clip in Debian's opencv-doc.
 VTEST := /usr/share/doc/opencv-doc/examples/data/vtest.avi
 test-data:
@@ -73,7 +77,7 @@ lint: $(DEV_STAMP)
 # The suite in parallel (most tests wait on processes and servers, not on the CPU), then the
 # few that stop the shared RabbitMQ or time restarts, alone (conftest.py EXCLUSIVE_FILES).
 TEST_PROCESSES ?= 3
-test: $(DEV_STAMP) browser deploy-tools test-data lint
+test: $(DEV_STAMP) browser deploy-tools tls-tools test-data lint
 	$(BIN)/pytest -m "not slow and not exclusive" -n $(TEST_PROCESSES) --dist worksteal --durations=15
 	$(BIN)/pytest -m "not slow and exclusive" --durations=5
 
@@ -127,6 +131,12 @@ bench-warm: $(DEV_STAMP)
 # workers holding 2 each, 2 s per load).
 bench-affinity: $(DEV_STAMP)
 	$(BIN)/python -m bench.affinity
+
+# schemathesis driven by /openapi.json against a real API and worker, FUZZ_MINUTES long
+# (make test runs a short one: tests/system/test_openapi_fuzz.py).
+FUZZ_MINUTES ?= 10
+fuzz: $(DEV_STAMP)
+	$(BIN)/python -m bench.fuzz --minutes $(FUZZ_MINUTES)
 
 # Every store/broker pairing under load while workers, the API and private Redis/PostgreSQL
 # servers are killed at random (RabbitMQ: the shared one, stopped once per pairing); fails if

@@ -7,11 +7,13 @@ talk to an API at ``--url`` (``GENQUEUE_URL``, default http://127.0.0.1:8000).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,10 +25,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from genqueue.api.schemas import TaskPublic
+from genqueue.cli_keys import keys_app
 from genqueue.client import DEFAULT_URL, Client, Preview
 from genqueue.errors import ConfigError, GenqueueError
 from genqueue.eta import rounded
 from genqueue.models import TaskStatus, utcnow
+from genqueue.redact import RedactingFormatter, redact_text
 from genqueue.settings import parse_duration_s
 
 app = typer.Typer(help="genqueue: a distributed job queue for AI workloads.", no_args_is_help=True)
@@ -50,10 +54,10 @@ Port = Annotated[int, typer.Option(help="TCP port", envvar=["GENQUEUE_API_PORT",
 
 
 def _logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=os.environ.get("GENQUEUE_LOG_LEVEL", level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Every line passes through redact_text: a driver's error quoting a URL shows no password.
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=os.environ.get("GENQUEUE_LOG_LEVEL", level), handlers=[handler])
     # aio-pika and aiormq log every reconnect attempt of a RabbitMQ outage, with tracebacks;
     # genqueue says once when the broker is lost and once when it is back (worker/health.py).
     logging.getLogger("aiormq.connection").setLevel(logging.CRITICAL)
@@ -64,12 +68,34 @@ def _serve_api(host: str, port: int, kinds: list[str]) -> None:
     import uvicorn
 
     from genqueue.api.app import create_app
+    from genqueue.api.auth import resolve_auth
     from genqueue.kinds import load_kinds
     from genqueue.settings import load_settings
 
     settings = load_settings()
+    # GENQUEUE_AUTH=auto: on unless this API listens on loopback only (docs/security.md).
+    settings = settings.model_copy(update={"auth": resolve_auth(settings.auth, host)})
+    if settings.auth == "on":
+        out.print("API keys required (GENQUEUE_AUTH); make one: genqueue keys create")
     api = create_app(settings, load_kinds(kinds))
-    uvicorn.run(api, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    # log_config=None: uvicorn's loggers (a failed request's traceback) use _logging()'s
+    # redacting handler, not handlers of their own.
+    options: dict[str, Any] = {"log_level": "warning", "log_config": None}
+    uvicorn.run(api, host=host, port=port, timeout_graceful_shutdown=5, **options)
+
+
+@contextlib.contextmanager
+def _config_errors() -> Iterator[None]:
+    """A configuration error is one line and exit 78 (EX_CONFIG), which tells a supervisor
+    (`genqueue up`, systemd's RestartPreventExitStatus) that restarting cannot help."""
+    from genqueue.supervise import EX_CONFIG
+
+    try:
+        yield
+    except ConfigError as exc:
+        message = escape(redact_text(str(exc)))
+        out.print(f"[red]configuration error:[/] {message}", soft_wrap=True)
+        raise typer.Exit(EX_CONFIG) from None
 
 
 @app.command()
@@ -77,7 +103,8 @@ def api(host: Host = "127.0.0.1", port: Port = 8000, kinds: Kinds = None) -> Non
     """Run the HTTP API and console (no workers)."""
     _logging()
     out.print(f"genqueue API on http://{host}:{port}")
-    _serve_api(host, port, kinds or [])
+    with _config_errors():
+        _serve_api(host, port, kinds or [])
 
 
 @app.command()
@@ -93,7 +120,6 @@ def worker(
     slots: Slots = None,
 ) -> None:
     """Run a worker process until SIGTERM / Ctrl-C (a second one requeues in-flight tasks)."""
-    from genqueue.supervise import EX_CONFIG
     from genqueue.worker.capacity import parse_slots
     from genqueue.worker.main import run_worker
 
@@ -101,15 +127,10 @@ def worker(
     queue_list = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
 
     def run() -> None:
-        try:
+        with _config_errors():
             capacity = parse_slots(slots) if slots is not None else None
             chosen = name or worker_id
             asyncio.run(run_worker(queue_list, concurrency, chosen, kinds or [], preload, capacity))
-        except ConfigError as exc:
-            # Exit 78 (EX_CONFIG) tells a supervisor (`genqueue up`, systemd's
-            # RestartPreventExitStatus) that restarting cannot help.
-            out.print(f"[red]configuration error:[/] {escape(str(exc))}", soft_wrap=True)
-            raise typer.Exit(EX_CONFIG) from None
 
     _call(run)
 
@@ -130,7 +151,8 @@ def up(
     from genqueue.supervise import Supervisor
 
     _logging()
-    settings = load_settings()
+    with _config_errors():
+        settings = load_settings()
     extra = [arg for k in kinds or [] for arg in ("--kinds", k)]
     if concurrency:
         extra += ["--concurrency", str(concurrency)]
@@ -156,7 +178,7 @@ def up(
         supervisor.stop()
         if supervisor.failure is not None:
             # The workers' own error messages went to this terminal just above.
-            reason = escape(supervisor.failure)
+            reason = escape(redact_text(supervisor.failure))
             out.print(
                 f"[red]error:[/] genqueue up stops, its workers keep failing: {reason}",
                 soft_wrap=True,
@@ -297,7 +319,7 @@ def _call(fn: Any) -> Any:
     try:
         return fn()
     except GenqueueError as exc:
-        out.print(f"[red]error:[/] {exc}")
+        out.print(f"[red]error:[/] {escape(redact_text(str(exc)))}")
         raise typer.Exit(1) from None
 
 
@@ -385,6 +407,9 @@ def limits(url: Url = DEFAULT_URL) -> None:
             blocked,
         )
     out.print(table)
+
+
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from genqueue.models import (
+    ApiKey,
     Batch,
     Event,
     LimitStatus,
@@ -437,6 +438,24 @@ class Store(Protocol):
         ~100,000). If ``after`` is older than the oldest kept event (some after it are gone)
         or unknown to this store, awaiting raises ``EventsExpiredError`` rather than skip
         silently: re-read the state you need and watch from now."""
+
+    async def create_key(self, key: ApiKey, key_hash: str) -> None:
+        """Keep an API key: its public record and the hash of the key (``genqueue.keys``),
+        never the key. Atomic. Ids and hashes are unique: a key whose id or hash is already
+        stored is refused with ``ValueError`` and nothing is written (random ids from
+        :func:`genqueue.keys.new_key` never meet this)."""
+
+    async def key_by_hash(self, key_hash: str) -> ApiKey | None:
+        """The key with that hash, revoked or not (the caller refuses revoked ones), or None.
+        One indexed lookup: the API calls it for requests whose key is not cached."""
+
+    async def list_keys(self) -> list[ApiKey]:
+        """Every key, revoked ones included, newest first (created_at, then id). Keys are
+        few and never purged by retention: a revoked key stays listed as revoked."""
+
+    async def revoke_key(self, key_id: str) -> ApiKey:
+        """Mark a key revoked now and return it; a key already revoked keeps its first
+        ``revoked_at``. Idempotent. ``KeyNotFoundError`` for an unknown id."""
 
     async def aclose(self) -> None:
         """Release connections; the store is unusable afterwards."""

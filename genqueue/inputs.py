@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from genqueue.artifacts import ArtifactStore
@@ -36,6 +36,16 @@ MAX_INLINE_CHARS = 1_000_000  # inline images ride in the JSON body, itself capp
 class InputFile(BaseModel):
     """Exactly one of: ``upload`` (an id from ``POST /v1/uploads``), ``path`` (relative to
     ``GENQUEUE_INPUT_ROOT`` on the workers), ``base64`` (the bytes inline)."""
+
+    # The schema says "exactly one" too, so that clients and the OpenAPI see the rule.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in ("upload", "path", "base64")
+            ]
+        }
+    )
 
     upload: str | None = Field(None, pattern=UPLOAD_ID.pattern)
     path: str | None = Field(None, min_length=1, max_length=1024)

@@ -242,3 +242,33 @@ class ServiceTime(BaseModel):
     mean_s: float
     deviation_s: float  # mean absolute deviation, moving like the mean
     samples: int
+
+
+class Role(StrEnum):
+    """What an API key may do: ``user`` its own tasks only, ``operator`` every task and the
+    cluster (queues, workers, limits), ``admin`` that and the keys (docs/security.md)."""
+
+    USER = "user"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _ROLE_RANK[self]
+
+
+_ROLE_RANK = {Role.USER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+
+
+class ApiKey(BaseModel):
+    """An API key as the store keeps it: never the key itself, only its hash (the store's
+    business) and this public record. ``id`` is the key's short public prefix."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    user: str
+    role: Role
+    label: str | None = None
+    created_at: datetime
+    revoked_at: datetime | None = None

@@ -41,10 +41,11 @@ class PromptSearch:
         self._lock = asyncio.Lock()
 
     async def similar(
-        self, query: str, k: int, kind: str | None = None, scan: int = 2000
+        self, query: str, k: int, kind: str | None = None, scan: int = 2000, user: str | None = None
     ) -> list[PromptHit]:
-        """The ``k`` succeeded tasks (of ``kind``, if given) whose prompts are nearest."""
-        tasks = await self._recent(kind, scan)
+        """The ``k`` succeeded tasks (of ``kind``, of ``user``, if given) whose prompts are
+        nearest."""
+        tasks = await self._recent(kind, scan, user)
         async with self._lock:  # one embedding job at a time: the model uses every core
             missing = [t for t in tasks if t.id not in self._vectors]
             texts = [query] + [prompt_of(t) for t in missing]
@@ -60,10 +61,10 @@ class PromptSearch:
         best = np.argsort(-scores, kind="stable")[:k]
         return [PromptHit(tasks[i], float(scores[i])) for i in best]
 
-    async def _recent(self, kind: str | None, scan: int) -> list[Task]:
+    async def _recent(self, kind: str | None, scan: int, user: str | None) -> list[Task]:
         found: list[Task] = []
         cursor: str | None = None
-        where = TaskFilter(status=TaskStatus.SUCCEEDED, kind=kind)
+        where = TaskFilter(status=TaskStatus.SUCCEEDED, kind=kind, user=user)
         while len(found) < scan:
             page = await self._store.list_tasks(where, min(PAGE, scan - len(found)), cursor)
             found += [t for t in page.tasks if prompt_of(t)]

@@ -6,6 +6,7 @@ Built explicitly by :func:`load_settings` and passed down; nothing is read at im
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,6 +26,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 from pydantic_settings.sources import DotenvType
+
+from genqueue.redact import redact_url
+from genqueue.secret_files import FileValuesSource, variables_of
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -229,7 +233,8 @@ class _SeedSource(PydanticBaseSettingsSource):
 
 
 class Settings(BaseSettings):
-    """genqueue's configuration. Environment: ``GENQUEUE_<FIELD>``, nested with ``__``."""
+    """genqueue's configuration. Environment: ``GENQUEUE_<FIELD>``, nested with ``__``; any
+    of them from a file with ``GENQUEUE_<FIELD>_FILE`` (``genqueue/secret_files.py``)."""
 
     model_config = SettingsConfigDict(
         env_prefix="GENQUEUE_",
@@ -267,6 +272,11 @@ class Settings(BaseSettings):
     # Fair share between users inside a queue: a user's weight (default 1) is their share
     # against the others': GENQUEUE_FAIR_WEIGHTS='{"batch-bot": 0.5, "ann": 2}'.
     fair_weights: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+    # API keys (docs/security.md): "on" asks every request for a key, "off" lets anyone in as
+    # an operator, "auto" is off when the API listens only on loopback and on otherwise (the
+    # `genqueue api`/`up` commands decide from --host; an app built by create_app with "auto"
+    # left unresolved runs with auth off).
+    auth: Literal["auto", "on", "off"] = "auto"
 
     @classmethod
     def settings_customise_sources(
@@ -279,7 +289,19 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         env_file: DotenvType | None = getattr(dotenv_settings, "env_file", ".env")
         seed = _SeedSource(settings_cls, env_file)
-        return init_settings, env_settings, dotenv_settings, seed, file_secret_settings
+        # <NAME>_FILE variables (genqueue/secret_files.py), each just below its plain kind.
+        env, dotenv = variables_of(env_settings), variables_of(dotenv_settings)
+        env_files = FileValuesSource(settings_cls, env)
+        dotenv_files = FileValuesSource(settings_cls, dotenv, above=[env])
+        return (
+            init_settings,
+            env_settings,
+            env_files,
+            dotenv_settings,
+            dotenv_files,
+            seed,
+            file_secret_settings,
+        )
 
     @field_validator("limits", mode="before")
     @classmethod
@@ -304,6 +326,12 @@ class Settings(BaseSettings):
         if self.heartbeat_s * 2 > self.lease_s:
             raise ValueError("heartbeat_s must be at most half of lease_s")
         return self
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # repr() and str() of the settings reach logs and tracebacks: no passwords there.
+        for name, value in super().__repr_args__():
+            url = name in {"store", "broker", "artifacts"} and isinstance(value, str)
+            yield name, redact_url(value) if url else value
 
     @property
     def offline_after_s(self) -> float:

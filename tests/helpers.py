@@ -418,3 +418,23 @@ def line_and_previews(data_dir: Path) -> Iterator[Cluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+def cli(cluster: Cluster, *args: str) -> str:
+    """``genqueue <args>`` against the cluster's store; its stdout (exit 0 asserted)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "genqueue", *args],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def cli_key(cluster: Cluster, user: str, role: str) -> str:
+    """A key made by ``genqueue keys create``: the one line of its output that is the key."""
+    out = cli(cluster, "keys", "create", "--user", user, "--role", role, "--label", "test")
+    [key] = [line for line in out.splitlines() if line.startswith("gq_")]
+    return key

@@ -7,18 +7,22 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 
-from genqueue.api.compat import mount_compat
+from genqueue.api.auth import auth_responses, install_auth, principal, require
+from genqueue.api.compat import routers as compat_routers
 from genqueue.api.errors import BodyLimit, install_error_handlers
+from genqueue.api.openapi import install_openapi
 from genqueue.api.routes import (
     batches,
     cluster,
     collections,
     events,
+    keys,
     limits,
     ops,
     prompts,
+    session,
     stats,
     tasks,
     uploads,
@@ -27,6 +31,7 @@ from genqueue.api.runtime import Runtime
 from genqueue.console.router import mount_console
 from genqueue.kinds import KindRegistry, load_kinds
 from genqueue.metrics import Metrics
+from genqueue.models import Role
 from genqueue.settings import Settings
 
 
@@ -67,21 +72,32 @@ def create_app(settings: Settings, kinds: KindRegistry | None = None) -> FastAPI
             metrics.submitted.labels("any").inc()
         return response
 
-    for module in (
-        tasks,
-        batches,
-        cluster,
-        limits,
-        events,
-        ops,
-        uploads,
-        collections,
-        prompts,
-        stats,
+    install_auth(app, settings)
+    # Who may call what (docs/security.md): every router asks for a key when auth is on,
+    # except /health (ops) and /v1/session, whose routes decide for themselves.
+    signed_in = [Depends(principal)]
+    operator = [Depends(require(Role.OPERATOR))]
+    guarded = auth_responses(settings)
+    for module, guard in (
+        (tasks, signed_in),
+        (batches, signed_in),
+        (cluster, signed_in),
+        (limits, operator),
+        (events, signed_in),
+        (ops, []),
+        (uploads, signed_in),
+        (collections, signed_in),
+        (prompts, signed_in),
+        (stats, operator),
+        (keys, signed_in),
+        (session, []),
     ):
-        app.include_router(module.router)
-    mount_compat(app, settings.compat)
+        app.include_router(module.router, dependencies=guard, responses=guarded if guard else None)
+    # The seeds had no keys: with auth on, their adapters serve operator keys only.
+    for router in compat_routers(settings.compat):
+        app.include_router(router, dependencies=operator, responses=guarded)
     mount_console(app)
+    install_openapi(app, registry, settings.max_batch)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,

@@ -6,13 +6,14 @@ Every genqueue error maps to one status here; request validation errors are rewr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genqueue.api.schemas import ErrorBody, FieldError
@@ -23,8 +24,40 @@ from genqueue.errors import (
     InvalidInputError,
     TaskNotFoundError,
 )
+from genqueue.redact import redact_text
 
 RETRY_AFTER_S = 2  # what a 503 asks clients to wait; backends come back by themselves
+
+# What each error status means on this API, as the OpenAPI documents it (``error_responses``).
+ERROR_MEANINGS: dict[int, str] = {
+    400: "the body is not JSON text in UTF-8",
+    403: "a path outside the input root (nothing is read)",
+    404: "no such id or name (or it expired)",
+    405: "method not allowed: `Allow` lists the methods of this path",
+    409: "the Idempotency-Key was used for a different request",
+    413: "the body is over the size limit",
+    422: "invalid input: `fields` names each field at fault",
+    503: "a backend (store, broker, model) is unavailable: retry after `Retry-After` seconds",
+}
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "Retry-After": {
+        "description": "seconds to wait before retrying",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        "required": True,
+    }
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route for the error statuses it can answer, each with the
+    ``ErrorBody`` it really sends (and 503 with its ``Retry-After``)."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entry: dict[str, Any] = {"model": ErrorBody, "description": ERROR_MEANINGS[status]}
+        if status == 503:
+            entry["headers"] = RETRY_AFTER_HEADER
+        responses[status] = entry
+    return responses
 
 
 def error_response(
@@ -41,7 +74,7 @@ def error_response(
 def unavailable_response(message: str) -> JSONResponse:
     """503 naming the backend that is down, with ``Retry-After``."""
     headers = {"Retry-After": str(RETRY_AFTER_S)}
-    return error_response(503, "backend_unavailable", message, headers=headers)
+    return error_response(503, "backend_unavailable", redact_text(message), headers=headers)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -95,9 +128,14 @@ def install_error_handlers(app: FastAPI) -> None:
         # A deadline around a backend call ran out: the backend is as good as down.
         return unavailable_response(f"a backend did not answer in time {exc}".strip())
 
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
-        return error_response(exc.status_code, "http_error", str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route matching the path only; a path
+            # served by several routes (GET and DELETE /v1/collections/{name}) allows them all.
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
+        return error_response(exc.status_code, "http_error", str(exc.detail), headers=headers)
 
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(InvalidInputError, on_invalid)
@@ -107,6 +145,29 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BackendUnavailableError, on_unavailable)
     app.add_exception_handler(TimeoutError, on_timeout)
     app.add_exception_handler(HTTPException, on_http)
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route of ``app`` serves at the path of ``scope``."""
+    methods: set[str] = set()
+    for route in _leaf_routes(app.router.routes):
+        if getattr(route, "methods", None):
+            match, _ = route.matches(scope)
+            if match != Match.NONE:
+                methods |= route.methods
+    return sorted(methods)
+
+
+def _leaf_routes(routes: list[Any]) -> Iterator[Any]:
+    """The routes that answer requests. FastAPI keeps an included router as one entry whose
+    ``effective_candidates()`` are its routes with the prefix applied (duck-typed: no public
+    name for it)."""
+    for route in routes:
+        candidates = getattr(route, "effective_candidates", None)
+        if callable(candidates):
+            yield from _leaf_routes(candidates())
+        elif isinstance(route, Route) or hasattr(route, "matches"):
+            yield route
 
 
 class BodyLimit:

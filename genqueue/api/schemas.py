@@ -243,6 +243,18 @@ class WorkerPublic(WorkerInfo):
     pass
 
 
+class KindPublic(BaseModel):
+    """A registered kind (GET /v1/kinds): where it runs, its policy and its payload schema."""
+
+    name: str
+    queue: str
+    description: str
+    timeout_s: float
+    max_attempts: int
+    executor: str
+    payload_schema: dict[str, Any] = Field(description="the JSON Schema of the payload")
+
+
 class UploadPublic(BaseModel):
     """A stored upload; pass ``{"upload": id}`` wherever a kind takes an input file."""
 

@@ -21,12 +21,15 @@ from genqueue.retry import RetryPolicy
 Style = Literal["default", "photorealistic", "artistic", "cartoon", "abstract"]
 Engine = Literal["procedural", "guided"]
 MIN_SIDE, MAX_SIDE = 64, 2048
+# "Not blank" as a JSON Schema pattern: some character that Python's str.strip() keeps (its
+# whitespace spelled out, as regex engines disagree on \s). The validators give the message.
+NOT_BLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
 class ImageGenerate(BaseModel):
     """What to draw. Sizes are bounded so one request cannot exhaust a worker."""
 
-    prompt: str = Field(min_length=1, max_length=2000)
+    prompt: str = Field(min_length=1, max_length=2000, json_schema_extra={"pattern": NOT_BLANK})
     width: int = Field(512, ge=MIN_SIDE, le=MAX_SIDE)
     height: int = Field(512, ge=MIN_SIDE, le=MAX_SIDE)
     style: Style = "default"

@@ -349,7 +349,20 @@ def check_api_and_worker(
     assert kind == "CMD" and check[0] == "python"
     probe = [sys.executable, *(a.replace(":8000/", f":{port}/") for a in check[1:])]
     assert subprocess.run(probe, env=api_env, check=False, timeout=10).returncode == 0
-    with httpx.Client(base_url=url, timeout=15) as http:
+    # Listening beyond loopback, the API asks for keys (GENQUEUE_AUTH=auto): the first one
+    # is made as docs/deployment.md says, with the CLI against the same store.
+    assert httpx.get(f"{url}/v1/tasks", timeout=5).status_code == 401
+    made = subprocess.run(
+        [str(GENQUEUE), "keys", "create", "--user", "ops", "--role", "operator"],
+        env=api_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    [key] = [line for line in made.stdout.splitlines() if line.startswith("gq_")]
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=url, timeout=15, headers=headers) as http:
         wait_until(
             lambda: any(w["status"] == "online" for w in http.get("/v1/workers").json()),
             30,

@@ -3,23 +3,35 @@ them newest first, cancel."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from genqueue.api.auth import Principal, PrincipalDep, check_owner, listed_user, submitter
 from genqueue.api.deps import DispatcherDep, RuntimeDep, StoreDep
-from genqueue.api.routes.tasks import task_request
+from genqueue.api.errors import error_responses
+from genqueue.api.routes.tasks import owned_request, task_request
 from genqueue.api.schemas import BatchCreate, BatchPage, BatchPublic
+from genqueue.contracts import Store
 from genqueue.dispatch import TaskRequest
 from genqueue.errors import FieldProblem, InvalidInputError
-from genqueue.models import utcnow
+from genqueue.models import Batch, utcnow
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
 
-@router.post("", status_code=201, response_model=BatchPublic)
-async def submit_batch(body: BatchCreate, runtime: RuntimeDep) -> BatchPublic:
+async def owned_batch(store: Store, caller: Principal, batch_id: str) -> Batch:
+    """The batch, or 404 (as for an unknown id) when ``caller`` may not see it."""
+    batch = await store.get_batch(batch_id)
+    check_owner(caller, batch.user, "batch", batch_id)
+    return batch
+
+
+@router.post("", status_code=201, response_model=BatchPublic, responses=error_responses(403, 503))
+async def submit_batch(body: BatchCreate, runtime: RuntimeDep, caller: PrincipalDep) -> BatchPublic:
     """Submit many tasks at once; a bad item refuses the whole batch, naming the item."""
+    owner = submitter(caller, body.user)
     limit = runtime.settings.max_batch
     if len(body.tasks) > limit:
         raise InvalidInputError([FieldProblem("tasks", f"at most {limit} tasks per batch")])
@@ -28,34 +40,44 @@ async def submit_batch(body: BatchCreate, runtime: RuntimeDep) -> BatchPublic:
     problems: list[FieldProblem] = []
     for i, item in enumerate(body.tasks):
         try:
-            requests.append(task_request(item, now))
+            request = task_request(item, now)
+            user = submitter(caller, request.user or owner, "user")
+            requests.append(owned_request(caller, dataclasses.replace(request, user=user)))
         except InvalidInputError as exc:
             problems += [FieldProblem(f"tasks.{i}.{p.field}", p.message) for p in exc.problems]
     if problems:
         raise InvalidInputError(problems)
-    batch, tasks = await runtime.dispatcher.submit_batch(requests, body.user)
+    batch, tasks = await runtime.dispatcher.submit_batch(requests, owner)
     return BatchPublic.of(batch, [t.id for t in tasks])
 
 
-@router.get("", response_model=BatchPage)
+@router.get("", response_model=BatchPage, responses=error_responses(503))
 async def list_batches(
     store: StoreDep,
+    caller: PrincipalDep,
     user: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: str | None = None,
 ) -> BatchPage:
-    """Batches with their counts, newest first, all or one user's; follow ``next_cursor``."""
+    """Batches with their counts, newest first, all or one user's (a user key: its own);
+    follow ``next_cursor``."""
+    user, any_match = listed_user(caller, user)
+    if not any_match:
+        return BatchPage(items=[], next_cursor=None)
     page = await store.list_batches(user, limit, cursor)
     return BatchPage(items=[BatchPublic.of(b) for b in page.batches], next_cursor=page.next_cursor)
 
 
-@router.get("/{batch_id}", response_model=BatchPublic)
-async def get_batch(batch_id: str, store: StoreDep) -> BatchPublic:
+@router.get("/{batch_id}", response_model=BatchPublic, responses=error_responses(404, 503))
+async def get_batch(batch_id: str, store: StoreDep, caller: PrincipalDep) -> BatchPublic:
     """Counts per status; ``finished`` once every task has."""
-    return BatchPublic.of(await store.get_batch(batch_id))
+    return BatchPublic.of(await owned_batch(store, caller, batch_id))
 
 
-@router.post("/{batch_id}/cancel", response_model=BatchPublic)
-async def cancel_batch(batch_id: str, dispatcher: DispatcherDep) -> BatchPublic:
+@router.post("/{batch_id}/cancel", response_model=BatchPublic, responses=error_responses(404, 503))
+async def cancel_batch(
+    batch_id: str, dispatcher: DispatcherDep, store: StoreDep, caller: PrincipalDep
+) -> BatchPublic:
     """Cancel every task of the batch that has not finished."""
+    await owned_batch(store, caller, batch_id)
     return BatchPublic.of(await dispatcher.cancel_batch(batch_id))

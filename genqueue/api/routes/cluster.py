@@ -5,16 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from genqueue.api.auth import OperatorDep
 from genqueue.api.deps import RuntimeDep, StoreDep
-from genqueue.api.schemas import BrokerPublic, BrokerQueuePublic, QueuePublic
+from genqueue.api.errors import error_responses
+from genqueue.api.schemas import BrokerPublic, BrokerQueuePublic, KindPublic, QueuePublic
 from genqueue.models import TaskStatus, WorkerInfo
 from genqueue.rates import QueueRates
+from genqueue.redact import redact_text
 
 router = APIRouter(prefix="/v1", tags=["cluster"])
 
 
-@router.get("/queues", response_model=list[QueuePublic])
-async def queues(runtime: RuntimeDep) -> list[QueuePublic]:
+@router.get("/queues", response_model=list[QueuePublic], responses=error_responses(503))
+async def queues(runtime: RuntimeDep, _: OperatorDep) -> list[QueuePublic]:
     """Every queue with tasks or kinds: counts per status and broker depth."""
     stats = {s.queue: s.counts for s in await runtime.store.queue_stats()}
     names = sorted(set(stats) | set(runtime.kinds.queues()))
@@ -29,8 +32,27 @@ async def queues(runtime: RuntimeDep) -> list[QueuePublic]:
     ]
 
 
-@router.get("/broker", response_model=BrokerPublic, responses={503: {"model": BrokerPublic}})
-async def broker(runtime: RuntimeDep) -> JSONResponse:
+@router.get(
+    "/broker",
+    response_model=BrokerPublic,
+    responses={
+        503: {
+            "description": "the broker is unreachable (the same body), or the store is (an"
+            " error body)",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "anyOf": [
+                            {"$ref": "#/components/schemas/BrokerPublic"},
+                            {"$ref": "#/components/schemas/ErrorBody"},
+                        ]
+                    }
+                }
+            },
+        }
+    },
+)
+async def broker(runtime: RuntimeDep, _: OperatorDep) -> JSONResponse:
     """The broker's connection and, per queue, ready and unacknowledged messages, consumers and
     submit/finish rates over the last minute. 503 (same body) while it is unreachable."""
     stats = await runtime.store.queue_stats()
@@ -41,7 +63,7 @@ async def broker(runtime: RuntimeDep) -> JSONResponse:
     body = BrokerPublic(
         backend=status.backend,
         connected=status.connected,
-        detail=status.detail,
+        detail=redact_text(status.detail),
         queues=[
             BrokerQueuePublic(
                 name=q.queue,
@@ -57,14 +79,14 @@ async def broker(runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if status.connected else 503)
 
 
-@router.get("/workers", response_model=list[WorkerInfo])
-async def workers(store: StoreDep) -> list[WorkerInfo]:
+@router.get("/workers", response_model=list[WorkerInfo], responses=error_responses(503))
+async def workers(store: StoreDep, _: OperatorDep) -> list[WorkerInfo]:
     """Workers in the registry: online, degraded (alive, a backend unreachable: see
     ``reason``), offline (silent) or stopped, with their tasks."""
     return await store.list_workers()
 
 
-@router.get("/kinds")
+@router.get("/kinds", response_model=list[KindPublic])
 async def kinds(runtime: RuntimeDep) -> list[dict[str, object]]:
     """Registered kinds with their queue, timeout, retry policy and payload schema."""
     return [

@@ -18,10 +18,14 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Request
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from genqueue.api.auth import OperatorDep
 from genqueue.api.deps import RuntimeDep
+from genqueue.api.errors import error_responses
+from genqueue.api.openapi import json_body
 from genqueue.api.runtime import Runtime
 from genqueue.dispatch import TaskRequest
 from genqueue.errors import (
@@ -31,7 +35,12 @@ from genqueue.errors import (
     ForbiddenPathError,
     InvalidInputError,
 )
-from genqueue.handlers.features.models import ITEM_ID, Metadata, check_collection
+from genqueue.handlers.features.models import (
+    COLLECTION_NAME,
+    ITEM_ID,
+    Metadata,
+    check_collection,
+)
 from genqueue.inputs import FORBIDDEN_PATH, InputFile, InputReader
 from genqueue.vectors import CollectionIndex, Collections
 
@@ -61,11 +70,16 @@ def get_collections(request: Request) -> Collections:
 
 
 CollectionsDep = Annotated[Collections, Depends(get_collections)]
-JsonBody = Annotated[dict[str, Any], Body()]
+# Bodies are documented by json_body(model) on each route: FastAPI only sees a dict here.
+JsonBody = Annotated[dict[str, Any], Body(include_in_schema=False)]
+# checked_name's rule, for the document only (checked_name gives the clearer 422).
+CollectionName = Annotated[str, PathParam(json_schema_extra={"pattern": COLLECTION_NAME.pattern})]
 
 
 class CollectionCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(
+        min_length=1, max_length=64, json_schema_extra={"pattern": COLLECTION_NAME.pattern}
+    )
 
 
 class IngestItem(BaseModel):
@@ -74,12 +88,22 @@ class IngestItem(BaseModel):
 
 
 class IngestRequest(BaseModel):
+    model_config = ConfigDict(
+        # Exactly one of items, folder (ingest() checks it; this tells the document).
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["items"], "properties": {"items": {"type": "array"}}},
+                {"required": ["folder"], "properties": {"folder": {"type": "string"}}},
+            ]
+        }
+    )
+
     items: list[IngestItem] | None = Field(None, min_length=1)
     folder: str | None = Field(None, min_length=1, max_length=1024)
     metadata: Metadata = Field(default_factory=dict)
     images_per_task: int | None = Field(None, ge=1, le=256)
     user: str | None = Field(None, max_length=200)
-    priority: int = 0
+    priority: int = Field(0, ge=-1000, le=1000)  # the Dispatcher's range
 
 
 class SearchRequest(BaseModel):
@@ -123,7 +147,7 @@ def describe(service: Collections, name: str) -> dict[str, Any]:
     }
 
 
-@router.get("/collections")
+@router.get("/collections", responses=error_responses(503))
 async def list_collections(service: CollectionsDep) -> list[dict[str, Any]]:
     """Every collection with its size (loading each index this process has not loaded yet)."""
     out = []
@@ -133,8 +157,15 @@ async def list_collections(service: CollectionsDep) -> list[dict[str, Any]]:
     return out
 
 
-@router.post("/collections", status_code=201)
-async def create_collection(body: JsonBody, service: CollectionsDep) -> JSONResponse:
+@router.post(
+    "/collections",
+    status_code=201,
+    responses={200: {"description": "the name was taken: the existing collection"}},
+    openapi_extra=json_body(CollectionCreate),
+)
+async def create_collection(
+    body: JsonBody, service: CollectionsDep, operator: OperatorDep
+) -> JSONResponse:
     """Create a collection; 200 with the existing one if the name is taken."""
     name = checked_name(parse(CollectionCreate, body).name)
     _, created = await asyncio.to_thread(service.create, name)
@@ -142,14 +173,16 @@ async def create_collection(body: JsonBody, service: CollectionsDep) -> JSONResp
     return JSONResponse(describe(service, name), status_code=201 if created else 200)
 
 
-@router.get("/collections/{name}")
-async def get_collection(name: str, service: CollectionsDep) -> dict[str, Any]:
+@router.get("/collections/{name}", responses=error_responses(404, 503))
+async def get_collection(name: CollectionName, service: CollectionsDep) -> dict[str, Any]:
     await service.index(checked_name(name))
     return describe(service, name)
 
 
-@router.delete("/collections/{name}")
-async def delete_collection(name: str, service: CollectionsDep) -> dict[str, Any]:
+@router.delete("/collections/{name}", responses=error_responses(404, 503))
+async def delete_collection(
+    name: CollectionName, service: CollectionsDep, operator: OperatorDep
+) -> dict[str, Any]:
     """Forget the collection and its index files (the tasks that fed it stay in the store)."""
     await asyncio.to_thread(service.delete, checked_name(name))
     return {"name": name, "deleted": True}
@@ -183,9 +216,18 @@ def folder_images(runtime: Runtime, folder: str, limit: int) -> list[InputFile]:
     return found
 
 
-@router.post("/collections/{name}/items", status_code=202)
+@router.post(
+    "/collections/{name}/items",
+    status_code=202,
+    responses=error_responses(403, 404, 503),
+    openapi_extra=json_body(IngestRequest),
+)
 async def ingest(
-    name: str, body: JsonBody, runtime: RuntimeDep, service: CollectionsDep
+    name: CollectionName,
+    body: JsonBody,
+    runtime: RuntimeDep,
+    service: CollectionsDep,
+    operator: OperatorDep,
 ) -> dict[str, Any]:
     """Embed and index images as a batch of ``feature.extract`` tasks; follow the batch."""
     await asyncio.to_thread(service.info, checked_name(name))
@@ -260,9 +302,13 @@ def embed_query(runtime: Runtime, source: InputFile) -> Any:
     return vectors[0]
 
 
-@router.post("/collections/{name}/search")
+@router.post(
+    "/collections/{name}/search",
+    responses=error_responses(403, 404, 503),
+    openapi_extra=json_body(SearchRequest),
+)
 async def search(
-    name: str, body: JsonBody, runtime: RuntimeDep, service: CollectionsDep
+    name: CollectionName, body: JsonBody, runtime: RuntimeDep, service: CollectionsDep
 ) -> dict[str, Any]:
     """The ``k`` items most like the image, by cosine similarity, best first."""
     started = time.perf_counter()

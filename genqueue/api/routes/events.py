@@ -23,8 +23,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 
+from genqueue.api.auth import PrincipalDep, listed_user
 from genqueue.api.deps import RuntimeDep
-from genqueue.api.routes.tasks import public
+from genqueue.api.errors import error_responses
+from genqueue.api.routes.batches import owned_batch
+from genqueue.api.routes.tasks import owned_task, public
 from genqueue.api.runtime import Runtime
 from genqueue.api.schemas import TaskPublic
 from genqueue.errors import BackendUnavailableError
@@ -106,11 +109,18 @@ def snapshot_frame(task: TaskPublic) -> str:
 @router.get(
     "/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {
+            "description": "an endless stream of Server-Sent Events",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **error_responses(404, 503),
+    },
 )
 async def events(
     request: Request,
     runtime: RuntimeDep,
+    caller: PrincipalDep,
     task_id: str | None = None,
     batch_id: str | None = None,
     user: str | None = None,
@@ -125,12 +135,19 @@ async def events(
     followed (with ``task_id``) by a fresh snapshot; the same happens when a slow client
     falls too far behind. While the task is queued, a fresh snapshot also follows each
     change of its place in line (at most one a second)."""
+    # A user key hears its own tasks' events only (another user's task or batch: 404).
+    user, any_match = listed_user(caller, user)
+    if not any_match:
+        user = f"{caller.user}\x00{user}"  # no event has this user: a quiet stream
     where = EventFilter(task_id=task_id, batch_id=batch_id, user=user)
     after = last_event_id_header or last_event_id or None
     # 404 or 503 before streaming, not a stream that dies at once.
     place = _Place(queued=False)
+    if batch_id and not caller.sees_all:
+        await owned_batch(runtime.store, caller, batch_id)
     if task_id:
-        place = _Place(queued=(await runtime.store.get(task_id)).status == TaskStatus.QUEUED)
+        task = await owned_task(runtime, caller, task_id)
+        place = _Place(queued=task.status == TaskStatus.QUEUED)
     elif after:
         await runtime.store.ping()
 

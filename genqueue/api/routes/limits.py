@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from genqueue.api.deps import StoreDep
-from genqueue.api.schemas import ErrorBody
+from genqueue.api.errors import error_responses
 from genqueue.errors import TaskNotFoundError
 from genqueue.models import LimitStatus
 
@@ -21,14 +21,14 @@ class LimitNotFoundError(TaskNotFoundError):
     """No limiter for that resource (HTTP 404, like an unknown task)."""
 
 
-@router.get("", response_model=list[LimitStatus])
+@router.get("", response_model=list[LimitStatus], responses=error_responses(503))
 async def list_limits(store: StoreDep) -> list[LimitStatus]:
     """Every configured limiter, by resource name: the limit now (recovery counted), permits,
     calls in flight, tasks waiting for a permit, cuts, Retry-After blocking, recent changes."""
     return sorted(await store.limits(), key=lambda status: status.resource)
 
 
-@router.get("/{resource:path}", response_model=LimitStatus, responses={404: {"model": ErrorBody}})
+@router.get("/{resource:path}", response_model=LimitStatus, responses=error_responses(404, 503))
 async def get_limit(resource: str, store: StoreDep) -> LimitStatus:
     """One resource's limiter; 404 if no worker configured it."""
     for status in await store.limits():

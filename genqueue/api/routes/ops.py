@@ -5,18 +5,28 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 from collections.abc import Awaitable
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
+from genqueue.api.auth import OperatorDep, PrincipalDep
 from genqueue.api.deadline import answer_within
 from genqueue.api.deps import RuntimeDep
-from genqueue.api.errors import RETRY_AFTER_S
+from genqueue.api.errors import RETRY_AFTER_HEADER, RETRY_AFTER_S, error_responses
+from genqueue.api.routes.uploads import check_artifact_owner
 from genqueue.api.schemas import Health
 from genqueue.artifacts import check_name
+from genqueue.redact import redact_text
 
 router = APIRouter(tags=["ops"])
+
+# check_name's rule as a schema (documentation only; check_name gives the clearer 422): a
+# letter or digit, then letters, digits, '.', '_', '-', never two dots in a row.
+ARTIFACT_NAME = Path(
+    json_schema_extra={"pattern": r"^[A-Za-z0-9](?:\.?[A-Za-z0-9_-])*\.?$", "maxLength": 128}
+)
 
 
 PROBE_S = 4.0  # both probes run at once, so /health answers within this even if one hangs
@@ -28,11 +38,21 @@ async def _probe(check: Awaitable[None], url: str) -> str:
     except TimeoutError:
         return f"down: {urlsplit(url).scheme} did not answer within {PROBE_S:g} s"
     except Exception as exc:
-        return f"down: {exc}"
+        return redact_text(f"down: {exc}")
     return "ok"
 
 
-@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+@router.get(
+    "/health",
+    response_model=Health,
+    responses={
+        503: {
+            "model": Health,
+            "description": "the store or the broker does not answer",
+            "headers": RETRY_AFTER_HEADER,
+        }
+    },
+)
 async def health(runtime: RuntimeDep) -> Response:
     """200 when both the store and the broker answer, 503 (saying which) otherwise."""
     settings = runtime.settings
@@ -48,8 +68,18 @@ async def health(runtime: RuntimeDep) -> Response:
     return JSONResponse(body.model_dump(), status_code=503, headers=headers)
 
 
-@router.get("/metrics", response_class=Response)
-async def metrics(request: Request, runtime: RuntimeDep) -> Response:
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        **error_responses(503),
+    },
+)
+async def metrics(request: Request, runtime: RuntimeDep, _: OperatorDep) -> Response:
     """Prometheus exposition."""
     data = await request.app.state.metrics.render(
         runtime.store, runtime.broker, runtime.kinds.queues(), runtime.rates
@@ -57,11 +87,29 @@ async def metrics(request: Request, runtime: RuntimeDep) -> Response:
     return Response(data, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-@router.get("/v1/artifacts/{task_id}/{name}", tags=["artifacts"])
-async def artifact(task_id: str, name: str, runtime: RuntimeDep) -> Response:
-    """A file a task produced (PNG, MP4, JSON)."""
+@router.get(
+    "/v1/artifacts/{task_id}/{name}",
+    tags=["artifacts"],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the file, with the media type its name implies",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **error_responses(404, 422, 503),
+    },
+)
+async def artifact(
+    task_id: Annotated[str, ARTIFACT_NAME],
+    name: Annotated[str, ARTIFACT_NAME],
+    runtime: RuntimeDep,
+    caller: PrincipalDep,
+) -> Response:
+    """A file a task produced (PNG, MP4, JSON), or an upload; a user key's own only."""
     check_name(task_id, "task id")
     check_name(name, "name")
+    if not caller.sees_all:
+        await check_artifact_owner(runtime, caller, task_id, name)
     media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     local = runtime.artifacts.local_path(task_id, name)
     if local is not None:

@@ -6,7 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from genqueue.api.auth import PrincipalDep
 from genqueue.api.deps import RuntimeDep
+from genqueue.api.errors import error_responses
 from genqueue.api.schemas import TaskPublic
 from genqueue.prompts import PromptSearch
 
@@ -20,10 +22,11 @@ def _search(request: Request, runtime: RuntimeDep) -> PromptSearch:
     return search
 
 
-@router.get("/prompts/similar")
+@router.get("/prompts/similar", responses=error_responses(503))
 async def similar(
     request: Request,
     runtime: RuntimeDep,
+    caller: PrincipalDep,
     q: Annotated[str, Query(min_length=1, max_length=2000, description="a prompt")],
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     kind: Annotated[str | None, Query(max_length=100)] = None,
@@ -31,7 +34,8 @@ async def similar(
 ) -> list[dict[str, Any]]:
     """Succeeded tasks ranked by how close their prompt is to ``q`` (cosine of MiniLM
     sentence vectors), each with its score and its task as ``GET /v1/tasks/{id}`` shows it."""
-    hits = await _search(request, runtime).similar(q.strip() or q, k, kind, scan)
+    user = None if caller.sees_all else caller.user  # a user key searches its own tasks
+    hits = await _search(request, runtime).similar(q.strip() or q, k, kind, scan, user)
     return [
         {
             "score": round(hit.score, 4),

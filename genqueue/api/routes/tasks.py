@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
+from genqueue.api.auth import (
+    Principal,
+    PrincipalDep,
+    check_owner,
+    listed_user,
+    submitter,
+)
 from genqueue.api.deps import RuntimeDep
+from genqueue.api.errors import error_responses
 from genqueue.api.runtime import Runtime
 from genqueue.api.schemas import MAX_DELAY_S, TaskCreate, TaskPage, TaskPublic
 from genqueue.contracts import Store
@@ -22,6 +31,12 @@ from genqueue.previews import Preview
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
 TASK_EVENTS_MAX = 1000  # per read; also how far back a running task's preview is looked for
+
+LOCATION = {
+    "Location": {"description": "the task's URL", "schema": {"type": "string"}, "required": True}
+}
+# Reads of one task: unknown id, store down.
+ONE_TASK = error_responses(404, 503)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -64,6 +79,24 @@ def task_request(
     )
 
 
+async def owned_task(runtime: Runtime, caller: Principal, task_id: str) -> Task:
+    """The task, or 404 (as for an unknown id) when ``caller`` may not see it."""
+    task = await runtime.store.get(task_id)
+    check_owner(caller, task.user, "task", task_id)
+    return task
+
+
+def owned_request(caller: Principal, request: TaskRequest) -> TaskRequest:
+    """``request`` as ``caller`` may make it: its user decided by :func:`submitter`, and a
+    user key's Idempotency-Key kept apart from every other user's (one user's key never
+    finds another's task)."""
+    user = submitter(caller, request.user)
+    key = request.idempotency_key
+    if key is not None and not caller.sees_all and caller.user is not None:
+        key = f"u{len(caller.user)}:{caller.user}:{key}"
+    return dataclasses.replace(request, user=user, idempotency_key=key)
+
+
 async def public(runtime: Runtime, task: Task, *, with_preview: bool = False) -> TaskPublic:
     """A task as the API shows it: with its place in line and its estimated times, and
     (``with_preview``, for reads of one task) a running task's latest preview."""
@@ -93,17 +126,26 @@ async def latest_preview(store: Store, task_id: str) -> str | None:
     "",
     status_code=201,
     response_model=TaskPublic,
-    responses={200: {"description": "replayed: a task with this Idempotency-Key"}},
+    responses={
+        201: {"description": "stored and queued", "headers": LOCATION},
+        200: {
+            "model": TaskPublic,
+            "description": "replayed: the task made earlier with this Idempotency-Key",
+            "headers": LOCATION,
+        },
+        **error_responses(403, 409, 503),
+    },
 )
 async def submit(
     body: TaskCreate,
     runtime: RuntimeDep,
     response: Response,
+    caller: PrincipalDep,
     idempotency_key: IdempotencyKey = None,
 ) -> TaskPublic:
     """Submit a task; answers with its id, status, queue position, estimated start and the
     URLs to follow it."""
-    request = task_request(body, utcnow(), idempotency_key)
+    request = owned_request(caller, task_request(body, utcnow(), idempotency_key))
     task, created = await runtime.dispatcher.submit(request)
     if not created:
         response.status_code = 200
@@ -111,9 +153,10 @@ async def submit(
     return await public(runtime, task)
 
 
-@router.get("", response_model=TaskPage)
+@router.get("", response_model=TaskPage, responses=error_responses(503))
 async def list_tasks(
     runtime: RuntimeDep,
+    caller: PrincipalDep,
     user: str | None = None,
     status: TaskStatus | None = None,
     kind: str | None = None,
@@ -122,7 +165,11 @@ async def list_tasks(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^\d+$")] = None,
 ) -> TaskPage:
-    """Tasks, newest first, filtered; follow ``next_cursor`` for the next page."""
+    """Tasks, newest first, filtered; follow ``next_cursor`` for the next page. A user key
+    lists its own tasks only."""
+    user, any_match = listed_user(caller, user)
+    if not any_match:
+        return TaskPage(items=[], next_cursor=None)
     where = TaskFilter(user=user, status=status, kind=kind, batch_id=batch_id, queue=queue)
     page = await runtime.store.list_tasks(where, limit, cursor)
     return TaskPage(
@@ -130,39 +177,43 @@ async def list_tasks(
     )
 
 
-@router.get("/{task_id}", response_model=TaskPublic)
-async def get_task(task_id: str, runtime: RuntimeDep) -> TaskPublic:
+@router.get("/{task_id}", response_model=TaskPublic, responses=ONE_TASK)
+async def get_task(task_id: str, runtime: RuntimeDep, caller: PrincipalDep) -> TaskPublic:
     """Status, queue position, estimated start and finish, progress, result or error, and a
     running task's latest preview."""
-    return await public(runtime, await runtime.store.get(task_id), with_preview=True)
+    return await public(runtime, await owned_task(runtime, caller, task_id), with_preview=True)
 
 
-@router.get("/{task_id}/events", response_model=list[Event])
+@router.get("/{task_id}/events", response_model=list[Event], responses=ONE_TASK)
 async def task_events(
     task_id: str,
     runtime: RuntimeDep,
+    caller: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=TASK_EVENTS_MAX)] = 500,
 ) -> list[Event]:
     """The task's kept events (minutes of them: the record keeps the rest), oldest first,
     the newest ``limit`` of them; only its latest ``task.preview``. The history before
     following ``/v1/events?task_id=``; drop the frames already read here by ``id``."""
-    await runtime.store.get(task_id)  # 404 for an unknown task, not an empty history
+    await owned_task(runtime, caller, task_id)  # 404 for an unknown task, not an empty history
     return await runtime.store.task_events(task_id, limit)
 
 
-@router.post("/{task_id}/cancel", response_model=TaskPublic)
-async def cancel(task_id: str, runtime: RuntimeDep) -> TaskPublic:
+@router.post("/{task_id}/cancel", response_model=TaskPublic, responses=ONE_TASK)
+async def cancel(task_id: str, runtime: RuntimeDep, caller: PrincipalDep) -> TaskPublic:
     """Cancel: a queued task never starts; a running one is stopped. Idempotent."""
+    await owned_task(runtime, caller, task_id)
     return await public(runtime, await runtime.dispatcher.cancel(task_id))
 
 
-@router.get("/{task_id}/wait", response_model=TaskPublic)
+@router.get("/{task_id}/wait", response_model=TaskPublic, responses=ONE_TASK)
 async def wait(
     task_id: str,
     runtime: RuntimeDep,
+    caller: PrincipalDep,
     timeout: Annotated[float, Query(ge=0, le=300, description="seconds")] = 30.0,
 ) -> TaskPublic:
     """Long poll: answers as soon as the task finishes, or with its state at ``timeout``."""
+    await owned_task(runtime, caller, task_id)
     return await public(runtime, await wait_finished(runtime, task_id, timeout))
 
 

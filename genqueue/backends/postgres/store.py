@@ -31,6 +31,7 @@ from genqueue.backends.postgres.fair import (
     FairClaims,
 )
 from genqueue.backends.postgres.feed import open_feed
+from genqueue.backends.postgres.keys import PostgresKeys
 from genqueue.backends.postgres.limits import Limits
 from genqueue.backends.postgres.rows import (
     TASK_COLUMNS,
@@ -54,6 +55,7 @@ from genqueue.contracts import (
 )
 from genqueue.errors import BackendUnavailableError, LeaseLostError, TaskNotFoundError
 from genqueue.models import (
+    ApiKey,
     Batch,
     Event,
     EventType,
@@ -97,6 +99,7 @@ class PostgresStore:
             self._in_one_transaction(q.FINISH_UNSAMPLED, alone=q.FINISH, then=_add_service_times)
         )
         self._limits = Limits(db)
+        self._keys = PostgresKeys(db)
         self._fair = FairClaims(db, self._limits)
         self._rollups: asyncio.Task[None] | None = None
 
@@ -413,6 +416,18 @@ class PostgresStore:
             return ids
 
         return await self._db.run(run, retry=False)
+
+    async def create_key(self, key: ApiKey, key_hash: str) -> None:
+        await self._keys.create_key(key, key_hash)
+
+    async def key_by_hash(self, key_hash: str) -> ApiKey | None:
+        return await self._keys.key_by_hash(key_hash)
+
+    async def list_keys(self) -> list[ApiKey]:
+        return await self._keys.list_keys()
+
+    async def revoke_key(self, key_id: str) -> ApiKey:
+        return await self._keys.revoke_key(key_id)
 
     async def task_events(self, task_id: str, limit: int) -> list[Event]:
         rows = await self._db.fetch(q.TASK_EVENTS, task_id, max(limit, 0))

@@ -38,6 +38,10 @@ Store
     {p}:worker:{id}, {p}:workers, {p}:workers:online
                                worker record; all workers and live ones (online or
                                degraded) by last-seen time
+    {p}:key:{id}               hash: an API key's record (id, key_hash, user, role, label,
+                               created_at, revoked_at); never the key (genqueue/keys.py)
+    {p}:keyhash:{hash}         string: the id of the key with that SHA-256
+    {p}:keys                   zset: key ids by created_at (create_key.lua, revoke_key.lua)
     {p}:limiters               set: every resource with a limiter (Store.configure_limits)
     {p}:limiter:{resource}     hash: state (genqueue.limiter.dump_state JSON) and version (+1
                                on every write; scripts decide only with the current one)

@@ -13,6 +13,7 @@ from genqueue.backends.group import GroupCall, Send
 from genqueue.backends.redis import events, scripts
 from genqueue.backends.redis.claims import RedisClaims
 from genqueue.backends.redis.connection import UNREACHABLE, connect, reached, reaching
+from genqueue.backends.redis.keys import RedisKeys
 from genqueue.backends.redis.limits import CAS_TRIES, NO_GATE, RedisLimits, Seen, exhausted
 from genqueue.backends.redis.records import batch_from, service_time_from, task_from
 from genqueue.backends.redis.workers import RedisWorkers
@@ -38,6 +39,7 @@ from genqueue.errors import (
     TaskNotFoundError,
 )
 from genqueue.models import (
+    ApiKey,
     Batch,
     Event,
     LimitStatus,
@@ -91,6 +93,7 @@ class RedisStore:
         self._finish = GroupCall(self._group("finish"))
         self._limits = RedisLimits(self._run)
         self._workers = RedisWorkers(redis, prefix)
+        self._keys = RedisKeys(redis, prefix)
 
     @classmethod
     async def connect(cls, url: str) -> Self:
@@ -361,6 +364,18 @@ class RedisStore:
 
     async def list_workers(self) -> list[WorkerInfo]:
         return await self._workers.list_workers()
+
+    async def create_key(self, key: ApiKey, key_hash: str) -> None:
+        await self._keys.create_key(key, key_hash)
+
+    async def key_by_hash(self, key_hash: str) -> ApiKey | None:
+        return await self._keys.key_by_hash(key_hash)
+
+    async def list_keys(self) -> list[ApiKey]:
+        return await self._keys.list_keys()
+
+    async def revoke_key(self, key_id: str) -> ApiKey:
+        return await self._keys.revoke_key(key_id)
 
     async def mark_offline(self, silent_s: float) -> list[str]:
         ids: list[str] = await self._run("mark_offline", silent_s)

@@ -135,3 +135,15 @@ CREATE TABLE IF NOT EXISTS deliveries (
     locked_until REAL
 );
 CREATE INDEX IF NOT EXISTS deliveries_next ON deliveries (queue, priority DESC, id);
+
+-- API keys (Store.create_key ...): the public record and the SHA-256 of the key, never the key.
+CREATE TABLE IF NOT EXISTS api_keys (
+    id         TEXT PRIMARY KEY,                        -- the key's public prefix
+    key_hash   TEXT NOT NULL UNIQUE,
+    user       TEXT NOT NULL,
+    role       TEXT NOT NULL,                           -- user, operator, admin
+    label      TEXT,
+    created_at REAL NOT NULL,
+    revoked_at REAL
+);
+CREATE INDEX IF NOT EXISTS api_keys_created ON api_keys (created_at DESC, id DESC);

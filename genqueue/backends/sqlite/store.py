@@ -15,7 +15,16 @@ from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Self, TypeVar
 
-from genqueue.backends.sqlite import claims, fair, feed, finishing, limits, outbox, registry
+from genqueue.backends.sqlite import (
+    claims,
+    fair,
+    feed,
+    finishing,
+    keys,
+    limits,
+    outbox,
+    registry,
+)
 from genqueue.backends.sqlite.db import Database
 from genqueue.backends.sqlite.doorbell import Doorbell
 from genqueue.backends.sqlite.rows import (
@@ -37,6 +46,7 @@ from genqueue.contracts import (
 from genqueue.errors import LeaseLostError, TaskNotFoundError
 from genqueue.models import (
     FINISHED,
+    ApiKey,
     Batch,
     Event,
     EventType,
@@ -483,6 +493,18 @@ class SqliteStore:
             return ids
 
         return await self._db.write(run)
+
+    async def create_key(self, key: ApiKey, key_hash: str) -> None:
+        await self._db.write(lambda conn: keys.create(conn, key, key_hash))
+
+    async def key_by_hash(self, key_hash: str) -> ApiKey | None:
+        return await self._db.run(lambda conn: keys.by_hash(conn, key_hash))
+
+    async def list_keys(self) -> list[ApiKey]:
+        return await self._db.run(keys.list_all)
+
+    async def revoke_key(self, key_id: str) -> ApiKey:
+        return await self._db.write(lambda conn: keys.revoke(conn, key_id, time.time()))
 
     async def task_events(self, task_id: str, limit: int) -> list[Event]:
         return await self._db.run(lambda conn: feed.task_events(conn, task_id, limit))

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from genqueue.handlers.image import MAX_SIDE, MIN_SIDE, Style
+from genqueue.handlers.image import MAX_SIDE, MIN_SIDE, NOT_BLANK, Style
 from genqueue.inputs import InputFile
 
 Anchor = Literal[
@@ -40,7 +40,19 @@ class Background(_Strict):
     """Exactly one of: ``prompt`` (painted by the procedural engine), ``image`` (an uploaded
     picture, scaled to cover the canvas and centre-cropped) or ``colour`` (plain)."""
 
-    prompt: str | None = Field(None, min_length=1, max_length=2000)
+    # The schema says "exactly one" too (the validator gives the message).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": [name], "properties": {name: {"type": ["string", "object"]}}}
+                for name in ("prompt", "image", "colour")
+            ]
+        }
+    )
+
+    prompt: str | None = Field(
+        None, min_length=1, max_length=2000, json_schema_extra={"pattern": NOT_BLANK}
+    )
     style: Style = "default"
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     image: InputFile | None = None

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from genqueue.inputs import InputFile
 
@@ -49,11 +49,30 @@ class FeaturePayload(BaseModel):
     """One image (``image``, with ``id``) or several in one task (``images``, with ``ids``);
     ``collection`` indexes the vectors there once the task succeeds."""
 
+    # _one_form's rules in the schema too (but for ids matching images in length, which JSON
+    # Schema cannot say); the validator gives the message.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["image"],
+                    "properties": {"image": {"type": "object"}, "ids": {"type": "null"}},
+                },
+                {
+                    "required": ["images"],
+                    "properties": {"images": {"type": "array"}, "id": {"type": "null"}},
+                },
+            ]
+        }
+    )
+
     image: InputFile | None = None
     images: list[InputFile] | None = Field(None, min_length=1, max_length=MAX_IMAGES)
     collection: str | None = None
     id: str | None = Field(None, pattern=ITEM_ID)
-    ids: list[str] | None = Field(None, max_length=MAX_IMAGES)
+    ids: list[str] | None = Field(
+        None, max_length=MAX_IMAGES, json_schema_extra={"items": {"pattern": ITEM_ID}}
+    )
     metadata: Metadata = Field(default_factory=dict)
     top_k_labels: int = Field(5, ge=0, le=20)
 

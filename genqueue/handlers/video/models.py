@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from genqueue.handlers.image import NOT_BLANK
 from genqueue.handlers.render_kit import Style
 
 Provider = Literal["local", "cloud"]
@@ -37,7 +38,24 @@ def frame_size(resolution: Resolution, aspect_ratio: AspectRatio) -> tuple[int, 
 class VideoGenerate(BaseModel):
     """What to film. ``None`` means the provider's default (settings for cloud)."""
 
-    prompt: str = Field(min_length=1, max_length=2000)
+    # What _fits_provider checks, said in the schema too (the validator gives the message).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"required": ["provider"], "properties": {"provider": {"const": "cloud"}}},
+            "then": {
+                "properties": {
+                    "duration_s": {"enum": [*CLOUD_DURATIONS_S, None]},
+                    "resolution": {"enum": [*CLOUD_RESOLUTIONS, None]},
+                    "fps": {"type": "null"},
+                }
+            },
+            "else": {
+                "properties": {"model_name": {"type": "null"}, "model_version": {"type": "null"}}
+            },
+        }
+    )
+
+    prompt: str = Field(min_length=1, max_length=2000, json_schema_extra={"pattern": NOT_BLANK})
     provider: Provider = "local"
     duration_s: float | None = Field(None, gt=0, le=LOCAL_MAX_DURATION_S)
     resolution: Resolution | None = None

@@ -15,6 +15,13 @@ export class ApiError extends Error {
 
 const listeners = new Set();
 let reachable = true;
+const unauthorized = new Set();
+
+/** Call fn() whenever the API refuses the console's key (401): it must sign in again. */
+export function onUnauthorized(fn) {
+  unauthorized.add(fn);
+  return () => unauthorized.delete(fn);
+}
 
 /** Call fn(reachable) whenever the API's reachability changes. */
 export function onReachability(fn) {
@@ -61,6 +68,7 @@ export async function api(path, { method = "GET", json, body, query, headers = {
   if (response.status === 204) return null;
   const type = response.headers.get("content-type") || "";
   const data = type.includes("json") ? await response.json() : await response.text();
+  if (response.status === 401 && path !== "/v1/session") for (const fn of unauthorized) fn();
   if (!response.ok) throw new ApiError(response.status, typeof data === "object" ? data : { message: data });
   return data;
 }

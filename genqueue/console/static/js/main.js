@@ -3,8 +3,9 @@
 //   mount(root, params) -> optional unmount()
 // which fills `root` and returns what to stop (event streams, timers) when the user leaves.
 
-import { onReachability } from "./api.js";
+import { api, onReachability, onUnauthorized, setConsoleUser } from "./api.js";
 import { errorBox, h } from "./dom.js";
+import { signIn } from "./views/signin.js";
 
 const ROUTES = [
   { pattern: /^\/?$/, view: "create" },
@@ -41,8 +42,12 @@ function markNav(view) {
   }
 }
 
+// The session (GET /v1/session): null until known, or while a key is needed.
+let session = null;
+
 async function show() {
   const mine = ++generation;
+  if (session === null) return; // signing in first
   const path = location.hash.replace(/^#/, "").split("?")[0];
   const found = resolve(path);
   if (unmount) {
@@ -85,5 +90,47 @@ document.querySelector("a.skip").addEventListener("click", (event) => {
   root.focus();
 });
 
+/** Who is signed in, and a way out, in the header (only where the API asks for keys). */
+function showAccount() {
+  const account = document.getElementById("account");
+  if (!session || !session.auth) { account.replaceChildren(); return; }
+  const out = h("button.link", { type: "button", id: "sign-out" }, "Sign out");
+  out.addEventListener("click", async () => {
+    await api("/v1/session", { method: "DELETE" }).catch(() => null);
+    needKey();
+  });
+  account.replaceChildren(h("span", { id: "signed-in" }, `${session.user || "everyone"} · ${session.role}`), out);
+}
+
+function signedIn(found) {
+  session = found;
+  if (session.auth && session.user) setConsoleUser(session.user);
+  showAccount();
+  show();
+}
+
+/** The API wants a key: the sign-in form, in place of any view. */
+function needKey() {
+  ++generation;
+  session = null;
+  showAccount();
+  if (unmount) {
+    try { unmount(); } catch (err) { console.warn("unmount failed", err); }
+    unmount = null;
+  }
+  markNav(null);
+  signIn(root, signedIn);
+}
+
+async function start() {
+  try {
+    signedIn(await api("/v1/session"));
+  } catch (err) {
+    if (err.status === 401) needKey();
+    else signedIn({ auth: false, user: null, role: "operator" }); // the views say what is wrong
+  }
+}
+
+onUnauthorized(() => { if (session !== null) needKey(); });
 window.addEventListener("hashchange", show);
-show();
+start();

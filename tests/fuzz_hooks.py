@@ -1,0 +1,69 @@
+"""Schemathesis hooks for fuzzing genqueue (loaded through ``SCHEMATHESIS_HOOKS``).
+
+JSON Schema has no clock, so the document cannot say that ``start_by`` must be in the future
+and after the start, or that ``run_at`` is at most 30 days ahead (the API answers 422, as its
+``TaskCreate`` description says). Generated times that parse are moved into that window, so
+that valid tasks stay valid; a malformed time is left alone and stays a negative case.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import schemathesis
+from pydantic import TypeAdapter, ValidationError
+
+RUN_AT_AHEAD = timedelta(minutes=1)
+# After any start: delay_s is at most 30 days (schemas.MAX_DELAY_S).
+START_BY_AHEAD = timedelta(days=31)
+
+
+_TIME = TypeAdapter(datetime)
+
+
+def _parses(value: Any) -> bool:
+    """Whether the API reads ``value`` as a time with its zone (as pydantic does: more
+    spellings than ``datetime.fromisoformat``, such as a lowercase ``z``)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return _TIME.validate_python(value).tzinfo is not None
+    except ValidationError:
+        return False
+
+
+def in_window(task: Any, now: datetime) -> Any:
+    """``task`` with parseable ``run_at`` / ``start_by`` moved to times the API takes."""
+    if not isinstance(task, dict):
+        return task
+    moved = dict(task)
+    for name, ahead in (("run_at", RUN_AT_AHEAD), ("start_by", START_BY_AHEAD)):
+        if _parses(moved.get(name)):
+            moved[name] = (now + ahead).isoformat()
+    return moved
+
+
+@schemathesis.hook
+def map_body(context: schemathesis.HookContext, body: Any) -> Any:
+    now = datetime.now(UTC)
+    if isinstance(body, dict) and isinstance(body.get("tasks"), list):
+        return {**body, "tasks": [in_window(task, now) for task in body["tasks"]]}
+    return in_window(body, now)
+
+
+WAIT_S_MAX = 1.0  # a long poll answers at its timeout (up to 300 s): keep the run short
+
+
+@schemathesis.hook
+def map_query(context: schemathesis.HookContext, query: Any) -> Any:
+    operation = context.operation
+    if operation is None or operation.path != "/v1/tasks/{task_id}/wait":
+        return query
+    query = dict(query) if isinstance(query, dict) else {}
+    timeout = query.get("timeout")
+    if timeout is None:  # the default wait (60 s) outlasts the fuzzer's request timeout
+        query["timeout"] = WAIT_S_MAX
+    elif isinstance(timeout, int | float) and not isinstance(timeout, bool):
+        query["timeout"] = min(timeout, WAIT_S_MAX)
+    return query
