@@ -48,7 +48,7 @@ class SqliteBroker:
         await self._db.aclose()
 
     async def ping(self) -> None:
-        await self._db.run(lambda conn: conn.execute("SELECT 1").fetchone())
+        await self._db.ping()
 
     async def publish(self, messages: Sequence[Message]) -> None:
         now = time.time()

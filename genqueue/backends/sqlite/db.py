@@ -153,6 +153,12 @@ class Database:
         snapshot per statement, none waiting for the write lock."""
         return await self._on(self._reader, fn)
 
+    async def ping(self) -> None:
+        """Answer through the writing thread: the file is reachable for this process when that
+        thread gets through, not merely when it can be read (a held write lock reads fine),
+        so an outage's prober does not call it back while writes still queue up behind it."""
+        await self._on(self._writer, lambda conn: conn.execute("SELECT 1").fetchone())
+
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(connection)`` inside one ``BEGIN IMMEDIATE`` transaction."""
         return await self._on(self._writer, lambda conn: transaction(conn, fn))

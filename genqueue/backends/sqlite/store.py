@@ -108,7 +108,7 @@ class SqliteStore:
         await self._db.aclose()
 
     async def ping(self) -> None:
-        await self._db.run(lambda conn: conn.execute("SELECT 1").fetchone())
+        await self._db.ping()
 
     async def submit(
         self, tasks: Sequence[NewTask], *, batch: Batch | None = None
