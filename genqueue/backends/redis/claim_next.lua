@@ -71,7 +71,7 @@ local function claim_next(q, worker, token, lease_s)
         expire(id, t[1])
         expired = expired + 1
         if expired >= 1000 then return false end  -- enough work for one call
-      elseif tonumber(t[3]) > t_now then
+      elseif tonumber(t[3]) > t_now + CLOCK_SLACK_S then
         -- Not due after all (Redis' clock went back): out of line until it is.
         local u = redis.call('HMGET', tkey(id), 'seq', 'waiting_for')
         fair.leave(id, q, b, tonumber(u[1]), u[2])

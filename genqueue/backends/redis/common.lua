@@ -27,6 +27,9 @@ local function event(kind, id, status, data)  -- returns the new entry's id
   return entry
 end
 local FINISHED = {succeeded = true, failed = true, cancelled = true, expired = true}
+-- A task in line was due by Redis' clock when it joined; it leaves the line as not due only
+-- when that clock has gone back further than this (a VM's time sync steps it by milliseconds).
+local CLOCK_SLACK_S = 1
 -- Move a task between statuses, keeping every index and counter in step: the fair order, the
 -- deadlines of queued tasks, the parked tasks of a resource and the permits of running ones.
 local function move(id, from, to)

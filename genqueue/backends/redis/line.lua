@@ -1,7 +1,7 @@
 -- ARGV: prefix, queue, limit. Read only. The first ``limit`` tasks of the queue's ready lines
 -- (fair.lua) in claim_next's order: bands by priority, then tag and age in each; tasks not
--- due (Redis' clock went back) are passed over, not moved. Parked tasks and tasks not in line
--- yet are not shown. Returns {id, model or false} per task.
+-- due (Redis' clock went back past CLOCK_SLACK_S) are passed over, not moved. Parked tasks
+-- and tasks not in line yet are not shown. Returns {id, model or false} per task.
 local q, limit = ARGV[2], tonumber(ARGV[3])
 local t_now = now()
 local out = {}
@@ -13,7 +13,7 @@ for _, b in ipairs(redis.call('ZRANGE', P .. ':bands:' .. q, 0, -1)) do
     for _, m in ipairs(members) do
       local id = member_id(m)
       local t = redis.call('HMGET', tkey(id), 'not_before', 'model')
-      if tonumber(t[1]) <= t_now then
+      if tonumber(t[1]) <= t_now + CLOCK_SLACK_S then
         out[#out + 1] = {id, t[2]}
         if #out >= limit then break end
       end
