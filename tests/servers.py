@@ -23,6 +23,7 @@ A missing binary skips loudly (fails under CI=true), like ``require_service``.
 
 from __future__ import annotations
 
+import abc
 import atexit
 import contextlib
 import functools
@@ -58,15 +59,15 @@ def missing(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-class PrivateServer:
+class PrivateServer(abc.ABC):
     """A server a test starts for itself: ``with`` starts it and closes it (stopped, its
     files removed)."""
 
-    def start(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def start(self) -> None: ...
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def close(self) -> None: ...
 
     def __enter__(self) -> Self:
         self.start()

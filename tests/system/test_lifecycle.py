@@ -183,10 +183,13 @@ async def test_degraded_worker_shows_in_workers_metrics_and_cli(
     reason = "broker unreachable since 12:01:02: Redis: Connection refused"
     store = await open_store(cluster.store_url, settings)
 
+    done = asyncio.Event()
+
     async def beat() -> None:
-        while True:
+        while not done.is_set():
             await store.heartbeat_worker("w-degraded", [], 0, 0, degraded=reason)
-            await asyncio.sleep(settings.heartbeat_s)  # a worker's own pace, not a wait
+            with contextlib.suppress(TimeoutError):  # next beat, or the test is done
+                await asyncio.wait_for(done.wait(), settings.heartbeat_s)
 
     await store.register_worker(worker_info("w-degraded", ("debug",)))
     await store.heartbeat_worker("w-degraded", [], 0, 0, degraded=reason)
@@ -213,9 +216,8 @@ async def test_degraded_worker_shows_in_workers_metrics_and_cli(
         ).stdout
         assert "degraded" in table and reason in table, table
     finally:
-        beating.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await beating
+        done.set()
+        await beating
         await store.aclose()
 
 
