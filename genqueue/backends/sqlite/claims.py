@@ -53,7 +53,11 @@ def claim_next(conn: Conn, queue: str, terms: LeaseTerms) -> Claim | Waiting | N
         if (state := limits.load(conn, resource)) is None
         or limiter.free_permits(state, limits.in_flight(conn, resource, now), now) > 0
     ]
+    tried: set[str] = set()
     while (first := fair.head(conn, queue, free)) is not None:
+        if first["id"] in tried:  # a head that would not move: never spin under the lock
+            return None
+        tried.add(first["id"])
         outcome = claim(conn, first["id"], terms)
         if isinstance(outcome, Claim) and first["waiting_for"] is not None:
             # A parked task spent its own message when it was parked: this one was another
@@ -98,7 +102,12 @@ def _claim_limited(
     me = conn.execute(
         "SELECT status, not_before, start_by, resource FROM tasks WHERE id = ?", (task_id,)
     ).fetchone()
-    if me is None or me["status"] != TaskStatus.QUEUED or me["not_before"] > now:
+    if me is None or me["status"] != TaskStatus.QUEUED:
+        return None
+    if me["not_before"] > now:
+        # In line but not due by this clock (it stepped back): out of line until it is due,
+        # when fair.join_when_due brings it back with its tag.
+        conn.execute("UPDATE tasks SET ready = 0 WHERE id = ?", (task_id,))
         return None
     if me["start_by"] is not None and me["start_by"] < now:
         expire(conn, task_id, now)

@@ -209,14 +209,18 @@ class SqliteStore:
         return [LineEntry(row["id"], row["model"]) for row in rows]
 
     async def claim(self, task_id: str, worker_id: str, lease_s: float) -> Claim | Waiting | None:
-        terms = _terms(worker_id, lease_s)
-        return await self._write(lambda conn: claims.claim(conn, task_id, terms))
+        # The terms (their clock above all) are taken once the write lock is held, never
+        # before: a claim that waited for the lock must not judge what is due by its past.
+        return await self._write(
+            lambda conn: claims.claim(conn, task_id, _terms(worker_id, lease_s))
+        )
 
     async def claim_next(
         self, queue: str, worker_id: str, lease_s: float
     ) -> Claim | Waiting | None:
-        terms = _terms(worker_id, lease_s)
-        return await self._write(lambda conn: claims.claim_next(conn, queue, terms))
+        return await self._write(
+            lambda conn: claims.claim_next(conn, queue, _terms(worker_id, lease_s))
+        )
 
     async def renew(self, lease: Lease, lease_s: float) -> Lease:
         def run(conn: Conn) -> Lease:
