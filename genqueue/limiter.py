@@ -146,7 +146,9 @@ def throttle(
     Always: counted, the quiet clock restarts, and ``blocked_until`` extends to cover
     ``retry_after_s``. The limit is cut (by ``decrease`` or times ``factor``, never below
     min) only if the call started under the current limit and ``min_cut_gap_s`` has passed
-    since the last cut; a cut that would not lower the limit (at the floor) is none."""
+    since the last cut; a cut that would not lower the limit (at the floor) is none. A call
+    started under the current limit but refused within that gap holds every caller back
+    until the gap ends, when the next refusal may cut."""
     state = recover(state, now)
     policy = state.policy
     blocked_until = state.blocked_until
@@ -155,9 +157,15 @@ def throttle(
     state = replace(
         state, blocked_until=blocked_until, quiet_since=now, throttles=state.throttles + 1
     )
-    gap_passed = state.cut_at is None or now - state.cut_at >= policy.min_cut_gap_s
-    if epoch_at_start != state.epoch or not gap_passed:
+    if epoch_at_start != state.epoch:
         return state
+    if state.cut_at is not None and now - state.cut_at < policy.min_cut_gap_s:
+        # Refused under the current limit, too soon to cut again: the limit is still above
+        # the upstream's. Hold every call back until a cut may follow, rather than let each
+        # permit a refusal frees be refused again at once (a storm of limit errors, all in
+        # the gap, that cuts nothing).
+        hold = max(state.blocked_until, state.cut_at + policy.min_cut_gap_s)
+        return replace(state, blocked_until=hold)
     if policy.decrease_mode == "factor":
         cut = state.limit * policy.factor
     else:

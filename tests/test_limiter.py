@@ -81,6 +81,17 @@ def test_cuts_are_at_least_min_cut_gap_apart() -> None:
     assert cut_once(too_soon, T0 + 5).limit == 8
 
 
+def test_a_refusal_under_the_new_limit_too_soon_to_cut_holds_calls_back_until_one_may() -> None:
+    state = cut_once(initial_state(LimitSettings(min_cut_gap_s=5), T0), T0)
+    refused = throttle(state, epoch_at_start=state.epoch, now=T0 + 1)
+    assert (refused.limit, refused.cuts, refused.blocked_until) == (10, 1, T0 + 5)
+    assert admits(refused, 0, T0 + 4.9) == Admission(admitted=False, wait_s=pytest.approx(0.1))
+    assert admits(refused, 0, T0 + 5).admitted
+    # A call that started before the cut says nothing about the new limit: no hold.
+    stale = throttle(state, epoch_at_start=state.epoch - 1, now=T0 + 1)
+    assert stale.blocked_until == state.blocked_until
+
+
 def test_factor_mode_multiplies_and_stops_at_the_floor() -> None:
     state = initial_state(LimitSettings(decrease_mode="factor", factor=0.5, min=2), T0)
     seen = []
