@@ -85,7 +85,8 @@ def test_a_refusal_under_the_new_limit_too_soon_to_cut_holds_calls_back_until_on
     state = cut_once(initial_state(LimitSettings(min_cut_gap_s=5), T0), T0)
     refused = throttle(state, epoch_at_start=state.epoch, now=T0 + 1)
     assert (refused.limit, refused.cuts, refused.blocked_until) == (10, 1, T0 + 5)
-    assert admits(refused, 0, T0 + 4.9) == Admission(admitted=False, wait_s=pytest.approx(0.1))
+    held = admits(refused, 0, T0 + 4.9)
+    assert not held.admitted and held.wait_s == pytest.approx(0.1)
     assert admits(refused, 0, T0 + 5).admitted
     # A call that started before the cut says nothing about the new limit: no hold.
     stale = throttle(state, epoch_at_start=state.epoch - 1, now=T0 + 1)
