@@ -6,6 +6,7 @@ The public surface is what this module exports; everything else is internal.
 from genqueue.client import AsyncClient, Client
 from genqueue.errors import (
     GenqueueError,
+    QuotaExceededError,
     RateLimited,
     Retry,
     TaskFailedError,
@@ -20,6 +21,7 @@ __all__ = [
     "Client",
     "GenqueueError",
     "Kind",
+    "QuotaExceededError",
     "RateLimited",
     "Retry",
     "RetryPolicy",

@@ -30,6 +30,7 @@ from genqueue.task_updates import (
     result_of,
     update_of,
 )
+from genqueue.webhooks.records import WebhookDelivery
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -254,14 +255,18 @@ class AsyncClient:
         run_at: datetime | None = None,
         start_by: datetime | None = None,
         cancel_after_s: float | None = None,
+        cache: bool = True,
+        webhook: calls.Webhook | None = None,
     ) -> TaskPublic:
         """Submit a task; ``idempotency_key`` makes a retried submit return the same task.
         ``delay_s`` or ``run_at`` (not both): not started before then; ``start_by``: not
-        started by then, it ends ``expired``; ``cancel_after_s``: a longer run is stopped."""
+        started by then, it ends ``expired``; ``cancel_after_s``: a longer run is stopped.
+        A deterministic kind's identical earlier task may answer (``cached: true``, nothing
+        run) unless ``cache=False``. ``webhook``: a URL, or ``{"url", "events"}``, to which
+        its events are POSTed, signed (docs/webhooks.md)."""
         schedule = calls.Schedule(delay_s, run_at, start_by, cancel_after_s)
-        return await self._run(
-            calls.submit(kind, payload, user, priority, queue, idempotency_key, schedule)
-        )
+        call = calls.submit(kind, payload, user, priority, queue, idempotency_key, schedule, cache)
+        return await self._run(calls.with_webhook(call, webhook))
 
     async def get(self, task_id: str) -> TaskPublic:
         return await self._run(calls.get(task_id))
@@ -286,17 +291,25 @@ class AsyncClient:
         run_at: datetime | None = None,
         start_by: datetime | None = None,
         cancel_after_s: float | None = None,
+        webhook: calls.Webhook | None = None,
     ) -> BatchPublic:
         """Submit tasks (``{"kind", "payload", ...}`` each) all or none; the schedule given
         here applies to every task that does not set its own."""
         schedule = calls.Schedule(delay_s, run_at, start_by, cancel_after_s)
-        return await self._run(calls.submit_batch(tasks, user, schedule))
+        call = calls.submit_batch(tasks, user, schedule)
+        return await self._run(calls.with_webhook(call, webhook))
 
     async def get_batch(self, batch_id: str) -> BatchPublic:
         return await self._run(calls.get_batch(batch_id))
 
     async def cancel_batch(self, batch_id: str) -> BatchPublic:
         return await self._run(calls.cancel_batch(batch_id))
+
+    async def webhook_deliveries(
+        self, task_id: str | None = None, *, batch_id: str | None = None
+    ) -> list[WebhookDelivery]:
+        """A task's (or a batch's) webhook deliveries with their attempts, oldest first."""
+        return await self._run(calls.webhook_deliveries(task_id, batch_id))
 
     async def queues(self) -> list[QueuePublic]:
         return await self._run(calls.QUEUES)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Generic, TypedDict, TypeVar
 from urllib.parse import quote
@@ -23,11 +23,14 @@ from genqueue.errors import (
     GenqueueError,
     IdempotencyConflictError,
     InvalidInputError,
+    QuotaExceededError,
+    ResultExpiredError,
     TaskNotFoundError,
     WaitTimeoutError,
 )
 from genqueue.models import FINISHED, LimitStatus, TaskStatus, WorkerInfo
 from genqueue.sse import RECONNECT
+from genqueue.webhooks.records import WebhookDelivery
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -55,6 +58,7 @@ class SubmitOptions(BatchOptions, total=False):
     """The options of :meth:`Client.submit`, for ``run`` to pass on."""
 
     idempotency_key: str | None
+    cache: bool
 
 
 def auth_headers(api_key: str | None) -> dict[str, str]:
@@ -81,15 +85,38 @@ def raise_for(response: httpx.Response) -> None:
     match response.status_code:
         case 404:
             raise TaskNotFoundError(message)
+        case 410:
+            raise ResultExpiredError(message)
         case 409:
             raise IdempotencyConflictError(message)
         case 422 | 400 | 413:
             fields = body.get("fields") or [{"field": "body", "message": message}]
             raise InvalidInputError([FieldProblem(f["field"], f["message"]) for f in fields])
+        case 429:
+            raise quota_exceeded(response, body, message)
         case 503:
             raise BackendUnavailableError(message)
         case code:
             raise GenqueueError(f"HTTP {code}: {message}")
+
+
+def quota_exceeded(response: httpx.Response, body: Any, message: str) -> QuotaExceededError:
+    """The 429 of a quota or queue bound (genqueue/api/quotas.py), ``retry_after_s`` from its
+    ``Retry-After`` (1 s if absent or not a number: it answered 429, so wait a little)."""
+    header = response.headers.get("retry-after", "")
+    retry_after_s = int(header) if header.isdigit() else 1
+    limit = body.get("limit")
+    if limit not in ("tasks_per_minute", "in_flight", "queue"):
+        limit = "queue"
+    return QuotaExceededError(
+        message,
+        limit,
+        retry_after_s,
+        allowed=body.get("allowed"),
+        current=body.get("current"),
+        requested=body.get("requested"),
+        queue=body.get("queue"),
+    )
 
 
 @dataclass(frozen=True)
@@ -146,6 +173,25 @@ class Call(Generic[T]):
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
+# A submit's webhook: a URL (the default events), or {"url": ..., "events": [...]}.
+Webhook = str | dict[str, Any]
+
+
+def with_webhook(call: Call[T], webhook: Webhook | None) -> Call[T]:
+    """``call`` (a task or batch submit) with a ``webhook`` in its body."""
+    if webhook is None:
+        return call
+    spec = {"url": webhook} if isinstance(webhook, str) else dict(webhook)
+    return replace(call, kwargs={**call.kwargs, "json": {**call.kwargs["json"], "webhook": spec}})
+
+
+def webhook_deliveries(task_id: str | None, batch_id: str | None) -> Call[list[WebhookDelivery]]:
+    if (task_id is None) == (batch_id is None):
+        raise ValueError("give a task_id or a batch_id")
+    where = f"tasks/{task_id}" if task_id is not None else f"batches/{batch_id}"
+    return Call("GET", f"/v1/{where}/webhooks", list_of(WebhookDelivery))
+
+
 def submit(
     kind: str,
     payload: dict[str, Any] | None,
@@ -154,8 +200,13 @@ def submit(
     queue: str | None,
     idempotency_key: str | None,
     schedule: Schedule,
+    cache: bool = True,
 ) -> Call[TaskPublic]:
+    """``cache=False`` sends ``Cache-Control: no-cache``: run anew even if the result cache
+    holds the result (genqueue/result_cache.py)."""
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    if not cache:
+        headers["Cache-Control"] = "no-cache"
     body = task_body(kind, payload, user, priority, queue, schedule)
     return Call("POST", "/v1/tasks", TaskPublic.model_validate, {"json": body, "headers": headers})
 

@@ -14,11 +14,11 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from genqueue.contracts import Store
 from genqueue.errors import GenqueueError
-from genqueue.keys import MAX_LABEL, MAX_USER, hash_key, new_key
+from genqueue.keys import ID_CHARS, MAX_LABEL, MAX_USER, hash_key, new_key
 from genqueue.models import ApiKey, Role
 from genqueue.redact import redact_text
 
@@ -53,6 +53,13 @@ def create(
     user: Annotated[str, typer.Option(help="whose key it is")],
     role: Annotated[Role, typer.Option(help="user: own tasks; operator: all; admin: keys")],
     label: Annotated[str | None, typer.Option(help="what the key is for")] = None,
+    tasks_per_minute: Annotated[
+        int | None, typer.Option(min=0, help="submit quota; unset: the default; 0: unlimited")
+    ] = None,
+    in_flight: Annotated[
+        int | None,
+        typer.Option(min=0, help="queued + running tasks; unset: the default; 0: unlimited"),
+    ] = None,
 ) -> None:
     """Make a key and print it, once: it is not stored, only its hash is."""
     if not user.strip() or len(user) > MAX_USER:
@@ -60,6 +67,9 @@ def create(
     if label is not None and len(label) > MAX_LABEL:
         raise typer.BadParameter(f"at most {MAX_LABEL} characters", param_hint="--label")
     record, key = new_key(user, role, label)
+    record = record.model_copy(
+        update={"tasks_per_minute": tasks_per_minute, "in_flight": in_flight}
+    )
     _with_store(lambda store: store.create_key(record, hash_key(key)))
     out.print(f"key {record.id} for {escape(user)} ({role}); shown once, keep it safe:")
     print(key)
@@ -69,7 +79,9 @@ def create(
 def list_keys() -> None:
     """Every key: id, user, role, label, created, revoked (never the key)."""
     keys: list[ApiKey] = _with_store(lambda store: store.list_keys())
-    table = Table("id", "user", "role", "label", "created", "revoked")
+    # The id is what revoke takes: never wrapped, whatever the terminal's width.
+    key_id = Column("id", no_wrap=True, min_width=ID_CHARS)
+    table = Table(key_id, "user", "role", "label", "per minute", "in flight", "created", "revoked")
     for k in keys:
         revoked = k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else ""
         table.add_row(
@@ -77,10 +89,17 @@ def list_keys() -> None:
             escape(k.user),
             str(k.role),
             escape(k.label or ""),
+            _quota(k.tasks_per_minute),
+            _quota(k.in_flight),
             k.created_at.isoformat(timespec="seconds"),
             revoked,
         )
     out.print(table)
+
+
+def _quota(value: int | None) -> str:
+    """A key's own quota as listed: unset (the deployment's default) or 0 (unlimited)."""
+    return "default" if value is None else "unlimited" if value == 0 else str(value)
 
 
 @keys_app.command()

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from genqueue.models import (
+    EXPIRED_KEPT_S,
     ApiKey,
     Batch,
     Event,
@@ -28,9 +29,11 @@ from genqueue.models import (
     ServiceTime,
     Task,
     TaskFilter,
+    Tombstone,
     WorkerInfo,
 )
 from genqueue.settings import LimitSettings
+from genqueue.webhooks.records import DeliveryState, WebhookAttempt, WebhookDelivery
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,17 @@ class BatchPage:
 
     batches: list[Batch]
     next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class QuotaWindow:
+    """A key's submit count in the current fixed window, as :meth:`Store.spend_quota` left
+    it: whether the tasks asked for were counted, the count now, and the seconds until the
+    window ends (when the count starts again from 0)."""
+
+    admitted: bool
+    used: int
+    resets_in_s: float
 
 
 class Store(Protocol):
@@ -405,10 +419,28 @@ class Store(Protocol):
         (no reason) and expire their leases now, so their tasks are recovered by the next
         :meth:`requeue_expired`. Returns their ids."""
 
-    async def purge(self, older_than_s: float) -> list[str]:
+    async def purge(self, older_than_s: float, kept_s: float = EXPIRED_KEPT_S) -> list[str]:
         """Retention: delete finished tasks (and empty batches, old events, stopped or offline
-        workers) older than ``older_than_s``. Returns the deleted task ids (for artifact
-        cleanup)."""
+        workers, webhook deliveries made before the cutoff whose task, or batch for
+        batch.finished, is gone) older than ``older_than_s``. Returns the deleted task ids
+        (for artifact cleanup).
+
+        In the same atomic step, each deleted task leaves a :class:`Tombstone` (its id, user,
+        and ``expired_at`` = its ``finished_at`` + ``older_than_s``), kept ``kept_s`` from
+        now (none when 0), and tombstones older than that are forgotten."""
+
+    async def tombstone(self, task_id: str) -> Tombstone | None:
+        """The tombstone :meth:`purge` left of ``task_id``, or None (never purged, or its
+        ``kept_s`` passed). Read only, one key or indexed row."""
+
+    async def cached(
+        self, user: str | None, kind: str, cache_key: str, fresh_s: float
+    ) -> Task | None:
+        """The newest task of ``user`` (None: tasks submitted with no user) and ``kind``
+        submitted with ``cache_key`` (``NewTask.cache_key``) that ``succeeded`` less than
+        ``fresh_s`` ago, or None. Never another user's task, nor a failed, cancelled or
+        unfinished one. Read only, by an index on the key (the result cache,
+        ``genqueue/result_cache.py``)."""
 
     async def task_events(self, task_id: str, limit: int) -> list[Event]:
         """The kept events of one task (see :meth:`watch` for how long), oldest first: its
@@ -456,6 +488,63 @@ class Store(Protocol):
     async def revoke_key(self, key_id: str) -> ApiKey:
         """Mark a key revoked now and return it; a key already revoked keeps its first
         ``revoked_at``. Idempotent. ``KeyNotFoundError`` for an unknown id."""
+
+    async def spend_quota(
+        self, key_id: str, tasks: int, per_window: int, window_s: float
+    ) -> QuotaWindow:
+        """Count ``tasks`` submits against ``key_id``'s window if they fit: atomically, when
+        the count of the current window (``floor(store clock / window_s)``; a new window
+        starts at 0) plus ``tasks`` is at most ``per_window``, add them (admitted), else
+        count nothing (refused). Exact across processes sharing the store: two callers
+        never both take the last places. Windows are kept per key for one window at a time
+        (a few bytes per key); ``genqueue/api/quotas.py`` decides what a refusal means."""
+
+    async def count_unfinished(self, user: str, upto: int) -> int:
+        """How many tasks of ``user`` are queued or running, counted up to ``upto`` (the
+        answer is ``min(count, upto)``): cheap whatever the store holds (an index of
+        unfinished tasks per user read at most ``upto`` deep, or a counter kept by every
+        status change). Read only, not atomic with a later submit."""
+
+    async def count_queued(self, queue: str, upto: int) -> int:
+        """How many tasks of ``queue`` are queued (parked and not yet due included), up to
+        ``upto`` (``min(count, upto)``), from the store's per-queue counts or an index read
+        at most ``upto`` deep. Read only, not atomic with a later submit."""
+
+    async def add_webhook_deliveries(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
+        """Keep webhook deliveries owed (state ``pending``, due now), each inserted only if no
+        delivery with its id exists, atomically per delivery: several API processes following
+        the same events make one row per id. Returns the ids this call created."""
+
+    async def take_webhook_deliveries(self, limit: int, hold_s: float) -> list[WebhookDelivery]:
+        """Atomically take up to ``limit`` pending deliveries that are due, oldest due first,
+        and hold them (due again ``hold_s`` from now), as :meth:`take_outbox` does: another
+        sender does not take them meanwhile; if this one dies they are due again after."""
+
+    async def record_webhook_attempt(
+        self, delivery_id: str, attempt: WebhookAttempt, state: DeliveryState, retry_in_s: float
+    ) -> bool:
+        """Append ``attempt`` to a pending delivery's log, count it, and set its ``state``:
+        ``pending`` is due again ``retry_in_s`` from now (the store's clock), the others are
+        final (no next attempt). Atomic. False (nothing written) if the delivery is unknown or
+        no longer pending: a final state is never undone by a late sender."""
+
+    async def webhook_deliveries(
+        self, *, task_id: str | None = None, batch_id: str | None = None
+    ) -> list[WebhookDelivery]:
+        """The deliveries of a task (``task_id``) or of a batch (``batch_id``: batch.finished
+        and its tasks' events), oldest first, with their attempts. Read only."""
+
+    async def webhook_pending(self) -> int:
+        """How many deliveries are pending (for the metrics). Read only, one count."""
+
+    async def webhook_cursor(self) -> str | None:
+        """The id of the last event the webhook pumps have turned into deliveries (None
+        before the first): where a pump starting again resumes :meth:`watch`."""
+
+    async def save_webhook_cursor(self, event_id: str) -> None:
+        """Keep ``event_id`` as :meth:`webhook_cursor`. Last writer wins: a pump saves only
+        ids it has handled with all before them, and handling is idempotent, so a cursor
+        moved back by a slower pump only repeats work."""
 
     async def aclose(self) -> None:
         """Release connections; the store is unusable afterwards."""

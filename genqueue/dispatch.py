@@ -27,6 +27,8 @@ from genqueue.errors import (
 from genqueue.faults import AFTER_STORE_SUBMIT, crash_point
 from genqueue.kinds import KindRegistry
 from genqueue.models import Batch, NewTask, Task, utcnow
+from genqueue.result_cache import cache_key
+from genqueue.webhooks.records import WebhookTarget
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class TaskRequest:
     not_before: datetime | None = None  # delayed or scheduled: not started before this
     start_by: datetime | None = None  # not started by then: ends expired, never runs late
     cancel_after_s: float | None = None  # a run longer than this is stopped (cancelled)
+    webhook: WebhookTarget | None = None  # checked by genqueue.webhooks.targets at submit
 
 
 class Dispatcher:
@@ -92,9 +95,11 @@ class Dispatcher:
             max_attempts=kind.retry.max_attempts,
             resource=kind.resource_of(payload),
             model=kind.model_of(payload),
+            cache_key=cache_key(kind, payload),
             not_before=request.not_before,
             start_by=request.start_by,
             cancel_after_s=request.cancel_after_s,
+            webhook=request.webhook,
             weight=self.weights.get(request.user or "", 1.0),
         )
 
@@ -114,7 +119,7 @@ class Dispatcher:
         return task, True
 
     async def submit_batch(
-        self, requests: list[TaskRequest], user: str | None
+        self, requests: list[TaskRequest], user: str | None, webhook: WebhookTarget | None = None
     ) -> tuple[Batch, list[Task]]:
         """Store a batch and all its tasks atomically (all or none), then publish them."""
         batch_id = new_id()
@@ -132,7 +137,9 @@ class Dispatcher:
                 problems += [FieldProblem(f"tasks.{i}.{p.field}", p.message) for p in exc.problems]
         if problems:
             raise InvalidInputError(problems)
-        batch = Batch(id=batch_id, user=user, created_at=utcnow(), size=len(prepared))
+        batch = Batch(
+            id=batch_id, user=user, created_at=utcnow(), size=len(prepared), webhook=webhook
+        )
         results = await self.store.submit(prepared, batch=batch)
         tasks = [task for task, created in results if created]
         await self._publish_new(tasks)

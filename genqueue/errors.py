@@ -5,10 +5,12 @@
     ├── BackendUnavailableError     store or broker cannot be reached
     ├── EventsExpiredError          resuming an event feed from an id the store no longer keeps
     ├── TaskNotFoundError           no task (or batch) with that id
+    ├── ResultExpiredError          a task's results and artifacts expired (retention): 410 Gone
     ├── InvalidInputError           a request or payload is wrong; names the field
     │   └── UnknownKindError        no kind registered under that name
     ├── ForbiddenPathError          a path outside the allowed input root (never read)
     ├── IdempotencyConflictError    same idempotency key, different request
+    ├── QuotaExceededError          a submit past a key's quota or a queue's bound: 429
     ├── LeaseLostError              the lease expired or was taken over; stop and record nothing
     ├── TaskFailedError             (client) a task ended failed, cancelled or expired
     ├── WaitTimeoutError            (client) a task or batch did not finish in the time given
@@ -22,7 +24,7 @@ count against its attempts budget the way a failure does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from genqueue.api.schemas import TaskPublic
@@ -48,6 +50,12 @@ class EventsExpiredError(GenqueueError):
 
 class TaskNotFoundError(GenqueueError):
     """No task or batch with that id (or it expired under retention)."""
+
+
+class ResultExpiredError(GenqueueError):
+    """The task existed, but its results and artifacts are past their ``expires_at``
+    (``GENQUEUE_RETENTION`` after it finished; genqueue/expiry.py): the API answers 410 Gone,
+    not 404, so a client knows to stop asking rather than suspect a wrong id."""
 
 
 @dataclass
@@ -84,6 +92,34 @@ class ForbiddenPathError(GenqueueError):
 
 class IdempotencyConflictError(GenqueueError):
     """An idempotency key was reused for a different request."""
+
+
+QuotaLimit = Literal["tasks_per_minute", "in_flight", "queue"]
+
+
+class QuotaExceededError(GenqueueError):
+    """A submit past a quota or a queue bound (HTTP 429): nothing was stored. ``limit`` says
+    which (``tasks_per_minute``, ``in_flight`` or ``queue``), ``retry_after_s`` when to try
+    again (the answer's ``Retry-After``); ``allowed``, ``current`` and ``requested`` are the
+    figures (``current`` as counted, at most ``allowed``), ``queue`` the bounded queue."""
+
+    def __init__(
+        self,
+        message: str,
+        limit: QuotaLimit,
+        retry_after_s: int,
+        allowed: int | None = None,
+        current: int | None = None,
+        requested: int | None = None,
+        queue: str | None = None,
+    ) -> None:
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+        self.allowed = allowed
+        self.current = current
+        self.requested = requested
+        self.queue = queue
+        super().__init__(message)
 
 
 class LeaseLostError(GenqueueError):

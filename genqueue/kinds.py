@@ -166,6 +166,10 @@ class Kind:
     # worker holds a few warm and gets their tasks first (genqueue/warm.py, worker/affinity.py).
     model: Callable[[dict[str, Any]], str | None] | None = None
     models: ModelLoader[Any] | None = None
+    # Its result depends on its (validated, dumped) payload alone, so an identical submission
+    # may be answered with a stored result (genqueue/result_cache.py); a callable says so per
+    # payload (not for inputs read by path, which may change, nor for side effects).
+    deterministic: bool | Callable[[dict[str, Any]], bool] = False
     description: str = ""
 
     def resources_for(self, payload: dict[str, Any]) -> list[Resource[Any]]:
@@ -245,6 +249,7 @@ def kind(
     slots: Mapping[str, int] | None = None,
     model: Callable[[dict[str, Any]], str | None] | None = None,
     models: ModelLoader[Any] | None = None,
+    deterministic: bool | Callable[[dict[str, Any]], bool] = False,
 ) -> Callable[[Handler | BatchHandler], Kind]:
     """Declare a kind from a handler ``f(payload, ctx)``. Async handlers run on the event loop,
     sync ones in a thread unless ``executor="process"`` (CPU-bound work that must be killable).
@@ -287,6 +292,7 @@ def kind(
             slots=tuple(sorted((slots or {}).items())),
             model=model,
             models=models,
+            deterministic=deterministic,
             description=(inspect.getdoc(handler) or "").split("\n")[0],
         )
 

@@ -25,6 +25,12 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.cache_hits = Counter(
+            "genqueue_cache_hits",
+            "Submissions this API process answered from the result cache (nothing run)",
+            ["kind"],
+            registry=r,
+        )
         self.http_requests = Histogram(
             "genqueue_http_request_seconds",
             "HTTP request latency",
@@ -56,6 +62,12 @@ class Metrics:
             "genqueue_queue_rate_per_second",
             "Tasks submitted or finished per second over the last minute",
             ["queue", "what"],
+            registry=r,
+        )
+        self.quota_refusals = Counter(
+            "genqueue_quota_refusals",
+            "Submits refused with 429 by this API process, by the limit that refused them",
+            ["limit"],
             registry=r,
         )
         self.workers = Gauge(
@@ -92,6 +104,30 @@ class Metrics:
         self.limit_blocked = per_resource(
             "genqueue_limit_blocked", "1 while a Retry-After holds every call back"
         )
+        # Webhooks (genqueue/webhooks): counters of this process's work; pending from the store.
+        self.webhook_made = Counter(
+            "genqueue_webhook_deliveries_made", "Webhook deliveries this process made", registry=r
+        )
+        self.webhook_deliveries = Counter(
+            "genqueue_webhook_deliveries",
+            "Webhook deliveries this process ended, by outcome (delivered, failed, refused)",
+            ["outcome"],
+            registry=r,
+        )
+        self.webhook_attempts = Counter(
+            "genqueue_webhook_attempts",
+            "Webhook POSTs this process made, by result (2xx, http_error, network_error, refused)",
+            ["result"],
+            registry=r,
+        )
+        self.webhook_pending = Gauge(
+            "genqueue_webhook_pending", "Webhook deliveries still to be made (store)", registry=r
+        )
+        self.webhook_feed_gaps = Counter(
+            "genqueue_webhook_feed_gaps",
+            "Times the webhook pump resumed past events the store no longer kept",
+            registry=r,
+        )
 
     async def render(
         self, store: Store, broker: Broker, kind_queues: list[str], rates: RateMeter
@@ -120,6 +156,7 @@ class Metrics:
             self.worker_tasks.labels(w.name, "succeeded").set(w.succeeded)
             self.worker_tasks.labels(w.name, "failed").set(w.failed)
         self._limits(await store.limits())
+        self.webhook_pending.set(await store.webhook_pending())
         data: bytes = generate_latest(self.registry)
         return data
 

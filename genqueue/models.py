@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from genqueue.webhooks.records import WebhookTarget
+
 
 def utcnow() -> datetime:
     """The one clock of the models: timezone-aware UTC."""
@@ -81,6 +83,11 @@ class NewTask(BaseModel):
     # The model its run loads (Kind.model, from the payload): workers holding it warm get it
     # first (warm-model affinity, genqueue/worker/affinity.py). None: any worker alike.
     model: str | None = None
+    # Its payload's digest when its kind is deterministic (genqueue/result_cache.py): an
+    # identical submission of the same user may be answered with this task's result.
+    cache_key: str | None = None
+    # Where its events are POSTed (genqueue/webhooks), shown only to whoever sees the task.
+    webhook: WebhookTarget | None = None
 
 
 class Task(NewTask):
@@ -106,6 +113,22 @@ class Task(NewTask):
     batch_size: int | None = None
 
 
+# How long a purged task's tombstone is kept (GENQUEUE_EXPIRED_KEPT_S): its owner's reads
+# answer 410 Gone rather than 404 that long after retention took it (genqueue/expiry.py).
+EXPIRED_KEPT_S = 7 * 86400.0
+
+
+class Tombstone(BaseModel):
+    """What retention leaves of a purged task for ``EXPIRED_KEPT_S``: whose it was and when its
+    results expired, so the API can tell its owner "gone" instead of "never existed"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    user: str | None
+    expired_at: datetime
+
+
 class Batch(BaseModel):
     """A group of tasks submitted together; its status is the count of its tasks per status."""
 
@@ -116,6 +139,7 @@ class Batch(BaseModel):
     created_at: datetime
     size: int
     counts: dict[TaskStatus, int] = Field(default_factory=dict)
+    webhook: WebhookTarget | None = None  # batch.finished and its tasks' events (webhooks)
 
     @property
     def finished(self) -> bool:
@@ -272,3 +296,7 @@ class ApiKey(BaseModel):
     label: str | None = None
     created_at: datetime
     revoked_at: datetime | None = None
+    # Submit quotas of this key (genqueue/api/quotas.py): None takes the deployment's default
+    # (GENQUEUE_QUOTAS__*, role user only), 0 is unlimited.
+    tasks_per_minute: int | None = Field(None, ge=0)
+    in_flight: int | None = Field(None, ge=0)

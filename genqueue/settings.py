@@ -27,6 +27,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources import DotenvType
 
+from genqueue.models import EXPIRED_KEPT_S
 from genqueue.redact import redact_url
 from genqueue.secret_files import FileValuesSource, variables_of
 
@@ -215,6 +216,39 @@ class LimitSettings(BaseModel):
         return self.max if self.start is None else self.start
 
 
+class QuotaSettings(BaseModel):
+    """What an API key of role ``user`` may submit unless the key says otherwise
+    (``GENQUEUE_QUOTAS__*``; docs/security.md, "Quotas and back-pressure"). None or 0:
+    unlimited. Operators and admins are limited only by their key's own figures."""
+
+    tasks_per_minute: int | None = Field(None, ge=0)
+    in_flight: int | None = Field(None, ge=0)  # queued + running tasks of the key's user
+
+
+class WebhookSettings(BaseModel):
+    """Webhook delivery (``GENQUEUE_WEBHOOKS__*``; docs/webhooks.md). No ``secret``: submits
+    with a webhook are refused and no API process sends any."""
+
+    # whsec_<base64>, the deployment's signing secret; checked when an API process starts
+    # (genqueue/webhooks/service.py), so a bad one is never echoed in a validation error.
+    secret: SecretStr = SecretStr("")
+    allow_private: bool = False  # loopback, private, link-local targets: tests and labs only
+    timeout_s: Annotated[Duration, Field(gt=0)] = 10.0  # one POST, connect to last byte
+    max_attempts: int = Field(8, ge=1, le=100)
+    # Backoff between attempts: equal jitter, doubling from retry_base_s up to retry_max_s
+    # (8 attempts span about an hour); a 429 or 503's Retry-After wins when it says longer.
+    retry_base_s: Duration = 30.0
+    retry_max_s: Duration = 1800.0
+    give_up_after_s: Duration = 6 * 3600.0  # no attempt later than this after it was made
+    progress_interval_s: Duration = 5.0  # at most one task.progress delivery per task per this
+
+    @model_validator(mode="after")
+    def _backoff_in_order(self) -> WebhookSettings:
+        if self.retry_base_s > self.retry_max_s:
+            raise ValueError("retry_base_s must be at most retry_max_s")
+        return self
+
+
 class _SeedSource(PydanticBaseSettingsSource):
     """A settings source below ``GENQUEUE_*`` (environment and ``.env``) feeding the seeds'
     own variable names (``genqueue/seed_env.py``); values are validated by the fields."""
@@ -252,6 +286,8 @@ class Settings(BaseSettings):
     heartbeat_s: Duration = 1.0
     sweep_s: Duration = 1.0
     purge_s: Duration = 60.0
+    # How long a purged task's owner still gets 410 Gone for it, not 404 (genqueue/expiry.py).
+    expired_kept_s: Duration = EXPIRED_KEPT_S
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_batch: int = Field(1000, ge=1)
     max_upload_bytes: int = Field(20 * 1_048_576, ge=1024)
@@ -277,6 +313,11 @@ class Settings(BaseSettings):
     # `genqueue api`/`up` commands decide from --host; an app built by create_app with "auto"
     # left unresolved runs with auth off).
     auth: Literal["auto", "on", "off"] = "auto"
+    # Per-key submit quotas (genqueue/api/quotas.py) and, per queue, the most queued tasks it
+    # takes before submits into it answer 429: GENQUEUE_QUEUE_LIMITS='{"video": 1000}'.
+    quotas: QuotaSettings = QuotaSettings()
+    webhooks: WebhookSettings = WebhookSettings()
+    queue_limits: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(

@@ -109,9 +109,10 @@ class Sweeper:
                 return total
 
     async def purge(self) -> int:
-        """Retention: records and artifacts older than ``GENQUEUE_RETENTION``."""
+        """Retention: records and artifacts older than ``GENQUEUE_RETENTION``; each purged
+        task leaves a tombstone for ``GENQUEUE_EXPIRED_KEPT_S`` (410 Gone, genqueue/expiry.py)."""
         retention = self.settings.retention
-        ids = await self.dispatcher.store.purge(retention)
+        ids = await self.dispatcher.store.purge(retention, self.settings.expired_kept_s)
         for task_id in ids:
             await asyncio.to_thread(self.artifacts.delete, task_id)
         await asyncio.to_thread(self.artifacts.purge, retention)

@@ -4,6 +4,8 @@ JSON Schema has no clock, so the document cannot say that ``start_by`` must be i
 and after the start, or that ``run_at`` is at most 30 days ahead (the API answers 422, as its
 ``TaskCreate`` description says). Generated times that parse are moved into that window, so
 that valid tasks stay valid; a malformed time is left alone and stays a negative case.
+Nor can it say which hosts resolve to public addresses: a webhook URL the schema accepts
+points at the receiver the fuzzed API is allowed to call (``WEBHOOK_URL``), so it stays valid.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import schemathesis
 from pydantic import TypeAdapter, ValidationError
 
 RUN_AT_AHEAD = timedelta(minutes=1)
+# Nothing listens there; the fuzzed API runs with GENQUEUE_WEBHOOKS__ALLOW_PRIVATE=true, so
+# its deliveries fail and are retried in the background, which the fuzzer never sees.
+WEBHOOK_URL = "http://127.0.0.1:9/fuzz"
 # After any start: delay_s is at most 30 days (schemas.MAX_DELAY_S).
 START_BY_AHEAD = timedelta(days=31)
 
@@ -41,14 +46,23 @@ def in_window(task: Any, now: datetime) -> Any:
     for name, ahead in (("run_at", RUN_AT_AHEAD), ("start_by", START_BY_AHEAD)):
         if _parses(moved.get(name)):
             moved[name] = (now + ahead).isoformat()
-    return moved
+    return with_callable_webhook(moved)
+
+
+def with_callable_webhook(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with the URL of a well-formed ``webhook`` moved to ``WEBHOOK_URL``."""
+    webhook = body.get("webhook")
+    if isinstance(webhook, dict) and isinstance(webhook.get("url"), str):
+        body = {**body, "webhook": {**webhook, "url": WEBHOOK_URL}}
+    return body
 
 
 @schemathesis.hook
 def map_body(context: schemathesis.HookContext, body: Any) -> Any:
     now = datetime.now(UTC)
     if isinstance(body, dict) and isinstance(body.get("tasks"), list):
-        return {**body, "tasks": [in_window(task, now) for task in body["tasks"]]}
+        tasks = [in_window(task, now) for task in body["tasks"]]
+        return with_callable_webhook({**body, "tasks": tasks})
     return in_window(body, now)
 
 

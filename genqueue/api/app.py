@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from genqueue.api.auth import auth_responses, install_auth, principal, require
 from genqueue.api.compat import routers as compat_routers
 from genqueue.api.errors import BodyLimit, install_error_handlers
+from genqueue.api.input_guard import InputGuard
 from genqueue.api.openapi import install_openapi
 from genqueue.api.routes import (
     batches,
@@ -26,6 +27,7 @@ from genqueue.api.routes import (
     stats,
     tasks,
     uploads,
+    webhooks,
 )
 from genqueue.api.runtime import Runtime
 from genqueue.console.router import mount_console
@@ -41,7 +43,7 @@ def create_app(settings: Settings, kinds: KindRegistry | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await Runtime.start(settings, registry)
+        runtime = await Runtime.start(settings, registry, metrics=metrics)
         app.state.runtime = runtime
         try:
             yield
@@ -86,6 +88,7 @@ def create_app(settings: Settings, kinds: KindRegistry | None = None) -> FastAPI
         (events, signed_in),
         (ops, []),
         (uploads, signed_in),
+        (webhooks, signed_in),
         (collections, signed_in),
         (prompts, signed_in),
         (stats, operator),
@@ -98,6 +101,8 @@ def create_app(settings: Settings, kinds: KindRegistry | None = None) -> FastAPI
         app.include_router(router, dependencies=operator, responses=guarded)
     mount_console(app)
     install_openapi(app, registry, settings.max_batch)
+    # Added first, so it runs inside BodyLimit: the body it reads is already bounded.
+    app.add_middleware(InputGuard)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,

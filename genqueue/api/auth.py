@@ -55,6 +55,9 @@ class Principal:
     user: str | None
     role: Role
     key_id: str | None = None
+    # The key's own quotas as stored (genqueue/api/quotas.py resolves the defaults).
+    tasks_per_minute: int | None = None
+    in_flight: int | None = None
 
     @property
     def sees_all(self) -> bool:
@@ -148,7 +151,13 @@ async def principal_of_key(request: Request, key: str) -> Principal:
         auth.cache.put(key_hash, record, now)
     if record.revoked_at is not None:
         raise UnauthorizedError(f"API key {record.id} was revoked")
-    return Principal(user=record.user, role=record.role, key_id=record.id)
+    return Principal(
+        user=record.user,
+        role=record.role,
+        key_id=record.id,
+        tasks_per_minute=record.tasks_per_minute,
+        in_flight=record.in_flight,
+    )
 
 
 async def principal(request: Request) -> Principal:

@@ -16,12 +16,14 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from genqueue.api.schemas import ErrorBody, FieldError
+from genqueue.api.schemas import ErrorBody, FieldError, QuotaRefusal
 from genqueue.errors import (
     BackendUnavailableError,
     ForbiddenPathError,
     IdempotencyConflictError,
     InvalidInputError,
+    QuotaExceededError,
+    ResultExpiredError,
     TaskNotFoundError,
 )
 from genqueue.redact import redact_text
@@ -35,8 +37,11 @@ ERROR_MEANINGS: dict[int, str] = {
     404: "no such id or name (or it expired)",
     405: "method not allowed: `Allow` lists the methods of this path",
     409: "the Idempotency-Key was used for a different request",
+    410: "the task's results and artifacts expired (GENQUEUE_RETENTION after it finished)",
     413: "the body is over the size limit",
     422: "invalid input: `fields` names each field at fault",
+    429: "past a quota or a queue bound (`limit` says which): nothing stored; retry after"
+    " `Retry-After` seconds",
     503: "a backend (store, broker, model) is unavailable: retry after `Retry-After` seconds",
 }
 RETRY_AFTER_HEADER: dict[str, Any] = {
@@ -54,8 +59,10 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     responses: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         entry: dict[str, Any] = {"model": ErrorBody, "description": ERROR_MEANINGS[status]}
-        if status == 503:
+        if status in (429, 503):
             entry["headers"] = RETRY_AFTER_HEADER
+        if status == 429:
+            entry["model"] = QuotaRefusal
         responses[status] = entry
     return responses
 
@@ -75,6 +82,22 @@ def unavailable_response(message: str) -> JSONResponse:
     """503 naming the backend that is down, with ``Retry-After``."""
     headers = {"Retry-After": str(RETRY_AFTER_S)}
     return error_response(503, "backend_unavailable", redact_text(message), headers=headers)
+
+
+def quota_response(exc: QuotaExceededError) -> JSONResponse:
+    """429 with ``Retry-After`` and the :class:`QuotaRefusal` body."""
+    body = QuotaRefusal(
+        error="quota_exceeded",
+        message=str(exc),
+        limit=exc.limit,
+        retry_after_s=exc.retry_after_s,
+        allowed=exc.allowed or 0,
+        current=exc.current or 0,
+        requested=exc.requested or 0,
+        queue=exc.queue,
+    )
+    headers = {"Retry-After": str(exc.retry_after_s)}
+    return JSONResponse(body.model_dump(), status_code=429, headers=headers)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -118,8 +141,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_not_found(_: Request, exc: Exception) -> JSONResponse:
         return error_response(404, "not_found", str(exc))
 
+    async def on_expired(_: Request, exc: Exception) -> JSONResponse:
+        return error_response(410, "expired", str(exc))
+
     async def on_conflict(_: Request, exc: Exception) -> JSONResponse:
         return error_response(409, "idempotency_conflict", str(exc))
+
+    async def on_quota(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, QuotaExceededError)
+        metrics = getattr(request.app.state, "metrics", None)
+        if metrics is not None:
+            metrics.quota_refusals.labels(exc.limit).inc()
+        return quota_response(exc)
 
     async def on_unavailable(_: Request, exc: Exception) -> JSONResponse:
         return unavailable_response(str(exc))
@@ -141,7 +174,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidInputError, on_invalid)
     app.add_exception_handler(ForbiddenPathError, on_forbidden)
     app.add_exception_handler(TaskNotFoundError, on_not_found)
+    app.add_exception_handler(ResultExpiredError, on_expired)
     app.add_exception_handler(IdempotencyConflictError, on_conflict)
+    app.add_exception_handler(QuotaExceededError, on_quota)
     app.add_exception_handler(BackendUnavailableError, on_unavailable)
     app.add_exception_handler(TimeoutError, on_timeout)
     app.add_exception_handler(HTTPException, on_http)
@@ -196,7 +231,7 @@ class BodyLimit:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                await self.app(scope, _replay([message], receive), send)
+                await self.app(scope, replay([message], receive), send)
                 return
             body = message.get("body", b"")
             seen += len(body)
@@ -207,14 +242,16 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         whole: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-        await self.app(scope, _replay([whole], receive), send)
+        await self.app(scope, replay([whole], receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = error_response(413, "body_too_large", f"request body exceeds {limit} bytes")
         await response(scope, receive, send)
 
 
-def _replay(messages: list[Message], receive: Receive) -> Receive:
+def replay(messages: list[Message], receive: Receive) -> Receive:
+    """``receive``, answering first with ``messages`` (a body a middleware already read)."""
+
     async def replayed() -> Message:
         return messages.pop(0) if messages else await receive()
 

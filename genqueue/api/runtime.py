@@ -14,9 +14,11 @@ from genqueue.contracts import Broker, Store
 from genqueue.dispatch import Dispatcher
 from genqueue.events import EventHub
 from genqueue.kinds import KindRegistry
+from genqueue.metrics import Metrics
 from genqueue.rates import RateMeter
 from genqueue.settings import Settings
 from genqueue.sweeper import Sweeper
+from genqueue.webhooks.service import Webhooks
 
 
 @dataclass
@@ -32,9 +34,17 @@ class Runtime:
     rates: RateMeter = field(default_factory=RateMeter)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _unbounded_store: Store | None = None  # the store itself, for closing it
+    _webhooks: Webhooks | None = None  # pump and sender, when a signing secret is set
 
     @classmethod
-    async def start(cls, settings: Settings, kinds: KindRegistry, *, sweep: bool = True) -> Runtime:
+    async def start(
+        cls,
+        settings: Settings,
+        kinds: KindRegistry,
+        *,
+        sweep: bool = True,
+        metrics: Metrics | None = None,
+    ) -> Runtime:
         store = await open_patiently(open_store, settings.store, settings)
         broker = await open_patiently(open_broker, settings.broker, settings)
         artifacts = ArtifactStore(settings.artifacts)
@@ -53,6 +63,7 @@ class Runtime:
                 Dispatcher(store, broker, kinds, settings.fair_weights), artifacts, settings
             )
             runtime._tasks.append(asyncio.create_task(sweeper.run(), name="genqueue-sweeper"))
+        runtime._webhooks = Webhooks.start(store, settings.webhooks, metrics or Metrics())
         return runtime
 
     async def aclose(self) -> None:
@@ -60,6 +71,8 @@ class Runtime:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._webhooks is not None:
+            await self._webhooks.aclose()
         await self.hub.aclose()
         await self.broker.aclose()
         await (self._unbounded_store or self.store).aclose()

@@ -4,17 +4,53 @@ the Python client shares them."""
 from __future__ import annotations
 
 import math
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from genqueue.models import Batch, Progress, Task, TaskStatus, WorkerInfo
+from genqueue.models import Batch, EventType, Progress, Task, TaskStatus, WorkerInfo
+from genqueue.webhooks.records import WebhookTarget
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
 # How far ahead a task may be scheduled. Broker delays must stay representable: RabbitMQ
 # takes a wait queue's TTL as a 32-bit count of milliseconds (about 49.7 days).
 MAX_DELAY_S = 30 * 86400.0
+# http(s), then a host (genqueue/webhooks/targets.py checks the rest).
+WEBHOOK_URL = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+([/?#]\S*)?$"
+
+
+class WebhookCreate(BaseModel):
+    """Where to POST a task's events, signed (docs/webhooks.md). Whether the host may be
+    called (public addresses only, unless allowed) is checked at submit: 422 ``webhook.url``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        pattern=WEBHOOK_URL,
+        examples=["https://example.com/hooks/genqueue"],
+    )
+    events: list[EventType] | None = Field(
+        None,
+        min_length=1,
+        max_length=32,
+        description="task event types; default: the terminal ones",
+    )
+
+
+class BatchWebhookCreate(WebhookCreate):
+    """A batch's webhook: ``batch.finished`` once all its tasks ended, and the task events
+    asked for, for its tasks that have no webhook of their own."""
+
+    events: list[EventType | Literal["batch.finished"]] | None = Field(  # type: ignore[assignment]
+        None,
+        min_length=1,
+        max_length=32,
+        description="task event types and batch.finished; default: the terminal ones and"
+        " batch.finished",
+    )
 
 
 class TaskCreate(BaseModel):
@@ -49,6 +85,7 @@ class TaskCreate(BaseModel):
         allow_inf_nan=False,
         description="a run longer than this many seconds is stopped and ends `cancelled`",
     )
+    webhook: WebhookCreate | None = Field(None, description="POST its events there, signed")
 
     @field_validator("payload")
     @classmethod
@@ -59,6 +96,18 @@ class TaskCreate(BaseModel):
         if bad:
             raise ValueError(f"{bad} is NaN or Infinity, which JSON does not allow")
         return payload
+
+    @field_validator("run_at", "start_by")
+    @classmethod
+    def _representable_in_utc(cls, when: datetime | None) -> datetime | None:
+        # 9999-12-31T23:59:59-14:00 is a valid time in its zone but past year 9999 in UTC,
+        # where the routes put it (it answered 500): refuse it here, naming the field.
+        if when is None:
+            return None
+        try:
+            return when.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("out of range: outside the years 1 to 9999 in UTC") from None
 
 
 def _non_finite(value: Any, path: str) -> str | None:
@@ -142,6 +191,17 @@ class TaskPublic(BaseModel):
         description="a running task's latest live preview as a data URL (one task read or"
         " event-stream snapshot; null in listings)",
     )
+    expires_at: datetime | None = Field(
+        None,
+        description="when its result and artifacts stop being served (410 Gone after):"
+        " GENQUEUE_RETENTION after it finished; null until it finishes",
+    )
+    webhook: WebhookTarget | None = Field(None, description="where its events are POSTed")
+    cached: bool = Field(
+        False,
+        description="true on a submit answered from the result cache: this is the earlier"
+        " task of the same kind and payload, not a new one (nothing was run)",
+    )
     links: TaskLinks
 
     @classmethod
@@ -151,6 +211,7 @@ class TaskPublic(BaseModel):
         position: int | None = None,
         eta: Eta | None = None,
         preview: str | None = None,
+        expires_at: datetime | None = None,
     ) -> TaskPublic:
         base = f"/v1/tasks/{task.id}"
         return cls(
@@ -158,6 +219,7 @@ class TaskPublic(BaseModel):
             position=position,
             eta=eta,
             preview=preview,
+            expires_at=expires_at,
             links=TaskLinks(
                 self=base,
                 wait=f"{base}/wait",
@@ -184,6 +246,9 @@ class BatchCreate(BaseModel):
 
     tasks: list[TaskCreate] = Field(min_length=1)
     user: str | None = Field(None, pattern=NAME)
+    webhook: BatchWebhookCreate | None = Field(
+        None, description="batch.finished, and the events of its tasks that have none of their own"
+    )
 
 
 class BatchPublic(BaseModel):
@@ -194,6 +259,7 @@ class BatchPublic(BaseModel):
     finished: bool
     created_at: datetime
     task_ids: list[str] = Field(default_factory=list)
+    webhook: WebhookTarget | None = None
     links: dict[str, str]
 
     @classmethod
@@ -207,6 +273,7 @@ class BatchPublic(BaseModel):
             finished=batch.finished,
             created_at=batch.created_at,
             task_ids=task_ids or [],
+            webhook=batch.webhook,
             links={
                 "self": base,
                 "tasks": f"/v1/tasks?batch_id={batch.id}",
@@ -277,6 +344,18 @@ class ErrorBody(BaseModel):
     error: str
     message: str
     fields: list[FieldError] = Field(default_factory=list)
+
+
+class QuotaRefusal(ErrorBody):
+    """A 429 (genqueue/api/quotas.py): which limit refused the submit, its figures, and
+    ``retry_after_s`` (also the ``Retry-After`` header). Nothing was stored."""
+
+    limit: Literal["tasks_per_minute", "in_flight", "queue"]
+    retry_after_s: int
+    allowed: int = Field(description="the limit")
+    current: int = Field(description="counted now (tasks this minute, in flight, queued)")
+    requested: int = Field(description="tasks this submit asked for")
+    queue: str | None = Field(None, description="the bounded queue (limit: queue)")
 
 
 class Health(BaseModel):

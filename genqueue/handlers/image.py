@@ -77,6 +77,9 @@ class ImageResult(BaseModel):
     retry=RetryPolicy(max_attempts=2, base_delay_s=1.0, max_delay_s=10.0),
     executor="process",
     resources=[when(lambda payload: payload["engine"] == "guided", guided_models)],
+    # Both engines draw the same picture for the same payload; without a seed they derive
+    # one from the prompt (render_scene.Scene, guided.stable_seed), so those are cached too.
+    deterministic=True,
 )
 def generate(payload: ImageGenerate, ctx: TaskContext) -> ImageResult:
     """Render the prompt (procedural or classifier-guided engine) and save it as a PNG."""

@@ -8,6 +8,7 @@ long one. What is left out, and why, is in tests/openapi_fuzz.py.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +27,11 @@ MAX_EXAMPLES = 8
 def fuzzed(tmp_path: Path) -> Iterator[Cluster]:
     """An API and a worker for the debug kinds (the fuzzer's other tasks wait in line, so
     the run does not render its random 2048-pixel pictures on this 2-core machine)."""
-    cluster = Cluster(tmp_path / "cluster")
+    webhooks = {
+        "GENQUEUE_WEBHOOKS__SECRET": "whsec_" + base64.b64encode(b"fuzz" * 8).decode(),
+        "GENQUEUE_WEBHOOKS__ALLOW_PRIVATE": "true",  # fuzz_hooks.WEBHOOK_URL is loopback
+    }
+    cluster = Cluster(tmp_path / "cluster", webhooks)
     (tmp_path / "cluster").mkdir()
     try:
         cluster.start_api()

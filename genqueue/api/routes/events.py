@@ -114,7 +114,7 @@ def snapshot_frame(task: TaskPublic) -> str:
             "description": "an endless stream of Server-Sent Events",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        **error_responses(404, 503),
+        **error_responses(404, 410, 503),
     },
 )
 async def events(

@@ -23,6 +23,12 @@ class KeyCreate(BaseModel):
     user: str = Field(min_length=1, max_length=MAX_USER, description="whose key it is")
     role: Role = Field(description="user: own tasks; operator: every task; admin: keys too")
     label: str | None = Field(None, max_length=MAX_LABEL, description="what it is for")
+    tasks_per_minute: int | None = Field(
+        None, ge=0, description="submit quota; unset: the deployment's default; 0: unlimited"
+    )
+    in_flight: int | None = Field(
+        None, ge=0, description="queued + running tasks; unset: the default; 0: unlimited"
+    )
 
 
 class KeyCreated(BaseModel):
@@ -31,6 +37,8 @@ class KeyCreated(BaseModel):
     role: Role
     label: str | None
     created_at: datetime
+    tasks_per_minute: int | None
+    in_flight: int | None
     key: str = Field(description="the key itself: shown this once, never again")
 
 
@@ -43,6 +51,9 @@ class KeyCreated(BaseModel):
 async def create_key(body: KeyCreate, store: StoreDep, _: AdminDep) -> KeyCreated:
     """Make a key for ``user`` with ``role``; the answer holds the key, once."""
     record, key = new_key(body.user, body.role, body.label)
+    record = record.model_copy(
+        update={"tasks_per_minute": body.tasks_per_minute, "in_flight": body.in_flight}
+    )
     await store.create_key(record, hash_key(key))
     return KeyCreated(**record.model_dump(exclude={"revoked_at"}), key=key)
 

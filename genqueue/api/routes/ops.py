@@ -15,7 +15,7 @@ from genqueue.api.auth import OperatorDep, PrincipalDep
 from genqueue.api.deadline import answer_within
 from genqueue.api.deps import RuntimeDep
 from genqueue.api.errors import RETRY_AFTER_HEADER, RETRY_AFTER_S, error_responses
-from genqueue.api.routes.uploads import check_artifact_owner
+from genqueue.api.expiry import EXPIRES_HEADER, artifact_expiry, expires_headers
 from genqueue.api.schemas import Health
 from genqueue.artifacts import check_name
 from genqueue.redact import redact_text
@@ -95,8 +95,9 @@ async def metrics(request: Request, runtime: RuntimeDep, _: OperatorDep) -> Resp
         200: {
             "description": "the file, with the media type its name implies",
             "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            "headers": EXPIRES_HEADER,
         },
-        **error_responses(404, 422, 503),
+        **error_responses(404, 410, 422, 503),
     },
 )
 async def artifact(
@@ -105,14 +106,14 @@ async def artifact(
     runtime: RuntimeDep,
     caller: PrincipalDep,
 ) -> Response:
-    """A file a task produced (PNG, MP4, JSON), or an upload; a user key's own only."""
+    """A file a task produced (PNG, MP4, JSON), or an upload; a user key's own only; 410
+    once the task's results expired."""
     check_name(task_id, "task id")
     check_name(name, "name")
-    if not caller.sees_all:
-        await check_artifact_owner(runtime, caller, task_id, name)
+    headers = expires_headers(await artifact_expiry(runtime, caller, task_id, name))
     media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     local = runtime.artifacts.local_path(task_id, name)
     if local is not None:
-        return FileResponse(local, media_type=media_type)
+        return FileResponse(local, media_type=media_type, headers=headers)
     data = await asyncio.to_thread(runtime.artifacts.read, task_id, name)
-    return Response(data, media_type=media_type)
+    return Response(data, media_type=media_type, headers=headers)

@@ -8,25 +8,29 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from genqueue.api.auth import (
     Principal,
     PrincipalDep,
-    check_owner,
     listed_user,
     submitter,
 )
+from genqueue.api.cached import CacheControl, cached_hit
 from genqueue.api.deps import RuntimeDep
 from genqueue.api.errors import error_responses
+from genqueue.api.expiry import fresh_owned_task
+from genqueue.api.quotas import admit
 from genqueue.api.runtime import Runtime
 from genqueue.api.schemas import MAX_DELAY_S, TaskCreate, TaskPage, TaskPublic
 from genqueue.contracts import Store
 from genqueue.dispatch import TaskRequest
 from genqueue.errors import FieldProblem, InvalidInputError
 from genqueue.events import EventFilter
+from genqueue.expiry import expires_at, without_expired_result
 from genqueue.models import Event, EventType, Task, TaskFilter, TaskStatus, utcnow
 from genqueue.previews import Preview
+from genqueue.webhooks.submits import with_webhook
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
@@ -35,8 +39,8 @@ TASK_EVENTS_MAX = 1000  # per read; also how far back a running task's preview i
 LOCATION = {
     "Location": {"description": "the task's URL", "schema": {"type": "string"}, "required": True}
 }
-# Reads of one task: unknown id, store down.
-ONE_TASK = error_responses(404, 503)
+# Reads of one task: unknown id, results expired (genqueue/api/expiry.py), store down.
+ONE_TASK = error_responses(404, 410, 503)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -80,10 +84,9 @@ def task_request(
 
 
 async def owned_task(runtime: Runtime, caller: Principal, task_id: str) -> Task:
-    """The task, or 404 (as for an unknown id) when ``caller`` may not see it."""
-    task = await runtime.store.get(task_id)
-    check_owner(caller, task.user, "task", task_id)
-    return task
+    """The task, or 404 (as for an unknown id) when ``caller`` may not see it, or 410 when
+    its results expired."""
+    return await fresh_owned_task(runtime, caller, task_id)
 
 
 def owned_request(caller: Principal, request: TaskRequest) -> TaskRequest:
@@ -104,7 +107,10 @@ async def public(runtime: Runtime, task: Task, *, with_preview: bool = False) ->
     position = await runtime.store.position(task.id) if queued else None
     running = with_preview and task.status == TaskStatus.RUNNING
     preview = await latest_preview(runtime.store, task.id) if running else None
-    return TaskPublic.of(task, position, await runtime.estimator.of(task, position), preview)
+    eta = await runtime.estimator.of(task, position)
+    retention = runtime.settings.retention
+    shown = without_expired_result(task, retention)  # a listing's, until the purge
+    return TaskPublic.of(shown, position, eta, preview, expires_at(task, retention))
 
 
 async def latest_preview(store: Store, task_id: str) -> str | None:
@@ -130,10 +136,12 @@ async def latest_preview(store: Store, task_id: str) -> str | None:
         201: {"description": "stored and queued", "headers": LOCATION},
         200: {
             "model": TaskPublic,
-            "description": "replayed: the task made earlier with this Idempotency-Key",
+            "description": "replayed: the task made earlier with this Idempotency-Key; or"
+            " (`cached: true`) the earlier task of a deterministic kind with the same"
+            " payload, answered from the result cache without running",
             "headers": LOCATION,
         },
-        **error_responses(403, 409, 503),
+        **error_responses(403, 409, 429, 503),
     },
 )
 async def submit(
@@ -141,11 +149,20 @@ async def submit(
     runtime: RuntimeDep,
     response: Response,
     caller: PrincipalDep,
+    http: Request,
     idempotency_key: IdempotencyKey = None,
+    cache_control: CacheControl = None,
 ) -> TaskPublic:
     """Submit a task; answers with its id, status, queue position, estimated start and the
     URLs to follow it."""
     request = owned_request(caller, task_request(body, utcnow(), idempotency_key))
+    request = await with_webhook(request, body.webhook, runtime.settings.webhooks)
+    hit = await cached_hit(http, runtime, request, cache_control)
+    if hit is not None:
+        response.status_code = 200
+        response.headers["Location"] = f"/v1/tasks/{hit.id}"
+        return (await public(runtime, hit)).model_copy(update={"cached": True})
+    await admit(runtime, caller, [request])
     task, created = await runtime.dispatcher.submit(request)
     if not created:
         response.status_code = 200
@@ -163,7 +180,8 @@ async def list_tasks(
     batch_id: str | None = None,
     queue: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^\d+$")] = None,
+    # A row number: at most 18 digits, so it fits every store's 64-bit integer.
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
 ) -> TaskPage:
     """Tasks, newest first, filtered; follow ``next_cursor`` for the next page. A user key
     lists its own tasks only."""

@@ -9,7 +9,7 @@ from genqueue.backends.postgres.rows import Row
 from genqueue.keys import KeyNotFoundError
 from genqueue.models import ApiKey, Role
 
-_COLUMNS = "id, user_name, role, label, created_at, revoked_at"
+_COLUMNS = "id, user_name, role, label, created_at, revoked_at, tasks_per_minute, in_flight"
 
 
 def _key(row: Row) -> ApiKey:
@@ -20,6 +20,8 @@ def _key(row: Row) -> ApiKey:
         label=row["label"],
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
+        tasks_per_minute=row["tasks_per_minute"],
+        in_flight=row["in_flight"],
     )
 
 
@@ -32,13 +34,16 @@ class PostgresKeys:
     async def create_key(self, key: ApiKey, key_hash: str) -> None:
         try:
             await self._db.execute(
-                f"INSERT INTO api_keys ({_COLUMNS}, key_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                f"INSERT INTO api_keys ({_COLUMNS}, key_hash)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 key.id,
                 key.user,
                 key.role.value,
                 key.label,
                 key.created_at,
                 key.revoked_at,
+                key.tasks_per_minute,
+                key.in_flight,
                 key_hash,
                 retry=False,  # a retried insert that had committed would look like a duplicate
             )

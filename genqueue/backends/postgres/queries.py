@@ -22,10 +22,10 @@ WITH b AS (
     SELECT * FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
                          $10::integer[], $11::text[], $12::text[], $13::integer[], $14::text[],
                          $15::timestamptz[], $16::timestamptz[], $17::float8[], $18::float8[],
-                         $19::text[])
+                         $19::text[], $21::text[])
         WITH ORDINALITY AS i(id, kind, queue, payload, user_name, priority, batch_id,
                              idempotency_key, max_attempts, resource, not_before, start_by,
-                             cancel_after_s, weight, model, n)
+                             cancel_after_s, weight, model, cache_key, n)
 ), joining AS MATERIALIZED (
     -- The due tasks this call stores (not those an earlier attempt stored, nor a repeated
     -- idempotency key), which join their line now.
@@ -38,10 +38,10 @@ WITH b AS (
 ), {tag_ctes("joining")}, ins AS (
     INSERT INTO tasks (id, kind, queue, payload, user_name, priority, batch_id,
                        idempotency_key, status, max_attempts, resource, not_before, start_by,
-                       cancel_after_s, weight, model, fair_tag)
+                       cancel_after_s, weight, model, cache_key, fair_tag)
     SELECT id, kind, queue, payload::jsonb, user_name, priority, batch_id, idempotency_key,
            'queued', max_attempts, resource, coalesce(not_before, now()), start_by,
-           cancel_after_s, weight, model, tags.tag
+           cancel_after_s, weight, model, cache_key, tags.tag
     FROM input LEFT JOIN tags USING (n) ORDER BY n
     ON CONFLICT DO NOTHING
     RETURNING {TASK_COLUMNS}
@@ -325,7 +325,7 @@ RETURNING t.id, t.queue, t.priority,
 CLEAR_OUTBOX = "DELETE FROM outbox WHERE task_id = ANY($1::text[])"
 
 GET_BATCH = """
-SELECT b.id, b.user_name, b.created_at, b.size,
+SELECT b.id, b.user_name, b.created_at, b.size, b.webhook,
     (SELECT jsonb_object_agg(status, n) FROM (
         SELECT status, count(*) AS n FROM tasks WHERE batch_id = b.id GROUP BY status) s
     ) AS counts
@@ -335,7 +335,7 @@ FROM batches b WHERE b.id = $1
 # $1 user (NULL: all), $2 cursor batch id (NULL: from the newest), $3 limit. Counts per batch
 # from the tasks_batch index, as GET_BATCH.
 LIST_BATCHES = """
-SELECT b.id, b.user_name, b.created_at, b.size,
+SELECT b.id, b.user_name, b.created_at, b.size, b.webhook,
     (SELECT jsonb_object_agg(status, n) FROM (
         SELECT status, count(*) AS n FROM tasks WHERE batch_id = b.id GROUP BY status) s
     ) AS counts
@@ -387,11 +387,7 @@ WITH w AS (
 SELECT id FROM w
 """
 
-PURGE_TASKS = """
-DELETE FROM tasks WHERE status IN ('succeeded', 'failed', 'cancelled', 'expired')
-    AND finished_at < now() - make_interval(secs => $1)
-RETURNING id
-"""
+# PURGE_TASKS, which leaves tombstones: expiry.py.
 PURGE_BATCHES = """
 DELETE FROM batches b WHERE created_at < now() - make_interval(secs => $1)
     AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.batch_id = b.id)

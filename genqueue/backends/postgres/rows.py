@@ -25,6 +25,7 @@ from genqueue.models import (
     WorkerInfo,
     WorkerStatus,
 )
+from genqueue.webhooks.records import WebhookTarget
 
 Row = Any  # asyncpg.Record
 
@@ -32,7 +33,7 @@ TASK_COLUMNS = (
     "id, kind, queue, payload, user_name, priority, batch_id, idempotency_key, status, progress,"
     " progress_message, attempts, max_attempts, result, error, created_at, started_at,"
     " finished_at, not_before, worker_id, lease_expires_at, cancel_requested, resource,"
-    " waiting_for, start_by, cancel_after_s, weight, batch_size, model"
+    " waiting_for, start_by, cancel_after_s, weight, batch_size, model, webhook, cache_key"
 )
 
 
@@ -66,7 +67,14 @@ def task_from_row(row: Row) -> Task:
         weight=row["weight"],
         batch_size=row["batch_size"],
         model=row["model"],
+        webhook=target_of(row["webhook"]),
+        cache_key=row["cache_key"],
     )
+
+
+def target_of(value: Any) -> WebhookTarget | None:
+    """A ``webhook`` column (jsonb, decoded) as a target (migrations/017_webhooks.sql)."""
+    return None if value is None else WebhookTarget.model_validate(value)
 
 
 def lease_from(task: Task, token: str, epoch: int | None = None) -> Lease:
@@ -91,6 +99,7 @@ def batch_from_row(row: Row) -> Batch:
         created_at=row["created_at"],
         size=row["size"],
         counts={TaskStatus(s): n for s, n in (row["counts"] or {}).items()},
+        webhook=target_of(row["webhook"]),
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any, Self
 from genqueue.backends.group import GroupCall, Send
 from genqueue.backends.postgres import queries as q
 from genqueue.backends.postgres.db import Conn, Database
+from genqueue.backends.postgres.expiry import PURGE_TASKS, PostgresExpiry
 from genqueue.backends.postgres.fair import (
     LINE_HEAD,
     POSITION,
@@ -33,6 +34,7 @@ from genqueue.backends.postgres.fair import (
 from genqueue.backends.postgres.feed import open_feed
 from genqueue.backends.postgres.keys import PostgresKeys
 from genqueue.backends.postgres.limits import Limits
+from genqueue.backends.postgres.quotas import PostgresQuotas
 from genqueue.backends.postgres.rows import (
     TASK_COLUMNS,
     batch_from_row,
@@ -42,6 +44,9 @@ from genqueue.backends.postgres.rows import (
     task_from_row,
     worker_from_row,
 )
+from genqueue.backends.postgres.webhooks import PURGE as PURGE_WEBHOOKS
+from genqueue.backends.postgres.webhooks import PostgresWebhooks
+from genqueue.backends.postgres.webhooks import submit as submit_with_webhooks
 from genqueue.contracts import (
     OUTBOX_GRACE_S,
     BatchPage,
@@ -51,10 +56,12 @@ from genqueue.contracts import (
     Message,
     Outcome,
     Page,
+    QuotaWindow,
     Waiting,
 )
 from genqueue.errors import BackendUnavailableError, LeaseLostError, TaskNotFoundError
 from genqueue.models import (
+    EXPIRED_KEPT_S,
     ApiKey,
     Batch,
     Event,
@@ -67,9 +74,11 @@ from genqueue.models import (
     Task,
     TaskFilter,
     TaskStatus,
+    Tombstone,
     WorkerInfo,
 )
 from genqueue.settings import LimitSettings
+from genqueue.webhooks.records import DeliveryState, WebhookAttempt, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +109,9 @@ class PostgresStore:
         )
         self._limits = Limits(db)
         self._keys = PostgresKeys(db)
+        self._expiry = PostgresExpiry(db)
+        self._webhooks = PostgresWebhooks(db)
+        self._quotas = PostgresQuotas(db)
         self._fair = FairClaims(db, self._limits)
         self._rollups: asyncio.Task[None] | None = None
 
@@ -191,7 +203,10 @@ class PostgresStore:
             if batch is not None
             else (None, None, None, None)
         )
-        rows = await self._db.fetch(q.SUBMIT, *head, *columns, OUTBOX_GRACE_S)
+        args = [*head, *columns, OUTBOX_GRACE_S, [t.cache_key for t in tasks]]
+        rows = await self._db.run(
+            lambda conn: submit_with_webhooks(conn, q.SUBMIT, args, tasks, batch)
+        )
         found = {r["n"]: (task_from_row(r), r["created"]) for r in rows}
         if len(found) < len(tasks):
             # Keys taken by a transaction that committed while ours ran: ours skipped them,
@@ -404,15 +419,16 @@ class PostgresStore:
     async def mark_offline(self, silent_s: float) -> list[str]:
         return [r["id"] for r in await self._db.fetch(q.MARK_OFFLINE, float(silent_s))]
 
-    async def purge(self, older_than_s: float) -> list[str]:
+    async def purge(self, older_than_s: float, kept_s: float = EXPIRED_KEPT_S) -> list[str]:
         age = float(older_than_s)
 
         async def run(conn: Conn) -> list[str]:
             async with conn.transaction():
-                ids = [r["id"] for r in await conn.fetch(q.PURGE_TASKS, age)]
+                ids = [r["id"] for r in await conn.fetch(PURGE_TASKS, age, float(kept_s))]
                 await conn.execute(q.PURGE_BATCHES, age)
                 await conn.execute(q.PURGE_EVENTS, min(age, EVENTS_KEEP_S))
                 await conn.execute(q.PURGE_WORKERS, age)
+                await conn.execute(PURGE_WEBHOOKS, age)
             return ids
 
         return await self._db.run(run, retry=False)
@@ -428,6 +444,50 @@ class PostgresStore:
 
     async def revoke_key(self, key_id: str) -> ApiKey:
         return await self._keys.revoke_key(key_id)
+
+    async def tombstone(self, task_id: str) -> Tombstone | None:
+        return await self._expiry.tombstone(task_id)
+
+    async def cached(
+        self, user: str | None, kind: str, cache_key: str, fresh_s: float
+    ) -> Task | None:
+        return await self._expiry.cached(user, kind, cache_key, fresh_s)
+
+    async def spend_quota(
+        self, key_id: str, tasks: int, per_window: int, window_s: float
+    ) -> QuotaWindow:
+        return await self._quotas.spend_quota(key_id, tasks, per_window, window_s)
+
+    async def count_unfinished(self, user: str, upto: int) -> int:
+        return await self._quotas.count_unfinished(user, upto)
+
+    async def count_queued(self, queue: str, upto: int) -> int:
+        return await self._quotas.count_queued(queue, upto)
+
+    async def add_webhook_deliveries(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
+        return await self._webhooks.add_webhook_deliveries(deliveries)
+
+    async def take_webhook_deliveries(self, limit: int, hold_s: float) -> list[WebhookDelivery]:
+        return await self._webhooks.take_webhook_deliveries(limit, hold_s)
+
+    async def record_webhook_attempt(
+        self, delivery_id: str, attempt: WebhookAttempt, state: DeliveryState, retry_in_s: float
+    ) -> bool:
+        return await self._webhooks.record_webhook_attempt(delivery_id, attempt, state, retry_in_s)
+
+    async def webhook_deliveries(
+        self, *, task_id: str | None = None, batch_id: str | None = None
+    ) -> list[WebhookDelivery]:
+        return await self._webhooks.webhook_deliveries(task_id=task_id, batch_id=batch_id)
+
+    async def webhook_pending(self) -> int:
+        return await self._webhooks.webhook_pending()
+
+    async def webhook_cursor(self) -> str | None:
+        return await self._webhooks.webhook_cursor()
+
+    async def save_webhook_cursor(self, event_id: str) -> None:
+        await self._webhooks.save_webhook_cursor(event_id)
 
     async def task_events(self, task_id: str, limit: int) -> list[Event]:
         rows = await self._db.fetch(q.TASK_EVENTS, task_id, max(limit, 0))

@@ -42,6 +42,17 @@ Store
                                created_at, revoked_at); never the key (genqueue/keys.py)
     {p}:keyhash:{hash}         string: the id of the key with that SHA-256
     {p}:keys                   zset: key ids by created_at (create_key.lua, revoke_key.lua)
+    {p}:tombstone:{id}, {p}:cache:{cache_key}:{user}
+                               a purged task's tombstone (410 Gone), the result cache's
+                               index (purge.lua, submit.lua; layout in expiry.py)
+    {p}:unfinished             hash: user -> queued or running tasks (kept by move() in
+                               common.lua; Store.count_unfinished)
+    {p}:quota:{key id}         hash: window, used: the key's submits in its current window
+                               (spend_quota.lua), expires after two windows
+    {p}:webhook:{id}, {p}:webhooks:*
+                               webhook deliveries, their indexes and the pumps' cursor
+                               (layout in webhooks.py); targets: field webhook of a task
+                               or batch hash (JSON)
     {p}:limiters               set: every resource with a limiter (Store.configure_limits)
     {p}:limiter:{resource}     hash: state (genqueue.limiter.dump_state JSON) and version (+1
                                on every write; scripts decide only with the current one)

@@ -34,8 +34,13 @@ local CLOCK_SLACK_S = 1
 -- deadlines of queued tasks, the parked tasks of a resource and the permits of running ones.
 local function move(id, from, to)
   local t = redis.call('HMGET', tkey(id), 'queue', 'batch_id', 'seq', 'start_by', 'resource',
-    'priority', 'waiting_for')
+    'priority', 'waiting_for', 'user')
   local queue, batch, seq = t[1], t[2], tonumber(t[3])
+  -- Queued or running tasks per user (Store.count_unfinished, for quotas).
+  local was, is = (from and not FINISHED[from]) and 1 or 0, FINISHED[to] and 0 or 1
+  if t[8] and was ~= is and redis.call('HINCRBY', P .. ':unfinished', t[8], is - was) <= 0 then
+    redis.call('HDEL', P .. ':unfinished', t[8])
+  end
   if from then
     redis.call('ZREM', P .. ':status:' .. from, id)
     redis.call('HINCRBY', P .. ':counts:' .. queue, from, -1)

@@ -13,6 +13,10 @@ from genqueue.keys import KeyNotFoundError
 from genqueue.models import ApiKey, Role, from_epoch
 
 
+def _count(value: str | None) -> int | None:
+    return int(value) if value else None
+
+
 def _key(fields: dict[str, str]) -> ApiKey:
     revoked = fields.get("revoked_at")
     return ApiKey(
@@ -22,6 +26,8 @@ def _key(fields: dict[str, str]) -> ApiKey:
         label=fields.get("label") or None,
         created_at=from_epoch(float(fields["created_at"])),
         revoked_at=from_epoch(float(revoked)) if revoked else None,
+        tasks_per_minute=_count(fields.get("tasks_per_minute")),
+        in_flight=_count(fields.get("in_flight")),
     )
 
 
@@ -44,6 +50,8 @@ class RedisKeys:
                 key.role.value,
                 key.label or "",
                 repr(key.created_at.timestamp()),
+                "" if key.tasks_per_minute is None else str(key.tasks_per_minute),
+                "" if key.in_flight is None else str(key.in_flight),
             ]
         )
         if not created:

@@ -1,10 +1,20 @@
--- ARGV: prefix, older_than_s. Finished tasks older than the cutoff, with every index entry.
-local cutoff = now() - tonumber(ARGV[2])
+-- ARGV: prefix, older_than_s, kept_s. Finished tasks older than the cutoff, with every index
+-- entry; each leaves a tombstone {p}:tombstone:{id} (user, expired_at) expiring after kept_s
+-- (none when 0), so its owner reads 410 Gone rather than 404 (Store.tombstone).
+local retention, kept = tonumber(ARGV[2]), tonumber(ARGV[3])
+local cutoff = now() - retention
 local ids = redis.call('ZRANGEBYSCORE', P .. ':finished', '-inf', cutoff, 'LIMIT', 0, 5000)
 for _, id in ipairs(ids) do
   local t = redis.call('HMGET', tkey(id), 'status', 'queue', 'batch_id', 'user', 'kind',
-    'idempotency_key')
+    'idempotency_key', 'cache_key')
   local status, queue, batch = t[1], t[2], t[3]
+  if kept > 0 then
+    local gone = P .. ':tombstone:' .. id
+    local finished_at = tonumber(redis.call('ZSCORE', P .. ':finished', id))
+    redis.call('HSET', gone, 'user', t[4] or '', 'expired_at', tostring(finished_at + retention))
+    redis.call('PEXPIRE', gone, math.ceil(kept * 1000))
+  end
+  if t[7] then redis.call('ZREM', P .. ':cache:' .. t[7] .. ':' .. (t[4] or ''), id) end
   redis.call('ZREM', P .. ':finished', id)
   redis.call('ZREM', P .. ':tasks', id)
   redis.call('ZREM', P .. ':status:' .. status, id)

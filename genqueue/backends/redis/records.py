@@ -60,6 +60,8 @@ def task_from(data: dict[str, str]) -> Task:
             "weight": float(data.get("weight", 1.0)),
             "batch_size": int(data["batch_size"]) if "batch_size" in data else None,
             "model": data.get("model"),
+            "cache_key": data.get("cache_key"),
+            "webhook": json.loads(data["webhook"]) if data.get("webhook") else None,
         }
     )
 
@@ -71,6 +73,7 @@ def batch_from(record: dict[str, str], counts: dict[str, str]) -> Batch:
         created_at=from_epoch(float(record["created_at"])),
         size=int(record["size"]),
         counts={TaskStatus(s): int(n) for s, n in counts.items() if int(n) > 0},
+        webhook=json.loads(record["webhook"]) if record.get("webhook") else None,
     )
 
 

@@ -13,9 +13,12 @@ from genqueue.backends.group import GroupCall, Send
 from genqueue.backends.redis import events, scripts
 from genqueue.backends.redis.claims import RedisClaims
 from genqueue.backends.redis.connection import UNREACHABLE, connect, reached, reaching
+from genqueue.backends.redis.expiry import RedisExpiry
 from genqueue.backends.redis.keys import RedisKeys
 from genqueue.backends.redis.limits import CAS_TRIES, NO_GATE, RedisLimits, Seen, exhausted
+from genqueue.backends.redis.quotas import RedisQuotas
 from genqueue.backends.redis.records import batch_from, service_time_from, task_from
+from genqueue.backends.redis.webhooks import RedisWebhooks
 from genqueue.backends.redis.workers import RedisWorkers
 from genqueue.contracts import (
     OUTBOX_GRACE_S,
@@ -28,6 +31,7 @@ from genqueue.contracts import (
     Message,
     Outcome,
     Page,
+    QuotaWindow,
     Requeue,
     Succeeded,
     Throttled,
@@ -39,6 +43,7 @@ from genqueue.errors import (
     TaskNotFoundError,
 )
 from genqueue.models import (
+    EXPIRED_KEPT_S,
     ApiKey,
     Batch,
     Event,
@@ -50,10 +55,12 @@ from genqueue.models import (
     Task,
     TaskFilter,
     TaskStatus,
+    Tombstone,
     WorkerInfo,
     from_epoch,
 )
 from genqueue.settings import LimitSettings
+from genqueue.webhooks.records import DeliveryState, WebhookAttempt, WebhookDelivery
 
 SCRIPTS = [
     "submit",
@@ -94,6 +101,9 @@ class RedisStore:
         self._limits = RedisLimits(self._run)
         self._workers = RedisWorkers(redis, prefix)
         self._keys = RedisKeys(redis, prefix)
+        self._expiry = RedisExpiry(redis, prefix)
+        self._webhooks = RedisWebhooks(redis, prefix)
+        self._quotas = RedisQuotas(redis, prefix)
 
     @classmethod
     async def connect(cls, url: str) -> Self:
@@ -145,6 +155,7 @@ class RedisStore:
                 "user": batch.user,
                 "size": batch.size,
                 "created_at": batch.created_at.timestamp(),
+                "webhook": batch.webhook.model_dump_json() if batch.webhook else None,
             }
             # cjson turns null into a truthy sentinel: leave absent values out instead.
             batch_json = json.dumps({k: v for k, v in record.items() if v is not None})
@@ -377,13 +388,58 @@ class RedisStore:
     async def revoke_key(self, key_id: str) -> ApiKey:
         return await self._keys.revoke_key(key_id)
 
+    async def tombstone(self, task_id: str) -> Tombstone | None:
+        return await self._expiry.tombstone(task_id)
+
+    async def cached(
+        self, user: str | None, kind: str, cache_key: str, fresh_s: float
+    ) -> Task | None:
+        return await self._expiry.cached(user, kind, cache_key, fresh_s)
+
+    async def spend_quota(
+        self, key_id: str, tasks: int, per_window: int, window_s: float
+    ) -> QuotaWindow:
+        return await self._quotas.spend_quota(key_id, tasks, per_window, window_s)
+
+    async def count_unfinished(self, user: str, upto: int) -> int:
+        return await self._quotas.count_unfinished(user, upto)
+
+    async def count_queued(self, queue: str, upto: int) -> int:
+        return await self._quotas.count_queued(queue, upto)
+
     async def mark_offline(self, silent_s: float) -> list[str]:
         ids: list[str] = await self._run("mark_offline", silent_s)
         return ids
 
-    async def purge(self, older_than_s: float) -> list[str]:
-        ids: list[str] = await self._run("purge", older_than_s)
+    async def purge(self, older_than_s: float, kept_s: float = EXPIRED_KEPT_S) -> list[str]:
+        ids: list[str] = await self._run("purge", older_than_s, kept_s)
+        await self._webhooks.purge(older_than_s)  # after: the tasks it took are gone now
         return ids
+
+    async def add_webhook_deliveries(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
+        return await self._webhooks.add_webhook_deliveries(deliveries)
+
+    async def take_webhook_deliveries(self, limit: int, hold_s: float) -> list[WebhookDelivery]:
+        return await self._webhooks.take_webhook_deliveries(limit, hold_s)
+
+    async def record_webhook_attempt(
+        self, delivery_id: str, attempt: WebhookAttempt, state: DeliveryState, retry_in_s: float
+    ) -> bool:
+        return await self._webhooks.record_webhook_attempt(delivery_id, attempt, state, retry_in_s)
+
+    async def webhook_deliveries(
+        self, *, task_id: str | None = None, batch_id: str | None = None
+    ) -> list[WebhookDelivery]:
+        return await self._webhooks.webhook_deliveries(task_id=task_id, batch_id=batch_id)
+
+    async def webhook_pending(self) -> int:
+        return await self._webhooks.webhook_pending()
+
+    async def webhook_cursor(self) -> str | None:
+        return await self._webhooks.webhook_cursor()
+
+    async def save_webhook_cursor(self, event_id: str) -> None:
+        await self._webhooks.save_webhook_cursor(event_id)
 
     @reached
     async def task_events(self, task_id: str, limit: int) -> list[Event]:
@@ -402,6 +458,7 @@ def _item(task: NewTask) -> dict[str, Any]:
         "payload": json.dumps(task.payload),
         "weight": repr(task.weight),
         "fair_inc": max(1, round(STRIDE / task.weight)),
+        "webhook": task.webhook.model_dump_json() if task.webhook else None,
     }
     for name in ("not_before", "start_by"):
         if fields[name] is not None:

@@ -10,6 +10,7 @@ local t_now = now()
 if batch then
   redis.call('HSET', P .. ':batch:' .. batch.id, 'id', batch.id, 'user', batch.user or '',
     'created_at', tostring(batch.created_at), 'size', batch.size)
+  if batch.webhook then redis.call('HSET', P .. ':batch:' .. batch.id, 'webhook', batch.webhook) end
   redis.call('ZADD', P .. ':batches', batch.created_at, batch.id)
   redis.call('ZADD', P .. ':batches:user:' .. (batch.user or ''), batch.created_at, batch.id)
 end
@@ -29,8 +30,11 @@ for i, t in ipairs(tasks) do
       'not_before', t.not_before or tostring(t_now), 'progress', 0, 'progress_message', '',
       'cancel_requested', 0)
     for _, name in ipairs({'user', 'batch_id', 'resource', 'start_by', 'cancel_after_s',
-        'weight', 'fair_inc', 'model'}) do
+        'weight', 'fair_inc', 'model', 'webhook', 'cache_key'}) do
       if t[name] then redis.call('HSET', key, name, t[name]) end
+    end
+    if t.cache_key then  -- the result cache's index (Store.cached; purge.lua removes it)
+      redis.call('ZADD', P .. ':cache:' .. t.cache_key .. ':' .. (t.user or ''), seq, t.id)
     end
     if t.idempotency_key then
       redis.call('HSET', key, 'idempotency_key', t.idempotency_key)

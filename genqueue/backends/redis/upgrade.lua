@@ -11,6 +11,15 @@ if redis.call('SETNX', P .. ':upgraded:batches_by_user', 1) == 1 then
     redis.call('ZADD', P .. ':batches:user:' .. user, all[i + 1], all[i])
   end
 end
+-- Unfinished tasks per user (move() keeps them from now on), counted once.
+if redis.call('SETNX', P .. ':upgraded:unfinished', 1) == 1 then
+  for _, s in ipairs({'queued', 'running'}) do
+    for _, id in ipairs(redis.call('ZRANGE', P .. ':status:' .. s, 0, -1)) do
+      local user = redis.call('HGET', tkey(id), 'user')
+      if user then redis.call('HINCRBY', P .. ':unfinished', user, 1) end
+    end
+  end
+end
 for _, q in ipairs(redis.call('SMEMBERS', P .. ':queues')) do
   local key = P .. ':queued:' .. q
   for _, id in ipairs(redis.call('ZRANGE', key, 0, 999)) do

@@ -42,6 +42,11 @@ ADDED_COLUMNS = (
     ("tasks", "batch_size", "INTEGER"),
     ("tasks", "model", "TEXT"),
     ("workers", "models", "TEXT NOT NULL DEFAULT '[]'"),
+    ("tasks", "cache_key", "TEXT"),  # the result cache (expiry.py, genqueue/result_cache.py)
+    ("tasks", "webhook", "TEXT"),  # JSON WebhookTarget (webhooks.py)
+    ("batches", "webhook", "TEXT"),
+    ("api_keys", "tasks_per_minute", "INTEGER"),
+    ("api_keys", "in_flight", "INTEGER"),
 )
 # Indexes on added columns, made once they exist.
 ADDED_INDEXES = (
@@ -61,6 +66,8 @@ ADDED_INDEXES = (
     "DROP INDEX IF EXISTS tasks_waiting",  # parked tasks in age order: tasks_parked now
     "CREATE INDEX IF NOT EXISTS tasks_start_by ON tasks (start_by)"
     " WHERE status = 'queued' AND start_by IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS tasks_cache ON tasks (cache_key, finished_at)"
+    " WHERE status = 'succeeded' AND cache_key IS NOT NULL",
 )
 
 

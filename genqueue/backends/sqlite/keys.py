@@ -9,7 +9,7 @@ from genqueue.keys import KeyNotFoundError
 from genqueue.models import ApiKey, Role, from_epoch, maybe_from_epoch
 
 Conn = sqlite3.Connection
-_COLUMNS = "id, user, role, label, created_at, revoked_at"
+_COLUMNS = "id, user, role, label, created_at, revoked_at, tasks_per_minute, in_flight"
 
 
 def _key(row: sqlite3.Row) -> ApiKey:
@@ -20,13 +20,15 @@ def _key(row: sqlite3.Row) -> ApiKey:
         label=row["label"],
         created_at=from_epoch(row["created_at"]),
         revoked_at=maybe_from_epoch(row["revoked_at"]),
+        tasks_per_minute=row["tasks_per_minute"],
+        in_flight=row["in_flight"],
     )
 
 
 def create(conn: Conn, key: ApiKey, key_hash: str) -> None:
     try:
         conn.execute(
-            f"INSERT INTO api_keys ({_COLUMNS}, key_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO api_keys ({_COLUMNS}, key_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key.id,
                 key.user,
@@ -34,6 +36,8 @@ def create(conn: Conn, key: ApiKey, key_hash: str) -> None:
                 key.label,
                 key.created_at.timestamp(),
                 None if key.revoked_at is None else key.revoked_at.timestamp(),
+                key.tasks_per_minute,
+                key.in_flight,
                 key_hash,
             ),
         )

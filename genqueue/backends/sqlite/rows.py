@@ -6,6 +6,7 @@ import json
 import sqlite3
 from typing import Any
 
+from genqueue.backends.sqlite.webhooks import target_of
 from genqueue.models import (
     Event,
     Progress,
@@ -21,7 +22,7 @@ TASK_COLUMNS = (
     "id, kind, queue, payload, user, priority, batch_id, idempotency_key, status, progress, "
     "progress_message, attempts, max_attempts, result, error, created_at, started_at, "
     "finished_at, not_before, worker_id, lease_expires_at, cancel_requested, resource, "
-    "waiting_for, start_by, cancel_after_s, weight, batch_size, model"
+    "waiting_for, start_by, cancel_after_s, weight, batch_size, model, webhook, cache_key"
 )
 
 
@@ -55,6 +56,8 @@ def task_from_row(row: sqlite3.Row) -> Task:
         weight=row["weight"],
         batch_size=row["batch_size"],
         model=row["model"],
+        webhook=target_of(row["webhook"]),
+        cache_key=row["cache_key"],
     )
 
 

@@ -144,6 +144,56 @@ CREATE TABLE IF NOT EXISTS api_keys (
     role       TEXT NOT NULL,                           -- user, operator, admin
     label      TEXT,
     created_at REAL NOT NULL,
-    revoked_at REAL
+    revoked_at REAL,
+    tasks_per_minute INTEGER,                           -- quotas (quotas.py; db.py ADDED)
+    in_flight  INTEGER
 );
 CREATE INDEX IF NOT EXISTS api_keys_created ON api_keys (created_at DESC, id DESC);
+
+-- Submit quotas (quotas.py): each key's count in its current fixed window, and the
+-- unfinished tasks of each user, counted by index at most a limit deep.
+CREATE TABLE IF NOT EXISTS quota_windows (
+    key_id TEXT PRIMARY KEY,
+    window INTEGER NOT NULL,                            -- floor(epoch / window_s)
+    used   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_unfinished ON tasks (user)
+    WHERE status IN ('queued', 'running');
+
+-- Webhook deliveries (genqueue/webhooks; backends/sqlite/webhooks.py): one row per message
+-- owed to a webhook, id = its webhook-id; next_at is when a sender may take it (a sender's
+-- hold moves it on), NULL once final. tasks.webhook and batches.webhook hold the targets
+-- (JSON; db.py ADDED).
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id         TEXT PRIMARY KEY,
+    task_id    TEXT,                                    -- NULL for batch.finished
+    batch_id   TEXT,
+    url        TEXT    NOT NULL,
+    event      TEXT    NOT NULL,
+    body       TEXT    NOT NULL,                        -- the exact bytes every attempt sends
+    state      TEXT    NOT NULL,                        -- pending delivered failed refused
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    next_at    REAL,
+    created_at REAL    NOT NULL,
+    log        TEXT    NOT NULL DEFAULT '[]'            -- JSON list of attempts
+);
+CREATE INDEX IF NOT EXISTS webhook_due ON webhook_deliveries (next_at) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS webhook_task ON webhook_deliveries (task_id, created_at);
+CREATE INDEX IF NOT EXISTS webhook_batch ON webhook_deliveries (batch_id, created_at);
+CREATE INDEX IF NOT EXISTS webhook_created ON webhook_deliveries (created_at);
+-- The last event turned into deliveries: where the webhook pumps resume Store.watch.
+CREATE TABLE IF NOT EXISTS webhook_cursor (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    event_id TEXT NOT NULL
+);
+
+-- Result expiry (expiry.py): what Store.purge leaves of each purged task for kept_s, so its
+-- owner gets 410 Gone rather than 404; forget_at is when purge drops it. The result cache
+-- looks tasks up by tasks.cache_key (db.py ADDED, index tasks_cache).
+CREATE TABLE IF NOT EXISTS tombstones (
+    task_id    TEXT PRIMARY KEY,
+    user       TEXT,
+    expired_at REAL NOT NULL,
+    forget_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tombstones_forget ON tombstones (forget_at);

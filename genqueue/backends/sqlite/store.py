@@ -17,13 +17,16 @@ from typing import Any, Self, TypeVar
 
 from genqueue.backends.sqlite import (
     claims,
+    expiry,
     fair,
     feed,
     finishing,
     keys,
     limits,
     outbox,
+    quotas,
     registry,
+    webhooks,
 )
 from genqueue.backends.sqlite.db import Database
 from genqueue.backends.sqlite.doorbell import Doorbell
@@ -41,11 +44,12 @@ from genqueue.contracts import (
     Message,
     Outcome,
     Page,
+    QuotaWindow,
     Waiting,
 )
 from genqueue.errors import LeaseLostError, TaskNotFoundError
 from genqueue.models import (
-    FINISHED,
+    EXPIRED_KEPT_S,
     ApiKey,
     Batch,
     Event,
@@ -58,10 +62,12 @@ from genqueue.models import (
     Task,
     TaskFilter,
     TaskStatus,
+    Tombstone,
     WorkerInfo,
     from_epoch,
 )
 from genqueue.settings import LimitSettings
+from genqueue.webhooks.records import DeliveryState, WebhookAttempt, WebhookDelivery
 
 Row = sqlite3.Row
 T = TypeVar("T")
@@ -86,6 +92,7 @@ class SqliteStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._bell = Doorbell(db.path, "events")
+        self._webhooks = webhooks.SqliteWebhooks(db)
 
     async def _write(self, fn: Callable[[Conn], T]) -> T:
         """A write transaction whose events watchers should hear about at once."""
@@ -138,8 +145,9 @@ class SqliteStore:
                 row = conn.execute(
                     "INSERT INTO tasks (id, kind, queue, payload, user, priority, batch_id,"
                     " idempotency_key, status, max_attempts, created_at, not_before, resource,"
-                    " start_by, cancel_after_s, weight, fair_tag, ready, model)"
-                    f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {_RETURN}",
+                    " start_by, cancel_after_s, weight, fair_tag, ready, model, cache_key)"
+                    f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    f" {_RETURN}",
                     (
                         t.id,
                         t.kind,
@@ -160,12 +168,13 @@ class SqliteStore:
                         start,
                         start is not None,
                         t.model,
+                        t.cache_key,
                     ),
                 ).fetchone()
                 insert_event(conn, now, EventType.QUEUED, row, TaskStatus.QUEUED)
                 out.append((task_from_row(row), True))
             outbox.owe(conn, [task.id for task, created in out if created], now + OUTBOX_GRACE_S)
-            return out
+            return webhooks.keep_targets(conn, out, tasks, batch)
 
         return await self._write(run)
 
@@ -380,6 +389,7 @@ class SqliteStore:
                 created_at=from_epoch(row["created_at"]),
                 size=row["size"],
                 counts={TaskStatus(s): n for s, n in counts},
+                webhook=webhooks.target_of(row["webhook"]),
             )
 
         return await self._db.run(run)
@@ -418,6 +428,7 @@ class SqliteStore:
                     created_at=from_epoch(r["created_at"]),
                     size=r["size"],
                     counts=counts[r["id"]],
+                    webhook=webhooks.target_of(r["webhook"]),
                 )
                 for r in rows
             ]
@@ -469,24 +480,17 @@ class SqliteStore:
     async def mark_offline(self, silent_s: float) -> list[str]:
         return await self._db.write(lambda conn: registry.mark_offline(conn, silent_s))
 
-    async def purge(self, older_than_s: float) -> list[str]:
+    async def purge(self, older_than_s: float, kept_s: float = EXPIRED_KEPT_S) -> list[str]:
         def run(conn: Conn) -> list[str]:
             now = time.time()
             cutoff = now - older_than_s
-            finished = ", ".join(f"'{s.value}'" for s in FINISHED)
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    f"DELETE FROM tasks WHERE status IN ({finished}) AND finished_at < ?"
-                    " RETURNING id",
-                    (cutoff,),
-                ).fetchall()
-            ]
+            ids = expiry.purge_tasks(conn, now, older_than_s, kept_s)
             conn.execute(
                 "DELETE FROM batches WHERE created_at < ? AND NOT EXISTS"
                 " (SELECT 1 FROM tasks WHERE batch_id = batches.id)",
                 (cutoff,),
             )
+            webhooks.purge(conn, cutoff)
             conn.execute(
                 "DELETE FROM events WHERE at < ?", (now - min(older_than_s, EVENTS_KEEP_S),)
             )
@@ -497,6 +501,15 @@ class SqliteStore:
             return ids
 
         return await self._db.write(run)
+
+    async def tombstone(self, task_id: str) -> Tombstone | None:
+        return await self._db.run(lambda conn: expiry.tombstone(conn, task_id, time.time()))
+
+    async def cached(
+        self, user: str | None, kind: str, cache_key: str, fresh_s: float
+    ) -> Task | None:
+        since = time.time() - fresh_s
+        return await self._db.run(lambda conn: expiry.cached(conn, user, kind, cache_key, since))
 
     async def create_key(self, key: ApiKey, key_hash: str) -> None:
         await self._db.write(lambda conn: keys.create(conn, key, key_hash))
@@ -509,6 +522,44 @@ class SqliteStore:
 
     async def revoke_key(self, key_id: str) -> ApiKey:
         return await self._db.write(lambda conn: keys.revoke(conn, key_id, time.time()))
+
+    async def spend_quota(
+        self, key_id: str, tasks: int, per_window: int, window_s: float
+    ) -> QuotaWindow:
+        return await self._db.write(
+            lambda conn: quotas.spend(conn, key_id, tasks, per_window, window_s, time.time())
+        )
+
+    async def count_unfinished(self, user: str, upto: int) -> int:
+        return await self._db.run(lambda conn: quotas.count_unfinished(conn, user, upto))
+
+    async def count_queued(self, queue: str, upto: int) -> int:
+        return await self._db.run(lambda conn: quotas.count_queued(conn, queue, upto))
+
+    async def add_webhook_deliveries(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
+        return await self._webhooks.add_webhook_deliveries(deliveries)
+
+    async def take_webhook_deliveries(self, limit: int, hold_s: float) -> list[WebhookDelivery]:
+        return await self._webhooks.take_webhook_deliveries(limit, hold_s)
+
+    async def record_webhook_attempt(
+        self, delivery_id: str, attempt: WebhookAttempt, state: DeliveryState, retry_in_s: float
+    ) -> bool:
+        return await self._webhooks.record_webhook_attempt(delivery_id, attempt, state, retry_in_s)
+
+    async def webhook_deliveries(
+        self, *, task_id: str | None = None, batch_id: str | None = None
+    ) -> list[WebhookDelivery]:
+        return await self._webhooks.webhook_deliveries(task_id=task_id, batch_id=batch_id)
+
+    async def webhook_pending(self) -> int:
+        return await self._webhooks.webhook_pending()
+
+    async def webhook_cursor(self) -> str | None:
+        return await self._webhooks.webhook_cursor()
+
+    async def save_webhook_cursor(self, event_id: str) -> None:
+        await self._webhooks.save_webhook_cursor(event_id)
 
     async def task_events(self, task_id: str, limit: int) -> list[Event]:
         return await self._db.run(lambda conn: feed.task_events(conn, task_id, limit))

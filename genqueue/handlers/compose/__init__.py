@@ -15,9 +15,19 @@ the cut-out, adds a drop shadow and a caption. Results: the PNG and the cut-out 
 
 from __future__ import annotations
 
+from typing import Any
+
 from genqueue.handlers.compose.models import ComposePayload, ComposeResult
 from genqueue.kinds import TaskContext, kind
+from genqueue.result_cache import reads_paths
 from genqueue.retry import RetryPolicy
+
+
+def _cacheable(payload: dict[str, Any]) -> bool:
+    """GrabCut runs from a fixed RNG seed and a prompt's background from its seed (or one
+    derived from the prompt): the same inputs compose the same picture, unless one is read by
+    path (the file may change)."""
+    return not reads_paths(payload["foreground"], payload["background"].get("image"))
 
 
 @kind(
@@ -28,6 +38,7 @@ from genqueue.retry import RetryPolicy
     timeout_s=120.0,
     retry=RetryPolicy(max_attempts=2, base_delay_s=1.0, max_delay_s=10.0),
     executor="process",
+    deterministic=_cacheable,
 )
 def compose(payload: ComposePayload, ctx: TaskContext) -> ComposeResult:
     """Cut a product photo out of its backdrop and compose it on a background."""

@@ -19,11 +19,12 @@ OpenCV and the models are imported in workers only, never by the API.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from genqueue.handlers.diagnose.models import DiagnosePayload, DiagnoseResult
 from genqueue.kinds import Batching, TaskContext, kind
 from genqueue.resources import resource
+from genqueue.result_cache import reads_paths
 from genqueue.retry import RetryPolicy
 from genqueue.settings import Settings
 
@@ -48,6 +49,13 @@ def face_detector(settings: Settings) -> Iterator[FaceDetector]:
     yield FaceDetector(face_model_path())
 
 
+def _cacheable(payload: dict[str, Any]) -> bool:
+    """The checks of one frame depend on its bytes alone, unless it is read by path (the
+    file may change) or has a ``camera_id`` (the frozen check compares it with that camera's
+    earlier frames)."""
+    return payload["camera_id"] is None and not reads_paths(payload["image"])
+
+
 @kind(
     "image.diagnose",
     payload=DiagnosePayload,
@@ -58,6 +66,7 @@ def face_detector(settings: Settings) -> Iterator[FaceDetector]:
     executor="thread",
     batching=Batching(max_size=16, max_wait_s=0.02),
     resources=[people_detector, face_detector],
+    deterministic=_cacheable,
 )
 def diagnose(
     payloads: list[DiagnosePayload], contexts: list[TaskContext]

@@ -15,11 +15,12 @@ by the API processes that follow ``task.succeeded`` (``genqueue.vectors``), not 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from genqueue.handlers.features.models import FeaturePayload, FeatureResult
 from genqueue.kinds import Batching, TaskContext, kind
 from genqueue.resources import resource
+from genqueue.result_cache import reads_paths
 from genqueue.retry import RetryPolicy
 from genqueue.settings import Settings
 
@@ -36,6 +37,13 @@ def embedder(settings: Settings) -> Iterator[Embedder]:
     yield Embedder(model_path(features.model_path), features.intra_op_threads)
 
 
+def _cacheable(payload: dict[str, Any]) -> bool:
+    """The same bytes give the same vectors, unless read by path (the file may change) or
+    indexed into a collection (a side effect the cache would skip)."""
+    images = [payload["image"], *(payload["images"] or [])]
+    return payload["collection"] is None and not reads_paths(*images)
+
+
 @kind(
     "feature.extract",
     payload=FeaturePayload,
@@ -46,6 +54,7 @@ def embedder(settings: Settings) -> Iterator[Embedder]:
     executor="thread",
     batching=Batching(max_size=32, max_wait_s=0.02),
     resources=[embedder],
+    deterministic=_cacheable,
 )
 def extract_features(
     payloads: list[FeaturePayload], contexts: list[TaskContext]

@@ -56,11 +56,19 @@ class FeaturePayload(BaseModel):
             "oneOf": [
                 {
                     "required": ["image"],
-                    "properties": {"image": {"type": "object"}, "ids": {"type": "null"}},
+                    "properties": {
+                        "image": {"type": "object"},
+                        "images": {"type": "null"},
+                        "ids": {"type": "null"},
+                    },
                 },
                 {
                     "required": ["images"],
-                    "properties": {"images": {"type": "array"}, "id": {"type": "null"}},
+                    "properties": {
+                        "images": {"type": "array"},
+                        "image": {"type": "null"},
+                        "id": {"type": "null"},
+                    },
                 },
             ]
         }

@@ -44,6 +44,12 @@ def _calls_the_cloud(payload: dict[str, Any]) -> bool:
     return bool(payload.get("provider") == "cloud")
 
 
+def _made_here(payload: dict[str, Any]) -> bool:
+    """The local renderer is deterministic (a seed, or one derived from the prompt); the
+    cloud's model is not ours to promise anything about."""
+    return not _calls_the_cloud(payload)
+
+
 @kind(
     "video.generate",
     payload=VideoGenerate,
@@ -54,6 +60,7 @@ def _calls_the_cloud(payload: dict[str, Any]) -> bool:
     resource=CLOUD,
     uses_resource=_calls_the_cloud,
     resources=[RENDERER, vod_http],
+    deterministic=_made_here,
 )
 async def generate(payload: VideoGenerate, ctx: TaskContext) -> VideoResult:
     """Generate a short video from a prompt, locally (procedural) or on Tencent Cloud VOD AIGC."""
