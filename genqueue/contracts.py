@@ -197,6 +197,10 @@ class QuotaWindow:
 class Store(Protocol):
     """Task records, batches, leases, events and the worker registry."""
 
+    @property
+    def webhooks(self) -> WebhookStore:
+        """Webhook deliveries owed and made, and where the pumps stopped."""
+
     async def ping(self) -> None:
         """Raise ``BackendUnavailableError`` unless the store answers."""
 
@@ -510,17 +514,25 @@ class Store(Protocol):
         ``upto`` (``min(count, upto)``), from the store's per-queue counts or an index read
         at most ``upto`` deep. Read only, not atomic with a later submit."""
 
-    async def add_webhook_deliveries(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
+    async def aclose(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+
+
+class WebhookStore(Protocol):
+    """The store's webhook deliveries (``Store.webhooks``): rows owed by the pumps of every
+    API process, taken and recorded by their senders (genqueue/webhooks/)."""
+
+    async def add(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
         """Keep webhook deliveries owed (state ``pending``, due now), each inserted only if no
         delivery with its id exists, atomically per delivery: several API processes following
         the same events make one row per id. Returns the ids this call created."""
 
-    async def take_webhook_deliveries(self, limit: int, hold_s: float) -> list[WebhookDelivery]:
+    async def take(self, limit: int, hold_s: float) -> list[WebhookDelivery]:
         """Atomically take up to ``limit`` pending deliveries that are due, oldest due first,
         and hold them (due again ``hold_s`` from now), as :meth:`take_outbox` does: another
         sender does not take them meanwhile; if this one dies they are due again after."""
 
-    async def record_webhook_attempt(
+    async def record_attempt(
         self, delivery_id: str, attempt: WebhookAttempt, state: DeliveryState, retry_in_s: float
     ) -> bool:
         """Append ``attempt`` to a pending delivery's log, count it, and set its ``state``:
@@ -528,26 +540,23 @@ class Store(Protocol):
         final (no next attempt). Atomic. False (nothing written) if the delivery is unknown or
         no longer pending: a final state is never undone by a late sender."""
 
-    async def webhook_deliveries(
+    async def deliveries(
         self, *, task_id: str | None = None, batch_id: str | None = None
     ) -> list[WebhookDelivery]:
         """The deliveries of a task (``task_id``) or of a batch (``batch_id``: batch.finished
         and its tasks' events), oldest first, with their attempts. Read only."""
 
-    async def webhook_pending(self) -> int:
+    async def pending(self) -> int:
         """How many deliveries are pending (for the metrics). Read only, one count."""
 
-    async def webhook_cursor(self) -> str | None:
+    async def cursor(self) -> str | None:
         """The id of the last event the webhook pumps have turned into deliveries (None
         before the first): where a pump starting again resumes :meth:`watch`."""
 
-    async def save_webhook_cursor(self, event_id: str) -> None:
-        """Keep ``event_id`` as :meth:`webhook_cursor`. Last writer wins: a pump saves only
+    async def save_cursor(self, event_id: str) -> None:
+        """Keep ``event_id`` as :meth:`cursor`. Last writer wins: a pump saves only
         ids it has handled with all before them, and handling is idempotent, so a cursor
         moved back by a slower pump only repeats work."""
-
-    async def aclose(self) -> None:
-        """Release connections; the store is unusable afterwards."""
 
 
 class Delivery(Protocol):

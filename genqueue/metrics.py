@@ -156,7 +156,7 @@ class Metrics:
             self.worker_tasks.labels(w.name, "succeeded").set(w.succeeded)
             self.worker_tasks.labels(w.name, "failed").set(w.failed)
         self._limits(await store.limits())
-        self.webhook_pending.set(await store.webhook_pending())
+        self.webhook_pending.set(await store.webhooks.pending())
         data: bytes = generate_latest(self.registry)
         return data
 

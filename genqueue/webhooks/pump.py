@@ -98,7 +98,7 @@ class WebhookPump:
                 await self._save()
 
     async def _open(self) -> Feed:
-        after = self._top_id or await self._store.webhook_cursor()
+        after = self._top_id or await self._store.webhooks.cursor()
         if after is not None:
             try:
                 return await self._store.watch(after=after)
@@ -127,7 +127,7 @@ class WebhookPump:
     async def _save(self) -> None:
         top = self._top_id
         if top is not None and top != self._saved:
-            await self._store.save_webhook_cursor(top)
+            await self._store.webhooks.save_cursor(top)
             self._saved = top
 
     async def _handle(self, event: Event) -> None:
@@ -142,7 +142,7 @@ class WebhookPump:
             log.exception("webhook pump: event %s of task %s skipped", event.id, event.task_id)
             return
         if made:
-            created = await self._store.add_webhook_deliveries(made)
+            created = await self._store.webhooks.add(made)
             self._metrics.webhook_made.inc(len(created))
             self._wake.set()
 

@@ -1,4 +1,4 @@
-"""WebhookSender: takes due deliveries with a hold (``Store.take_webhook_deliveries``), POSTs
+"""WebhookSender: takes due deliveries with a hold (``Store.webhooks.take``), POSTs
 each, signed (``genqueue.webhook_signature``), and records the attempt.
 
 Redirects are not followed (a 3xx is a failed attempt: the target must be the final URL),
@@ -70,7 +70,7 @@ class WebhookSender:
         while True:
             self._wake.clear()
             try:
-                due = await self._store.take_webhook_deliveries(TAKE, hold_s)
+                due = await self._store.webhooks.take(TAKE, hold_s)
             except OUTAGE_ERRORS as exc:
                 failures += 1
                 (log.warning if failures == 1 else log.debug)("webhook sender: %s", exc)
@@ -109,7 +109,7 @@ class WebhookSender:
         )
         self._metrics.webhook_attempts.labels(result).inc()
         try:
-            await self._store.record_webhook_attempt(
+            await self._store.webhooks.record_attempt(
                 delivery.id, attempt, step.state, step.retry_in_s
             )
         except OUTAGE_ERRORS as exc:  # its hold runs out and it is tried again

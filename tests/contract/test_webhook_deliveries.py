@@ -60,37 +60,35 @@ async def test_a_task_and_a_batch_keep_their_webhook(store: Store) -> None:
 async def test_a_delivery_is_inserted_once_per_id(store: Store) -> None:
     task_id = await submit_one(store)
     first, second = delivery(task_id), delivery(task_id)
-    assert await store.add_webhook_deliveries([first, second]) == [first.id, second.id]
+    assert await store.webhooks.add([first, second]) == [first.id, second.id]
     again = delivery(task_id, id=first.id, body="another body")
     third = delivery(task_id)
-    assert await store.add_webhook_deliveries([again, third]) == [third.id]
-    listed = await store.webhook_deliveries(task_id=task_id)
+    assert await store.webhooks.add([again, third]) == [third.id]
+    listed = await store.webhooks.deliveries(task_id=task_id)
     assert {d.id for d in listed} == {first.id, second.id, third.id}
     kept = next(d for d in listed if d.id == first.id)
     assert kept.body == first.body  # the first one stays as it was
     assert (kept.state, kept.attempts, kept.log, kept.url) == ("pending", 0, [], TARGET.url)
-    assert await store.webhook_pending() == 3
+    assert await store.webhooks.pending() == 3
 
 
 async def test_concurrent_adds_of_one_id_make_one_row(store: Store) -> None:
     task_id = await submit_one(store)
     one = delivery(task_id)
-    results = await asyncio.gather(*(store.add_webhook_deliveries([one]) for _ in range(5)))
+    results = await asyncio.gather(*(store.webhooks.add([one]) for _ in range(5)))
     assert sorted(len(r) for r in results) == [0, 0, 0, 0, 1]
-    assert [d.id for d in await store.webhook_deliveries(task_id=task_id)] == [one.id]
+    assert [d.id for d in await store.webhooks.deliveries(task_id=task_id)] == [one.id]
 
 
 async def test_a_taken_delivery_is_held_from_other_senders(store: Store) -> None:
     task_id = await submit_one(store)
     made = [delivery(task_id) for _ in range(6)]
-    await store.add_webhook_deliveries(made)
-    first, second = await asyncio.gather(
-        store.take_webhook_deliveries(4, 60.0), store.take_webhook_deliveries(4, 60.0)
-    )
+    await store.webhooks.add(made)
+    first, second = await asyncio.gather(store.webhooks.take(4, 60.0), store.webhooks.take(4, 60.0))
     ids_first, ids_second = {d.id for d in first}, {d.id for d in second}
     assert not ids_first & ids_second
     assert ids_first | ids_second == {d.id for d in made}
-    assert await store.take_webhook_deliveries(10, 60.0) == []
+    assert await store.webhooks.take(10, 60.0) == []
     taken = first[0]
     assert taken.body == next(d.body for d in made if d.id == taken.id)
     assert taken.next_attempt_at is not None and taken.next_attempt_at > utcnow()
@@ -98,39 +96,39 @@ async def test_a_taken_delivery_is_held_from_other_senders(store: Store) -> None
 
 async def test_a_hold_that_ran_out_makes_the_delivery_due_again(store: Store) -> None:
     one = delivery(await submit_one(store))
-    await store.add_webhook_deliveries([one])
-    assert [d.id for d in await store.take_webhook_deliveries(5, 0.0)] == [one.id]
-    assert [d.id for d in await store.take_webhook_deliveries(5, 60.0)] == [one.id]
-    assert await store.take_webhook_deliveries(5, 60.0) == []
+    await store.webhooks.add([one])
+    assert [d.id for d in await store.webhooks.take(5, 0.0)] == [one.id]
+    assert [d.id for d in await store.webhooks.take(5, 60.0)] == [one.id]
+    assert await store.webhooks.take(5, 60.0) == []
 
 
 async def test_attempts_are_logged_and_a_final_state_is_never_undone(store: Store) -> None:
     task_id = await submit_one(store)
     one = delivery(task_id)
-    await store.add_webhook_deliveries([one])
-    [taken] = await store.take_webhook_deliveries(1, 60.0)
+    await store.webhooks.add([one])
+    [taken] = await store.webhooks.take(1, 60.0)
     failed_try = attempt(503)
-    assert await store.record_webhook_attempt(taken.id, failed_try, DeliveryState.PENDING, 60.0)
-    [after] = await store.webhook_deliveries(task_id=task_id)
+    assert await store.webhooks.record_attempt(taken.id, failed_try, DeliveryState.PENDING, 60.0)
+    [after] = await store.webhooks.deliveries(task_id=task_id)
     assert (after.state, after.attempts, after.log) == ("pending", 1, [failed_try])
     assert after.next_attempt_at is not None
     assert after.next_attempt_at - utcnow() > timedelta(seconds=50)
-    assert await store.take_webhook_deliveries(5, 60.0) == []  # not due for a minute
-    assert await store.record_webhook_attempt(
+    assert await store.webhooks.take(5, 60.0) == []  # not due for a minute
+    assert await store.webhooks.record_attempt(
         one.id, attempt(None, "timed out"), DeliveryState.PENDING, 0.0
     )
-    [due] = await store.take_webhook_deliveries(5, 60.0)
+    [due] = await store.webhooks.take(5, 60.0)
     ok = attempt(204)
-    assert await store.record_webhook_attempt(due.id, ok, DeliveryState.DELIVERED, 0.0)
+    assert await store.webhooks.record_attempt(due.id, ok, DeliveryState.DELIVERED, 0.0)
     late = attempt(500)
-    assert not await store.record_webhook_attempt(due.id, late, DeliveryState.PENDING, 0.0)
-    [final] = await store.webhook_deliveries(task_id=task_id)
+    assert not await store.webhooks.record_attempt(due.id, late, DeliveryState.PENDING, 0.0)
+    [final] = await store.webhooks.deliveries(task_id=task_id)
     assert final.state == DeliveryState.DELIVERED and final.next_attempt_at is None
     assert [a.status for a in final.log] == [503, None, 204]
     assert final.log[1].error == "timed out" and final.attempts == 3
-    assert await store.take_webhook_deliveries(5, 0.0) == []
-    assert await store.webhook_pending() == 0
-    assert not await store.record_webhook_attempt("msg_unknown", ok, DeliveryState.FAILED, 0.0)
+    assert await store.webhooks.take(5, 0.0) == []
+    assert await store.webhooks.pending() == 0
+    assert not await store.webhooks.record_attempt("msg_unknown", ok, DeliveryState.FAILED, 0.0)
 
 
 async def test_deliveries_are_listed_per_task_and_per_batch(store: Store) -> None:
@@ -142,12 +140,12 @@ async def test_deliveries_are_listed_per_task_and_per_batch(store: Store) -> Non
     of_b = delivery(b, batch.id, created_at=early + timedelta(seconds=1))
     finished = delivery(None, batch.id, id=f"msg_batch_{batch.id}", event="batch.finished")
     elsewhere = delivery(await submit_one(store))
-    await store.add_webhook_deliveries([finished, of_b, of_a, elsewhere])
-    assert [d.id for d in await store.webhook_deliveries(task_id=a)] == [of_a.id]
-    listed = await store.webhook_deliveries(batch_id=batch.id)
+    await store.webhooks.add([finished, of_b, of_a, elsewhere])
+    assert [d.id for d in await store.webhooks.deliveries(task_id=a)] == [of_a.id]
+    listed = await store.webhooks.deliveries(batch_id=batch.id)
     assert [d.id for d in listed] == [of_a.id, of_b.id, finished.id]  # oldest first
     assert listed[2].task_id is None and listed[2].event == "batch.finished"
-    assert await store.webhook_deliveries(task_id="no-such-task") == []
+    assert await store.webhooks.deliveries(task_id="no-such-task") == []
 
 
 async def test_purge_deletes_the_deliveries_of_purged_tasks_and_batches(store: Store) -> None:
@@ -160,23 +158,23 @@ async def test_purge_deletes_the_deliveries_of_purged_tasks_and_batches(store: S
     made = utcnow() - timedelta(seconds=1)
     of_done, of_live = delivery(done, created_at=made), delivery(live, created_at=made)
     of_batch = delivery(None, batch.id, event="batch.finished", created_at=made)
-    await store.add_webhook_deliveries([of_done, of_live, of_batch])
+    await store.webhooks.add([of_done, of_live, of_batch])
     await store.purge(3600.0)
-    assert len(await store.webhook_deliveries(task_id=done)) == 1  # not old enough yet
+    assert len(await store.webhooks.deliveries(task_id=done)) == 1  # not old enough yet
     assert set(await store.purge(0.0)) == {done, member.id}
     try:
         await store.get_batch(batch.id)
         raise AssertionError("the empty batch should be purged")
     except TaskNotFoundError:
         pass
-    assert await store.webhook_deliveries(task_id=done) == []
-    assert await store.webhook_deliveries(batch_id=batch.id) == []
-    assert [d.id for d in await store.webhook_deliveries(task_id=live)] == [of_live.id]
-    assert await store.webhook_pending() == 1
+    assert await store.webhooks.deliveries(task_id=done) == []
+    assert await store.webhooks.deliveries(batch_id=batch.id) == []
+    assert [d.id for d in await store.webhooks.deliveries(task_id=live)] == [of_live.id]
+    assert await store.webhooks.pending() == 1
 
 
 async def test_the_cursor_is_kept_and_replaced(store: Store) -> None:
-    assert await store.webhook_cursor() is None
-    await store.save_webhook_cursor("41")
-    await store.save_webhook_cursor("1700000000000-3")
-    assert await store.webhook_cursor() == "1700000000000-3"
+    assert await store.webhooks.cursor() is None
+    await store.webhooks.save_cursor("41")
+    await store.webhooks.save_cursor("1700000000000-3")
+    assert await store.webhooks.cursor() == "1700000000000-3"

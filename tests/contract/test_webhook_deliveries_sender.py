@@ -39,18 +39,18 @@ async def test_a_503_is_retried_after_its_retry_after_and_a_2xx_delivers(store: 
 
     task_id = await submit_one(store)
     one = delivery(task_id, url="http://127.0.0.1:9/hook")
-    await store.add_webhook_deliveries([one])
+    await store.webhooks.add([one])
     send = sender(store, httpx.MockTransport(answer), allow_private=True)
-    [taken] = await store.take_webhook_deliveries(1, 60.0)
+    [taken] = await store.webhooks.take(1, 60.0)
     step = await send.deliver(taken)
     assert step.state == DeliveryState.PENDING and step.retry_in_s == 120.0
-    [after] = await store.webhook_deliveries(task_id=task_id)
+    [after] = await store.webhooks.deliveries(task_id=task_id)
     assert [a.status for a in after.log] == [503] and after.log[0].error == "HTTP 503"
     assert (await send.deliver(after)).state == DeliveryState.DELIVERED
     await send.aclose()
     assert seen[0].content == seen[1].content == one.body.encode()
     assert seen[0].headers["webhook-id"] == seen[1].headers["webhook-id"] == one.id
-    [final] = await store.webhook_deliveries(task_id=task_id)
+    [final] = await store.webhooks.deliveries(task_id=task_id)
     assert final.state == DeliveryState.DELIVERED and final.attempts == 2
 
 
@@ -58,7 +58,7 @@ async def test_a_private_target_at_send_time_is_refused_without_a_request(store:
     seen: list[httpx.Request] = []
     task_id = await submit_one(store)
     one = delivery(task_id, url="http://localhost:9/hook")
-    await store.add_webhook_deliveries([one])
+    await store.webhooks.add([one])
 
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append(request)
@@ -68,7 +68,7 @@ async def test_a_private_target_at_send_time_is_refused_without_a_request(store:
     step = await send.deliver(one)
     await send.aclose()
     assert step.state == DeliveryState.REFUSED and seen == []
-    [final] = await store.webhook_deliveries(task_id=task_id)
+    [final] = await store.webhooks.deliveries(task_id=task_id)
     assert final.state == DeliveryState.REFUSED and final.next_attempt_at is None
     assert final.log[0].error is not None and final.log[0].error.startswith("refused")
-    assert await store.take_webhook_deliveries(5, 0.0) == []
+    assert await store.webhooks.take(5, 0.0) == []

@@ -29,7 +29,7 @@ async def task_webhooks(
 ) -> list[WebhookDelivery]:
     task = await store.get(task_id)
     check_owner(caller, task.user, "task", task_id)
-    return await store.webhook_deliveries(task_id=task_id)
+    return await store.webhooks.deliveries(task_id=task_id)
 
 
 @router.get(
@@ -42,4 +42,4 @@ async def batch_webhooks(
     batch_id: str, store: StoreDep, caller: PrincipalDep
 ) -> list[WebhookDelivery]:
     await owned_batch(store, caller, batch_id)
-    return await store.webhook_deliveries(batch_id=batch_id)
+    return await store.webhooks.deliveries(batch_id=batch_id)

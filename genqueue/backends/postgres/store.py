@@ -78,7 +78,6 @@ from genqueue.models import (
     WorkerInfo,
 )
 from genqueue.settings import LimitSettings
-from genqueue.webhooks.records import DeliveryState, WebhookAttempt, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +109,7 @@ class PostgresStore:
         self._limits = Limits(db)
         self._keys = PostgresKeys(db)
         self._expiry = PostgresExpiry(db)
-        self._webhooks = PostgresWebhooks(db)
+        self.webhooks = PostgresWebhooks(db)
         self._quotas = PostgresQuotas(db)
         self._fair = FairClaims(db, self._limits)
         self._rollups: asyncio.Task[None] | None = None
@@ -463,31 +462,6 @@ class PostgresStore:
 
     async def count_queued(self, queue: str, upto: int) -> int:
         return await self._quotas.count_queued(queue, upto)
-
-    async def add_webhook_deliveries(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
-        return await self._webhooks.add_webhook_deliveries(deliveries)
-
-    async def take_webhook_deliveries(self, limit: int, hold_s: float) -> list[WebhookDelivery]:
-        return await self._webhooks.take_webhook_deliveries(limit, hold_s)
-
-    async def record_webhook_attempt(
-        self, delivery_id: str, attempt: WebhookAttempt, state: DeliveryState, retry_in_s: float
-    ) -> bool:
-        return await self._webhooks.record_webhook_attempt(delivery_id, attempt, state, retry_in_s)
-
-    async def webhook_deliveries(
-        self, *, task_id: str | None = None, batch_id: str | None = None
-    ) -> list[WebhookDelivery]:
-        return await self._webhooks.webhook_deliveries(task_id=task_id, batch_id=batch_id)
-
-    async def webhook_pending(self) -> int:
-        return await self._webhooks.webhook_pending()
-
-    async def webhook_cursor(self) -> str | None:
-        return await self._webhooks.webhook_cursor()
-
-    async def save_webhook_cursor(self, event_id: str) -> None:
-        await self._webhooks.save_webhook_cursor(event_id)
 
     async def task_events(self, task_id: str, limit: int) -> list[Event]:
         rows = await self._db.fetch(q.TASK_EVENTS, task_id, max(limit, 0))

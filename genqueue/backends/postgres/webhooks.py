@@ -107,7 +107,7 @@ class PostgresWebhooks:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def add_webhook_deliveries(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
+    async def add(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
         if not deliveries:
             return []
         columns = [
@@ -122,13 +122,13 @@ class PostgresWebhooks:
         # Safe to retry: a repeat inserts nothing (it may then report fewer as created).
         return [r["id"] for r in await self._db.fetch(ADD, *columns)]
 
-    async def take_webhook_deliveries(self, limit: int, hold_s: float) -> list[WebhookDelivery]:
+    async def take(self, limit: int, hold_s: float) -> list[WebhookDelivery]:
         if limit <= 0:
             return []
         rows = await self._db.fetch(TAKE, limit, float(hold_s), retry=False)
         return [_delivery(r) for r in rows]
 
-    async def record_webhook_attempt(
+    async def record_attempt(
         self, delivery_id: str, attempt: WebhookAttempt, state: DeliveryState, retry_in_s: float
     ) -> bool:
         row = await self._db.fetchrow(
@@ -141,7 +141,7 @@ class PostgresWebhooks:
         )
         return row is not None
 
-    async def webhook_deliveries(
+    async def deliveries(
         self, *, task_id: str | None = None, batch_id: str | None = None
     ) -> list[WebhookDelivery]:
         column, value = ("task_id", task_id) if task_id is not None else ("batch_id", batch_id)
@@ -154,17 +154,17 @@ class PostgresWebhooks:
         )
         return [_delivery(r) for r in rows]
 
-    async def webhook_pending(self) -> int:
+    async def pending(self) -> int:
         count = await self._db.fetchval(
             "SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'"
         )
         return int(count)
 
-    async def webhook_cursor(self) -> str | None:
+    async def cursor(self) -> str | None:
         value = await self._db.fetchval("SELECT event_id FROM webhook_cursor")
         return None if value is None else str(value)
 
-    async def save_webhook_cursor(self, event_id: str) -> None:
+    async def save_cursor(self, event_id: str) -> None:
         await self._db.execute(
             "INSERT INTO webhook_cursor (id, event_id) VALUES (1, $1)"
             " ON CONFLICT (id) DO UPDATE SET event_id = excluded.event_id",

@@ -60,7 +60,6 @@ from genqueue.models import (
     from_epoch,
 )
 from genqueue.settings import LimitSettings
-from genqueue.webhooks.records import DeliveryState, WebhookAttempt, WebhookDelivery
 
 SCRIPTS = [
     "submit",
@@ -102,7 +101,7 @@ class RedisStore:
         self._workers = RedisWorkers(redis, prefix)
         self._keys = RedisKeys(redis, prefix)
         self._expiry = RedisExpiry(redis, prefix)
-        self._webhooks = RedisWebhooks(redis, prefix)
+        self.webhooks = RedisWebhooks(redis, prefix)
         self._quotas = RedisQuotas(redis, prefix)
 
     @classmethod
@@ -413,33 +412,8 @@ class RedisStore:
 
     async def purge(self, older_than_s: float, kept_s: float = EXPIRED_KEPT_S) -> list[str]:
         ids: list[str] = await self._run("purge", older_than_s, kept_s)
-        await self._webhooks.purge(older_than_s)  # after: the tasks it took are gone now
+        await self.webhooks.purge(older_than_s)  # after: the tasks it took are gone now
         return ids
-
-    async def add_webhook_deliveries(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
-        return await self._webhooks.add_webhook_deliveries(deliveries)
-
-    async def take_webhook_deliveries(self, limit: int, hold_s: float) -> list[WebhookDelivery]:
-        return await self._webhooks.take_webhook_deliveries(limit, hold_s)
-
-    async def record_webhook_attempt(
-        self, delivery_id: str, attempt: WebhookAttempt, state: DeliveryState, retry_in_s: float
-    ) -> bool:
-        return await self._webhooks.record_webhook_attempt(delivery_id, attempt, state, retry_in_s)
-
-    async def webhook_deliveries(
-        self, *, task_id: str | None = None, batch_id: str | None = None
-    ) -> list[WebhookDelivery]:
-        return await self._webhooks.webhook_deliveries(task_id=task_id, batch_id=batch_id)
-
-    async def webhook_pending(self) -> int:
-        return await self._webhooks.webhook_pending()
-
-    async def webhook_cursor(self) -> str | None:
-        return await self._webhooks.webhook_cursor()
-
-    async def save_webhook_cursor(self, event_id: str) -> None:
-        await self._webhooks.save_webhook_cursor(event_id)
 
     @reached
     async def task_events(self, task_id: str, limit: int) -> list[Event]:

@@ -60,7 +60,7 @@ class RedisWebhooks:
         except UNREACHABLE as exc:
             raise BackendUnavailableError(f"Redis: {exc}") from exc
 
-    async def add_webhook_deliveries(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
+    async def add(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
         if not deliveries:
             return []
         items = [
@@ -78,13 +78,13 @@ class RedisWebhooks:
         created: list[str] = await self._run("webhook_add", json.dumps(items))
         return created
 
-    async def take_webhook_deliveries(self, limit: int, hold_s: float) -> list[WebhookDelivery]:
+    async def take(self, limit: int, hold_s: float) -> list[WebhookDelivery]:
         if limit <= 0:
             return []
         rows = await self._run("webhook_take", limit, float(hold_s))
         return [_delivery(scripts.pairs(flat)) for flat in rows]
 
-    async def record_webhook_attempt(
+    async def record_attempt(
         self, delivery_id: str, attempt: WebhookAttempt, state: DeliveryState, retry_in_s: float
     ) -> bool:
         done = await self._run(
@@ -97,7 +97,7 @@ class RedisWebhooks:
         return bool(done)
 
     @reached
-    async def webhook_deliveries(
+    async def deliveries(
         self, *, task_id: str | None = None, batch_id: str | None = None
     ) -> list[WebhookDelivery]:
         if task_id is not None:
@@ -114,16 +114,16 @@ class RedisWebhooks:
         return [_delivery(data) for data in records if data]
 
     @reached
-    async def webhook_pending(self) -> int:
+    async def pending(self) -> int:
         return int(await self._r.zcard(f"{self._p}:webhooks:due"))
 
     @reached
-    async def webhook_cursor(self) -> str | None:
+    async def cursor(self) -> str | None:
         value = await self._r.get(f"{self._p}:webhooks:cursor")
         return None if value is None else str(value)
 
     @reached
-    async def save_webhook_cursor(self, event_id: str) -> None:
+    async def save_cursor(self, event_id: str) -> None:
         await self._r.set(f"{self._p}:webhooks:cursor", event_id)
 
     async def purge(self, older_than_s: float) -> None:

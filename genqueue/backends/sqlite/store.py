@@ -67,7 +67,6 @@ from genqueue.models import (
     from_epoch,
 )
 from genqueue.settings import LimitSettings
-from genqueue.webhooks.records import DeliveryState, WebhookAttempt, WebhookDelivery
 
 Row = sqlite3.Row
 T = TypeVar("T")
@@ -92,7 +91,7 @@ class SqliteStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._bell = Doorbell(db.path, "events")
-        self._webhooks = webhooks.SqliteWebhooks(db)
+        self.webhooks = webhooks.SqliteWebhooks(db)
 
     async def _write(self, fn: Callable[[Conn], T]) -> T:
         """A write transaction whose events watchers should hear about at once."""
@@ -535,31 +534,6 @@ class SqliteStore:
 
     async def count_queued(self, queue: str, upto: int) -> int:
         return await self._db.run(lambda conn: quotas.count_queued(conn, queue, upto))
-
-    async def add_webhook_deliveries(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
-        return await self._webhooks.add_webhook_deliveries(deliveries)
-
-    async def take_webhook_deliveries(self, limit: int, hold_s: float) -> list[WebhookDelivery]:
-        return await self._webhooks.take_webhook_deliveries(limit, hold_s)
-
-    async def record_webhook_attempt(
-        self, delivery_id: str, attempt: WebhookAttempt, state: DeliveryState, retry_in_s: float
-    ) -> bool:
-        return await self._webhooks.record_webhook_attempt(delivery_id, attempt, state, retry_in_s)
-
-    async def webhook_deliveries(
-        self, *, task_id: str | None = None, batch_id: str | None = None
-    ) -> list[WebhookDelivery]:
-        return await self._webhooks.webhook_deliveries(task_id=task_id, batch_id=batch_id)
-
-    async def webhook_pending(self) -> int:
-        return await self._webhooks.webhook_pending()
-
-    async def webhook_cursor(self) -> str | None:
-        return await self._webhooks.webhook_cursor()
-
-    async def save_webhook_cursor(self, event_id: str) -> None:
-        await self._webhooks.save_webhook_cursor(event_id)
 
     async def task_events(self, task_id: str, limit: int) -> list[Event]:
         return await self._db.run(lambda conn: feed.task_events(conn, task_id, limit))

@@ -129,24 +129,24 @@ class SqliteWebhooks:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def add_webhook_deliveries(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
+    async def add(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
         if not deliveries:
             return []
         return await self._db.write(lambda conn: _add(conn, deliveries, time.time()))
 
-    async def take_webhook_deliveries(self, limit: int, hold_s: float) -> list[WebhookDelivery]:
+    async def take(self, limit: int, hold_s: float) -> list[WebhookDelivery]:
         if limit <= 0:
             return []
         return await self._db.write(lambda conn: _take(conn, limit, hold_s, time.time()))
 
-    async def record_webhook_attempt(
+    async def record_attempt(
         self, delivery_id: str, attempt: WebhookAttempt, state: DeliveryState, retry_in_s: float
     ) -> bool:
         return await self._db.write(
             lambda conn: _record(conn, delivery_id, attempt, state, retry_in_s, time.time())
         )
 
-    async def webhook_deliveries(
+    async def deliveries(
         self, *, task_id: str | None = None, batch_id: str | None = None
     ) -> list[WebhookDelivery]:
         column, value = ("task_id", task_id) if task_id is not None else ("batch_id", batch_id)
@@ -161,7 +161,7 @@ class SqliteWebhooks:
         )
         return [_delivery(r) for r in rows]
 
-    async def webhook_pending(self) -> int:
+    async def pending(self) -> int:
         count: int = await self._db.run(
             lambda conn: conn.execute(
                 "SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'"
@@ -169,13 +169,13 @@ class SqliteWebhooks:
         )
         return count
 
-    async def webhook_cursor(self) -> str | None:
+    async def cursor(self) -> str | None:
         row = await self._db.run(
             lambda conn: conn.execute("SELECT event_id FROM webhook_cursor").fetchone()
         )
         return None if row is None else str(row[0])
 
-    async def save_webhook_cursor(self, event_id: str) -> None:
+    async def save_cursor(self, event_id: str) -> None:
         await self._db.write(
             lambda conn: conn.execute(
                 "INSERT INTO webhook_cursor (id, event_id) VALUES (1, ?)"
