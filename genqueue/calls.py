@@ -29,6 +29,7 @@ from genqueue.errors import (
     WaitTimeoutError,
 )
 from genqueue.models import FINISHED, LimitStatus, TaskStatus, WorkerInfo
+from genqueue.secret_files import read_secret_file
 from genqueue.sse import RECONNECT
 from genqueue.webhooks.records import WebhookDelivery
 
@@ -37,6 +38,7 @@ M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 API_KEY_ENV = "GENQUEUE_API_KEY"
+API_KEY_FILE_ENV = "GENQUEUE_API_KEY_FILE"
 RUN_TIMEOUT_S = 600.0  # what ``run`` and ``map`` wait by default before WaitTimeoutError
 WAIT_SLICE_S = 60.0  # one long poll of ``/wait`` (the API allows 300): a dead one shows soon
 PAGE = 500  # the most ``GET /v1/tasks`` gives at once
@@ -62,15 +64,25 @@ class SubmitOptions(BatchOptions, total=False):
 
 
 def auth_headers(api_key: str | None) -> dict[str, str]:
-    """``Authorization: Bearer <key>`` for the key given, else ``GENQUEUE_API_KEY`` if set
-    (``""`` sends none even then). A key read from a file may end in a newline: stripped."""
-    key = (os.environ.get(API_KEY_ENV) if api_key is None else api_key) or ""
-    key = key.strip()
+    """``Authorization: Bearer <key>`` for the key given, else ``GENQUEUE_API_KEY`` if set,
+    else the content of the file ``GENQUEUE_API_KEY_FILE`` names (``""`` sends none even
+    then; both variables set is a configuration error, as for the settings). A key read from
+    a file may end in a newline: stripped."""
+    key = (_key_from_environment() if api_key is None else api_key).strip()
     if not key:
         return {}
     if not key.isascii() or any(c.isspace() or not c.isprintable() for c in key):
         raise ConfigError(f"an API key is one printable ASCII word (from {API_KEY_ENV} or api_key)")
     return {"Authorization": f"Bearer {key}"}
+
+
+def _key_from_environment() -> str:
+    from_file = os.environ.get(API_KEY_FILE_ENV)
+    if from_file is None:
+        return os.environ.get(API_KEY_ENV) or ""
+    if os.environ.get(API_KEY_ENV) is not None:
+        raise ConfigError(f"set {API_KEY_ENV} or {API_KEY_FILE_ENV}, not both")
+    return read_secret_file(API_KEY_FILE_ENV, from_file)
 
 
 def raise_for(response: httpx.Response) -> None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
-from genqueue.calls import Schedule, batch_item, limit, submit
+import pytest
+
+from genqueue.calls import Schedule, auth_headers, batch_item, limit, submit
+from genqueue.errors import ConfigError
 
 NOON = datetime(2030, 1, 1, 12, tzinfo=UTC)
 
@@ -44,3 +48,21 @@ def test_a_batch_schedule_is_a_default_a_task_overrides() -> None:
 def test_a_resource_name_is_one_path_segment() -> None:
     assert limit("video-cloud").url == "/v1/limits/video-cloud"
     assert limit("a/b c").url == "/v1/limits/a%2Fb%20c"
+
+
+def test_the_api_key_comes_from_the_file_genqueue_api_key_file_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GENQUEUE_API_KEY", raising=False)
+    secret = tmp_path / "key"
+    secret.write_text("gq_from_a_file\n")
+    monkeypatch.setenv("GENQUEUE_API_KEY_FILE", str(secret))
+    assert auth_headers(None) == {"Authorization": "Bearer gq_from_a_file"}
+    assert auth_headers("gq_given") == {"Authorization": "Bearer gq_given"}  # given wins
+    monkeypatch.setenv("GENQUEUE_API_KEY", "gq_env")
+    with pytest.raises(ConfigError, match="not both"):
+        auth_headers(None)
+    monkeypatch.delenv("GENQUEUE_API_KEY")
+    monkeypatch.setenv("GENQUEUE_API_KEY_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="GENQUEUE_API_KEY_FILE: cannot read"):
+        auth_headers(None)
