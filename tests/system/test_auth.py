@@ -199,6 +199,28 @@ def test_artifacts_and_uploads_are_their_owners_only(deployment: Deployment) -> 
     not_found_like_unknown(bob, "GET", "/v1/artifacts/{}/original", upload["id"])
 
 
+def test_a_task_names_only_its_users_own_uploads(deployment: Deployment) -> None:
+    ann, bob, operator = deployment.ann, deployment.bob, deployment.operator
+    upload = json_of(ann.post("/v1/uploads", content=png()), 201)["id"]
+    payload = {"image": {"upload": upload}, "top_k_labels": 1}
+    before = {t["id"] for t in json_of(operator.get("/v1/tasks", params={"limit": 500}))["items"]}
+    # Bob names Ann's upload: refused as if it did not exist, in a task and in a batch.
+    task = {"kind": "feature.extract", "payload": payload}
+    refused = json_of(bob.post("/v1/tasks", json=task), 422)
+    assert [f["field"] for f in refused["fields"]] == ["payload.image.upload"]
+    assert "never made" in refused["fields"][0]["message"]
+    batch = {"tasks": [{"kind": "debug.echo"}, task]}
+    refused = json_of(bob.post("/v1/batches", json=batch), 422)
+    assert [f["field"] for f in refused["fields"]] == ["tasks.1.payload.image.upload"]
+    after = {t["id"] for t in json_of(operator.get("/v1/tasks", params={"limit": 500}))["items"]}
+    assert after == before  # nothing stored
+    # Ann names it, and an operator may on anyone's behalf.
+    mine = json_of(ann.post("/v1/tasks", json=task), 201)
+    theirs = {**task, "user": "bob"}
+    assert operator.post("/v1/tasks", json=theirs).status_code == 201
+    assert mine["user"] == "ann"
+
+
 def test_the_event_stream_of_a_user_carries_only_its_own_tasks(deployment: Deployment) -> None:
     ann, bob = deployment.ann, deployment.bob
     seen: list[dict[str, Any]] = []

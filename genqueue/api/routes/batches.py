@@ -15,6 +15,7 @@ from genqueue.api.input_guard import is_json
 from genqueue.api.quotas import admit
 from genqueue.api.routes.tasks import owned_request, task_request
 from genqueue.api.schemas import BatchCreate, BatchPage, BatchPublic
+from genqueue.api.upload_owners import check_upload_owners
 from genqueue.contracts import Store
 from genqueue.dispatch import TaskRequest
 from genqueue.errors import FieldProblem, InvalidInputError
@@ -70,6 +71,7 @@ async def submit_batch(body: BatchCreate, runtime: RuntimeDep, caller: Principal
             problems += [FieldProblem(f"tasks.{i}.{p.field}", p.message) for p in exc.problems]
     if problems:
         raise InvalidInputError(problems)
+    await check_upload_owners(runtime, caller, requests, prefix="tasks.")
     await admit(runtime, caller, requests)
     batch, tasks = await runtime.dispatcher.submit_batch(requests, owner, webhook)
     return BatchPublic.of(batch, [t.id for t in tasks])

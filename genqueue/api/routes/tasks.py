@@ -23,6 +23,7 @@ from genqueue.api.expiry import fresh_owned_task
 from genqueue.api.quotas import admit
 from genqueue.api.runtime import Runtime
 from genqueue.api.schemas import MAX_DELAY_S, TaskCreate, TaskPage, TaskPublic
+from genqueue.api.upload_owners import check_upload_owners
 from genqueue.contracts import Store
 from genqueue.dispatch import TaskRequest
 from genqueue.errors import FieldProblem, InvalidInputError
@@ -157,6 +158,7 @@ async def submit(
     URLs to follow it."""
     request = owned_request(caller, task_request(body, utcnow(), idempotency_key))
     request = await with_webhook(request, body.webhook, runtime.settings.webhooks)
+    await check_upload_owners(runtime, caller, [request])
     hit = await cached_hit(http, runtime, request, cache_control)
     if hit is not None:
         response.status_code = 200
