@@ -41,6 +41,15 @@ async def test_line_shows_the_order_claim_next_hands_tasks_out_in(store: Store) 
     assert await store.line("q", 100) == []
 
 
+async def test_a_task_due_at_submit_is_in_line_at_once(store: Store) -> None:
+    # Redis once kept a due-now not_before rounded to 100 us, up to 50 us past the clock
+    # read a moment later, and sent some just-submitted tasks out of line for a while.
+    ids = []
+    for _ in range(200):
+        ids += await submit(store, "ann")
+    assert sorted(await line_ids(store, 500)) == sorted(ids)
+
+
 async def test_line_honours_its_limit(store: Store) -> None:
     await submit(store, "ann", 3)
     await submit(store, "bob", 3)

@@ -5,6 +5,10 @@ local function now()
   local t = redis.call('TIME')
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
+-- A time as the hashes keep it: to the microsecond. tostring keeps 14 digits (100 us for
+-- today's epoch) and rounds, so a due-now not_before could land up to 50 us past the next
+-- TIME and send a just-submitted task out of line to wait for "later".
+local function stamp(t) return string.format('%.6f', t) end
 local function tkey(id) return P .. ':task:' .. id end
 local function field(id, name) return redis.call('HGET', tkey(id), name) end
 -- Order of a resource's parked tasks (wake): priority (higher first), then age.
@@ -18,7 +22,7 @@ local fair = {}
 local function event(kind, id, status, data)  -- returns the new entry's id
   local t = redis.call('HMGET', tkey(id), 'user', 'batch_id', 'kind')
   local entry = redis.call('XADD', P .. ':events', 'MAXLEN', '~', 100000, '*',
-    'type', kind, 'task_id', id, 'status', status, 'at', tostring(now()),
+    'type', kind, 'task_id', id, 'status', status, 'at', stamp(now()),
     'user', t[1] or '', 'batch_id', t[2] or '', 'kind', t[3] or '', 'data', data or '{}')
   local own = tkey(id) .. ':events'
   redis.call('RPUSH', own, entry)
@@ -64,7 +68,7 @@ local function move(id, from, to)
   end
   if FINISHED[to] then
     local t_now = now()
-    redis.call('HSET', tkey(id), 'finished_at', tostring(t_now))
+    redis.call('HSET', tkey(id), 'finished_at', stamp(t_now))
     redis.call('ZADD', P .. ':finished', t_now, id)
   end
 end
@@ -134,7 +138,7 @@ local function start(id, worker, token, lease_s, resource, t_now)
   move(id, 'queued', 'running')
   local attempts = redis.call('HINCRBY', tkey(id), 'attempts', 1)
   redis.call('HSET', tkey(id), 'worker_id', worker, 'lease_token', token,
-    'lease_expires_at', tostring(t_now + lease_s), 'started_at', tostring(t_now),
+    'lease_expires_at', stamp(t_now + lease_s), 'started_at', stamp(t_now),
     'progress', 0, 'progress_message', '')
   redis.call('HDEL', tkey(id), 'error')
   redis.call('ZADD', P .. ':running', t_now + lease_s, id)

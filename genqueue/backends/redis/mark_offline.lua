@@ -9,7 +9,7 @@ for _, worker in ipairs(silent) do
   for _, id in ipairs(redis.call('ZRANGE', P .. ':running', 0, -1)) do
     if field(id, 'worker_id') == worker then
       redis.call('ZADD', P .. ':running', t_now - 0.001, id)
-      redis.call('HSET', tkey(id), 'lease_expires_at', tostring(t_now - 0.001))
+      redis.call('HSET', tkey(id), 'lease_expires_at', stamp(t_now - 0.001))
       local resource = field(id, 'resource')
       if resource then
         redis.call('ZADD', P .. ':permits:' .. resource, 'XX', t_now - 0.001, id)

@@ -11,7 +11,7 @@ for _, id in ipairs(ids) do
   if kept > 0 then
     local gone = P .. ':tombstone:' .. id
     local finished_at = tonumber(redis.call('ZSCORE', P .. ':finished', id))
-    redis.call('HSET', gone, 'user', t[4] or '', 'expired_at', tostring(finished_at + retention))
+    redis.call('HSET', gone, 'user', t[4] or '', 'expired_at', stamp(finished_at + retention))
     redis.call('PEXPIRE', gone, math.ceil(kept * 1000))
   end
   if t[7] then redis.call('ZREM', P .. ':cache:' .. t[7] .. ':' .. (t[4] or ''), id) end

@@ -19,7 +19,7 @@ for _, id in ipairs(expired) do
     move(id, 'running', 'failed')
     event('task.failed', id, 'failed', data)
   else
-    redis.call('HSET', tkey(id), 'not_before', tostring(t_now), 'progress', 0,
+    redis.call('HSET', tkey(id), 'not_before', stamp(t_now), 'progress', 0,
       'progress_message', '')
     move(id, 'running', 'queued')
     event('task.retrying', id, 'queued', data)

@@ -9,7 +9,7 @@ local out = {}
 local t_now = now()
 if batch then
   redis.call('HSET', P .. ':batch:' .. batch.id, 'id', batch.id, 'user', batch.user or '',
-    'created_at', tostring(batch.created_at), 'size', batch.size)
+    'created_at', stamp(batch.created_at), 'size', batch.size)
   if batch.webhook then redis.call('HSET', P .. ':batch:' .. batch.id, 'webhook', batch.webhook) end
   redis.call('ZADD', P .. ':batches', batch.created_at, batch.id)
   redis.call('ZADD', P .. ':batches:user:' .. (batch.user or ''), batch.created_at, batch.id)
@@ -26,8 +26,8 @@ for i, t in ipairs(tasks) do
     local key = tkey(t.id)
     redis.call('HSET', key, 'id', t.id, 'seq', seq, 'kind', t.kind, 'queue', t.queue,
       'payload', t.payload, 'priority', t.priority, 'attempts', 0,
-      'max_attempts', t.max_attempts, 'created_at', tostring(t_now),
-      'not_before', t.not_before or tostring(t_now), 'progress', 0, 'progress_message', '',
+      'max_attempts', t.max_attempts, 'created_at', stamp(t_now),
+      'not_before', t.not_before or stamp(t_now), 'progress', 0, 'progress_message', '',
       'cancel_requested', 0)
     for _, name in ipairs({'user', 'batch_id', 'resource', 'start_by', 'cancel_after_s',
         'weight', 'fair_inc', 'model', 'webhook', 'cache_key'}) do
