@@ -15,8 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.helpers import Cluster
-from tests.openapi_fuzz import fuzz
+from tests.openapi_fuzz import fuzz, fuzzed_cluster
 
 
 def main() -> None:
@@ -26,11 +25,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     out = Path(tempfile.mkdtemp(prefix="genqueue-fuzz-"))
-    (out / "cluster").mkdir()
-    cluster = Cluster(out / "cluster")
+    cluster = fuzzed_cluster(out / "cluster")
     try:
-        cluster.start_api()
-        cluster.start_worker(queues="debug", concurrency=2)
         run = fuzz(
             cluster.url,
             out,

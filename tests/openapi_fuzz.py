@@ -19,16 +19,20 @@ these exceptions, each because no schema can say what decides the answer:
 - Times the schema cannot bound (no clock in JSON Schema) are kept valid, and long polls
   short, by ``tests/fuzz_hooks.py``. The coverage phase of those routes is off: its
   boundary values (``start_by`` 2000-01-01, a wait of 299 s) do not pass through hooks, and
-  a ``start_by`` already past is refused (422) as its description says.
+  a ``start_by`` already past is refused (422) as its description says. Webhook URLs are
+  pointed at loopback, which the fuzzed API may call (:func:`fuzzed_cluster`).
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.helpers import Cluster
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 HOOKS_MODULE = "tests.fuzz_hooks"
@@ -79,6 +83,26 @@ class FuzzRun:
         """The closing lines: operations, phases, failures and the test case counts."""
         head, _, tail = self.output.rpartition("SUMMARY")
         return tail if head else self.output[-4000:]
+
+
+def fuzzed_cluster(folder: Path) -> Cluster:
+    """An API and a worker for the debug kinds to fuzz, started (the fuzzer's other tasks
+    wait in line, so a run does not render its random 2048-pixel pictures on 2 cores).
+    Webhooks are on, signed with a throwaway secret and allowed to reach loopback, where
+    ``tests/fuzz_hooks.py`` points every well-formed webhook URL."""
+    webhooks = {
+        "GENQUEUE_WEBHOOKS__SECRET": "whsec_" + base64.b64encode(b"fuzz" * 8).decode(),
+        "GENQUEUE_WEBHOOKS__ALLOW_PRIVATE": "true",
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    cluster = Cluster(folder, webhooks)
+    try:
+        cluster.start_api()
+        cluster.start_worker(queues="debug", concurrency=2)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
 
 
 def fuzz(

@@ -8,14 +8,13 @@ long one. What is left out, and why, is in tests/openapi_fuzz.py.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import Cluster
-from tests.openapi_fuzz import fuzz
+from tests.openapi_fuzz import fuzz, fuzzed_cluster
 
 pytestmark = pytest.mark.system
 
@@ -25,20 +24,9 @@ MAX_EXAMPLES = 8
 
 @pytest.fixture
 def fuzzed(tmp_path: Path) -> Iterator[Cluster]:
-    """An API and a worker for the debug kinds (the fuzzer's other tasks wait in line, so
-    the run does not render its random 2048-pixel pictures on this 2-core machine)."""
-    webhooks = {
-        "GENQUEUE_WEBHOOKS__SECRET": "whsec_" + base64.b64encode(b"fuzz" * 8).decode(),
-        "GENQUEUE_WEBHOOKS__ALLOW_PRIVATE": "true",  # fuzz_hooks.WEBHOOK_URL is loopback
-    }
-    cluster = Cluster(tmp_path / "cluster", webhooks)
-    (tmp_path / "cluster").mkdir()
-    try:
-        cluster.start_api()
-        cluster.start_worker(queues="debug", concurrency=2)
-        yield cluster
-    finally:
-        cluster.stop()
+    cluster = fuzzed_cluster(tmp_path / "cluster")
+    yield cluster
+    cluster.stop()
 
 
 @pytest.mark.timeout(240)
