@@ -5,7 +5,8 @@ and after the start, or that ``run_at`` is at most 30 days ahead (the API answer
 ``TaskCreate`` description says). Generated times that parse are moved into that window, so
 that valid tasks stay valid; a malformed time is left alone and stays a negative case.
 Nor can it say which hosts resolve to public addresses: a webhook URL the schema accepts
-points at the receiver the fuzzed API is allowed to call (``WEBHOOK_URL``), so it stays valid.
+points at the receiver the fuzzed API is allowed to call (``WEBHOOK_URL``), so it stays valid;
+nor that feature.extract's ``ids`` and ``images`` have one length (unequal ones are dropped).
 """
 
 from __future__ import annotations
@@ -46,7 +47,20 @@ def in_window(task: Any, now: datetime) -> Any:
     for name, ahead in (("run_at", RUN_AT_AHEAD), ("start_by", START_BY_AHEAD)):
         if _parses(moved.get(name)):
             moved[name] = (now + ahead).isoformat()
-    return with_callable_webhook(moved)
+    return with_ids_for_images(with_callable_webhook(moved))
+
+
+def with_ids_for_images(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` whose payload names as many ``ids`` as ``images`` (feature.extract: the schema
+    cannot say that two arrays have one length), or none when they differ."""
+    payload = body.get("payload")
+    if not isinstance(payload, dict):
+        return body
+    images, ids = payload.get("images"), payload.get("ids")
+    if isinstance(images, list) and isinstance(ids, list) and len(images) != len(ids):
+        payload = {key: value for key, value in payload.items() if key != "ids"}
+        return {**body, "payload": payload}
+    return body
 
 
 def with_callable_webhook(body: dict[str, Any]) -> dict[str, Any]:

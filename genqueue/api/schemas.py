@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from genqueue.models import Batch, EventType, Progress, Task, TaskStatus, WorkerInfo
 from genqueue.webhooks.records import WebhookTarget
@@ -18,6 +18,17 @@ NAME = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
 MAX_DELAY_S = 30 * 86400.0
 # http(s), then a host (genqueue/webhooks/targets.py checks the rest).
 WEBHOOK_URL = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#]+([/?#]\S*)?$"
+
+
+def _not_a_boolean(value: Any) -> Any:
+    # Python counts True as 1: without this, `"priority": true` would pass for an integer.
+    if isinstance(value, bool):
+        raise ValueError("a whole number, not true or false")
+    return value
+
+
+# An integer of a request body: a whole number (2.0 too, as JSON Schema says), never a boolean.
+WireInt = Annotated[int, BeforeValidator(_not_a_boolean)]
 
 
 class WebhookCreate(BaseModel):
@@ -61,7 +72,7 @@ class TaskCreate(BaseModel):
     kind: str = Field(min_length=1, max_length=128, examples=["image.generate"])
     payload: dict[str, Any] = Field(default_factory=dict, examples=[{"prompt": "a red fox"}])
     user: str | None = Field(None, pattern=NAME)
-    priority: int = Field(0, ge=-1000, le=1000, description="higher runs first")
+    priority: WireInt = Field(0, ge=-1000, le=1000, description="higher runs first")
     queue: str | None = Field(None, pattern=NAME, description="defaults to the kind's queue")
     delay_s: float | None = Field(
         None,

@@ -27,6 +27,7 @@ from genqueue.api.deps import RuntimeDep
 from genqueue.api.errors import error_responses
 from genqueue.api.openapi import json_body
 from genqueue.api.runtime import Runtime
+from genqueue.api.schemas import WireInt
 from genqueue.dispatch import TaskRequest
 from genqueue.errors import (
     BackendUnavailableError,
@@ -101,14 +102,14 @@ class IngestRequest(BaseModel):
     items: list[IngestItem] | None = Field(None, min_length=1)
     folder: str | None = Field(None, min_length=1, max_length=1024)
     metadata: Metadata = Field(default_factory=dict)
-    images_per_task: int | None = Field(None, ge=1, le=256)
+    images_per_task: WireInt | None = Field(None, ge=1, le=256)
     user: str | None = Field(None, max_length=200)
-    priority: int = Field(0, ge=-1000, le=1000)  # the Dispatcher's range
+    priority: WireInt = Field(0, ge=-1000, le=1000)  # the Dispatcher's range
 
 
 class SearchRequest(BaseModel):
     image: InputFile
-    k: int = Field(10, ge=1, le=1000)
+    k: WireInt = Field(10, ge=1, le=1000)
     threshold: float | None = Field(None, ge=-1.0, le=1.0)
 
 

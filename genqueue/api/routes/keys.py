@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from genqueue.api.auth import ROLE_REFUSED, AdminDep, auth_of
 from genqueue.api.deps import StoreDep
 from genqueue.api.errors import error_responses
+from genqueue.api.schemas import WireInt
 from genqueue.keys import ID_CHARS, MAX_LABEL, MAX_USER, KeyNotFoundError, hash_key, new_key
 from genqueue.models import ApiKey, Role
 
@@ -23,10 +24,10 @@ class KeyCreate(BaseModel):
     user: str = Field(min_length=1, max_length=MAX_USER, description="whose key it is")
     role: Role = Field(description="user: own tasks; operator: every task; admin: keys too")
     label: str | None = Field(None, max_length=MAX_LABEL, description="what it is for")
-    tasks_per_minute: int | None = Field(
+    tasks_per_minute: WireInt | None = Field(
         None, ge=0, description="submit quota; unset: the deployment's default; 0: unlimited"
     )
-    in_flight: int | None = Field(
+    in_flight: WireInt | None = Field(
         None, ge=0, description="queued + running tasks; unset: the default; 0: unlimited"
     )
 

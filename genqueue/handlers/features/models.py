@@ -76,7 +76,7 @@ class FeaturePayload(BaseModel):
 
     image: InputFile | None = None
     images: list[InputFile] | None = Field(None, min_length=1, max_length=MAX_IMAGES)
-    collection: str | None = None
+    collection: str | None = Field(None, json_schema_extra={"pattern": COLLECTION_NAME.pattern})
     id: str | None = Field(None, pattern=ITEM_ID)
     ids: list[str] | None = Field(
         None, max_length=MAX_IMAGES, json_schema_extra={"items": {"pattern": ITEM_ID}}
