@@ -81,7 +81,9 @@ test: $(DEV_STAMP) browser deploy-tools tls-tools test-data lint
 	$(BIN)/pytest -m "not slow and not exclusive" -n $(TEST_PROCESSES) --dist worksteal --durations=15
 	$(BIN)/pytest -m "not slow and exclusive" --durations=5
 
-bench: $(DEV_STAMP)
+# The embedded default (SQLite) beside a raw sqlite3 loop and Huey's SqliteHuey (from the peers'
+# virtualenv below; its done counter is on the shared Redis, database 15).
+bench: $(DEV_STAMP) .venv-bench/.installed
 	$(BIN)/python -m bench.throughput
 
 # genqueue on Redis beside a raw redis-py loop and Celery, Dramatiq, arq and RQ, which live in
@@ -95,7 +97,8 @@ bench-redis: $(DEV_STAMP) .venv-bench/.installed
 	$(BIN)/python -m bench.redis_peers
 
 # genqueue on RabbitMQ + PostgreSQL and PostgreSQL alone beside a raw aio-pika loop, Celery and
-# Dramatiq on the same RabbitMQ (vhost gqbench, made and deleted by the bench).
+# Dramatiq on the same RabbitMQ (vhost gqbench, made and deleted by the bench), and procrastinate
+# on the same PostgreSQL (database gqbench_procrastinate, made and dropped by the bench).
 bench-amqp: $(DEV_STAMP) .venv-bench/.installed
 	$(BIN)/python -m bench.amqp_peers
 

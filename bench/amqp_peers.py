@@ -1,11 +1,14 @@
 """genqueue on RabbitMQ + PostgreSQL and on PostgreSQL alone, beside a raw aio-pika ceiling
-and Celery and Dramatiq on the same RabbitMQ, measured in one run.
+and Celery and Dramatiq on the same RabbitMQ, and procrastinate on the same PostgreSQL,
+measured in one run.
 
     make bench-amqp        (or: python -m bench.amqp_peers --tasks 3000)
 
 Everything runs in a RabbitMQ vhost of its own, ``gqbench`` (deleted and made again for each
 system), and a PostgreSQL schema of its own, ``gqbench`` in database ``test`` (dropped before
-and after). The peers' done counter lives on Redis database 15, flushed by their driver.
+and after). procrastinate gets a database of its own, ``gqbench_procrastinate``, made before
+and dropped after each run. The peers' done counter lives on Redis database 15, flushed by
+their driver.
 
 * raw ceiling: one asyncio process, the least RabbitMQ work that still gives at-least-once
   delivery: persistent messages published with confirms (500 in flight at a time) to a durable
@@ -22,13 +25,15 @@ import time
 
 import aio_pika
 
-from bench.runs import Row, genqueue_run, peer_run, print_table
+from bench.runs import Row, genqueue_run, peer_run, print_ratios, print_table
 
 VHOST = "gqbench"
 AMQP = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 SCHEMA = "gqbench"
 PEERS = ["celery", "dramatiq"]
+PG_PEERS = ["procrastinate"]  # PostgreSQL alone, compared with "genqueue postgres"
+PEER_DATABASE = "gqbench_procrastinate"
 
 
 def fresh_vhost() -> None:
@@ -39,6 +44,25 @@ def fresh_vhost() -> None:
         capture_output=True,
         check=True,
     )
+
+
+def peer_database(create: bool) -> None:
+    """Drop procrastinate's database (with FORCE: a worker may still hold a connection), and
+    make it again when ``create``."""
+    statements = [f"DROP DATABASE IF EXISTS {PEER_DATABASE} WITH (FORCE)"]
+    if create:
+        statements.append(f"CREATE DATABASE {PEER_DATABASE}")
+    for sql in statements:
+        subprocess.run(["psql", POSTGRES, "-qc", sql], capture_output=True, check=True)
+
+
+def pg_peer_run(peer: str, n: int, processes: int) -> dict[str, float]:
+    peer_database(create=True)
+    try:
+        dsn = POSTGRES.rsplit("/", 1)[0] + f"/{PEER_DATABASE}"
+        return peer_run(peer, n, processes, {"BENCH_PROCRASTINATE_DSN": dsn})
+    finally:
+        peer_database(create=False)
 
 
 def fresh_schema() -> None:
@@ -97,7 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="genqueue on RabbitMQ/PostgreSQL vs peers")
     parser.add_argument("--tasks", type=int, default=3000)
     parser.add_argument("--latency-samples", type=int, default=200)
-    parser.add_argument("--peers", default=",".join(PEERS))
+    parser.add_argument("--peers", default=",".join(PEERS + PG_PEERS))
     args = parser.parse_args()
     n = args.tasks
     fresh_vhost()
@@ -114,11 +138,16 @@ def main() -> None:
             if samples:
                 latency[name] = figures
         for peer in [p for p in args.peers.split(",") if p]:
-            fresh_vhost()
-            result = peer_run(peer, n, processes, {"BENCH_BROKER": AMQP})
+            if peer in PG_PEERS:
+                result = pg_peer_run(peer, n, processes)
+            else:
+                fresh_vhost()
+                result = peer_run(peer, n, processes, {"BENCH_BROKER": AMQP})
             rows.append((peer, processes, result["tasks_per_s"], result["enqueue_per_s"]))
     subprocess.run(["rabbitmqctl", "delete_vhost", VHOST], capture_output=True, check=False)
     print_table(rows, ceiling, list(systems), PEERS)
+    print("PostgreSQL alone against the peer on the same server:")
+    print_ratios(rows, ceiling, ["genqueue postgres"], PG_PEERS)
     for name, figures in latency.items():
         print(
             f"{name} submit-to-start: p50 {figures['p50_ms']:.2f} ms, "

@@ -87,11 +87,15 @@ ROOT = Path(__file__).resolve().parents[1]
 Row = tuple[str, int, float, float]  # system, processes, tasks/s, enqueue/s
 
 
-def peer_run(peer: str, n: int, processes: int, env: dict[str, str]) -> dict[str, float]:
-    """One peer end to end (bench/peer_apps/drive.py) from the peers' virtualenv."""
+def peer_run(
+    peer: str, n: int, processes: int, env: dict[str, str], prequeued: bool = False
+) -> dict[str, float]:
+    """One peer end to end (bench/peer_apps/drive.py) from the peers' virtualenv; with
+    ``prequeued``, all N are queued before its workers start and only the drain is timed."""
     python = ROOT / ".venv-bench" / "bin" / "python"
+    mode = ["prequeued"] if prequeued else []
     out = subprocess.run(
-        [str(python), "-m", "bench.peer_apps.drive", peer, str(n), str(processes)],
+        [str(python), "-m", "bench.peer_apps.drive", peer, str(n), str(processes), *mode],
         cwd=ROOT,
         env={**os.environ, **env},
         capture_output=True,
@@ -109,6 +113,11 @@ def print_table(rows: list[Row], ceiling: float, ours: list[str], peers: list[st
     print(f"{'system':<26}{'procs':>6}{'tasks/s':>10}{'x ceiling':>11}{'enqueue/s':>11}")
     for name, procs, rate, enqueue in rows:
         print(f"{name:<26}{procs:>6}{rate:>10.0f}{rate / ceiling:>11.3f}{enqueue:>11.0f}")
+    print_ratios(rows, ceiling, ours, peers)
+
+
+def print_ratios(rows: list[Row], ceiling: float, ours: list[str], peers: list[str]) -> None:
+    """Each of ``ours`` against the ceiling and the fastest of ``peers``, per process count."""
     for procs in sorted({r[1] for r in rows if r[0] in ours}):
         contenders = [r for r in rows if r[0] in peers and r[1] == procs]
         for mine in [r for r in rows if r[0] in ours and r[1] == procs]:

@@ -10,7 +10,11 @@ so ratios mean more than absolute numbers):
   per step, in one process;
 * genqueue: tasks/s from the first submit to the last success, with 1 and 2 worker
   processes (``debug.echo``, submitted through the HTTP API in batches of 500);
-* latency: created_at -> started_at of single tasks submitted one at a time to idle workers.
+* latency: created_at -> started_at of single tasks submitted one at a time to idle workers;
+* pre-queued drain beside Huey (``SqliteHuey``, from the peers' virtualenv .venv-bench, its
+  file in the same temporary folder): N queued before any worker starts, then drained by 1 and
+  by 2 worker processes, timed from the first completion to the last (bench/peer_apps/drain.py).
+  Huey's done counter is on Redis database 15 (bench/peer_apps/common.py), as for every peer.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from pathlib import Path
 
 import httpx
 
+from bench.peer_apps.drain import drain_rate
+from bench.runs import Row, peer_run, print_table
 from tests.helpers import Cluster, wait_until
 
 
@@ -82,6 +88,34 @@ def genqueue_throughput(tasks: int, workers: int, folder: Path) -> float:
         cluster.stop()
 
 
+def genqueue_drain(tasks: int, workers: int, folder: Path) -> tuple[float, float]:
+    """(tasks/s, enqueue/s): N submitted through the API before any worker starts, then the
+    drain, counted from the store file by a read-only connection (no load on the API)."""
+    cluster = Cluster(folder, {"GENQUEUE_LOG_LEVEL": "WARNING"})
+    cluster.start_api()
+    try:
+        with httpx.Client(base_url=cluster.url, timeout=60) as http:
+            started = time.perf_counter()
+            for start in range(0, tasks, 500):
+                body = {"tasks": [{"kind": "debug.echo", "payload": {}}] * min(500, tasks - start)}
+                http.post("/v1/batches", json=body).raise_for_status()
+            enqueue = tasks / (time.perf_counter() - started)
+        db = sqlite3.connect(f"file:{folder / 'genqueue.db'}?mode=ro", uri=True)
+
+        def succeeded() -> int:
+            sql = "SELECT count(*) FROM tasks WHERE queue = 'debug' AND status = 'succeeded'"
+            return int(db.execute(sql).fetchone()[0])
+
+        try:
+            for i in range(workers):
+                cluster.start_worker(name=f"drain-{i}", concurrency=16, queues="debug")
+            return drain_rate(succeeded, tasks), enqueue
+        finally:
+            db.close()
+    finally:
+        cluster.stop()
+
+
 def submit_to_start(samples: int, folder: Path) -> tuple[float, float]:
     cluster = Cluster(folder)
     cluster.start_api()
@@ -111,15 +145,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--latency-samples", type=int, default=200)
+    parser.add_argument("--peers", default="huey", help="'' to leave Huey out")
     args = parser.parse_args()
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for name in ("raw", "w1", "w2", "lat"):
+        for name in ("raw", "w1", "w2", "lat", "d1", "d2", "huey1", "huey2"):
             (root / name).mkdir()
         raw = raw_ceiling(args.tasks, root / "raw")
         one = genqueue_throughput(args.tasks, 1, root / "w1")
         two = genqueue_throughput(args.tasks, 2, root / "w2")
         p50, p99 = submit_to_start(args.latency_samples, root / "lat")
+        rows.append(("raw sqlite3 ceiling", 1, raw, float("nan")))
+        for procs in (1, 2):
+            rate, enqueue = genqueue_drain(args.tasks, procs, root / f"d{procs}")
+            rows.append(("genqueue (pre-queued)", procs, rate, enqueue))
+            for peer in [p for p in args.peers.split(",") if p]:
+                env = {"BENCH_HUEY_DB": str(root / f"huey{procs}" / "huey.db")}
+                result = peer_run(peer, args.tasks, procs, env, prequeued=True)
+                rows.append((peer, procs, result["tasks_per_s"], result["enqueue_per_s"]))
     figures = {
         "tasks": args.tasks,
         "raw_sqlite_ceiling_tasks_per_s": round(raw, 1),
@@ -135,6 +179,8 @@ def main() -> None:
     for key, value in figures.items():
         print(f"{key:<{width}}  {value}")
     print(json.dumps(figures))
+    print()
+    print_table(rows, raw, ["genqueue (pre-queued)"], args.peers.split(","))
 
 
 if __name__ == "__main__":
