@@ -132,11 +132,14 @@ def line(conn: Conn, queue: str, limit: int, now: float) -> list[Row]:
 
 
 def parked_resources(conn: Conn, queue: str) -> list[str]:
+    """The resources some task of ``queue`` is parked for. Read from the parked tasks' own
+    index: left to itself the planner walks every queued task of the queue (by queue and
+    status), once per claim, which made draining a deep queue quadratic."""
     return [
         row[0]
         for row in conn.execute(
-            "SELECT DISTINCT waiting_for FROM tasks WHERE status = 'queued'"
-            " AND waiting_for IS NOT NULL AND queue = ?",
+            "SELECT DISTINCT waiting_for FROM tasks INDEXED BY tasks_parked"
+            " WHERE status = 'queued' AND waiting_for IS NOT NULL AND queue = ?",
             (queue,),
         )
     ]
