@@ -159,13 +159,13 @@ async def test_async_stream_of_a_finished_task_is_its_snapshot_then_the_end(
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
-    """Answers every GET with ``{}``, telling :meth:`record` its Authorization header."""
+    """Answers every GET with ``{}``, keeping its Authorization header in ``seen`` (a list
+    each server's handler class is given)."""
 
-    def record(self, authorization: str | None) -> None:
-        raise NotImplementedError
+    seen: list[str | None]
 
     def do_GET(self) -> None:
-        self.record(self.headers.get("Authorization"))
+        self.seen.append(self.headers.get("Authorization"))
         body = json.dumps({}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -181,12 +181,8 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 def recorder() -> Iterator[tuple[str, list[str | None]]]:
     """A real HTTP server on a free port that records the Authorization header of each call."""
     seen: list[str | None] = []
-
-    class Recorder(_Recorder):
-        def record(self, authorization: str | None) -> None:
-            seen.append(authorization)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    handler = type("Recorder", (_Recorder,), {"seen": seen})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", seen
