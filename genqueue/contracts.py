@@ -185,7 +185,7 @@ class BatchPage:
 
 @dataclass(frozen=True)
 class QuotaWindow:
-    """A key's submit count in the current fixed window, as :meth:`Store.spend_quota` left
+    """A key's submit count in the current fixed window, as :meth:`QuotaStore.spend` left
     it: whether the tasks asked for were counted, the count now, and the seconds until the
     window ends (when the count starts again from 0)."""
 
@@ -196,6 +196,10 @@ class QuotaWindow:
 
 class Store(Protocol):
     """Task records, batches, leases, events and the worker registry."""
+
+    @property
+    def quotas(self) -> QuotaStore:
+        """Submit quota windows per key and the counts queue bounds read."""
 
     @property
     def webhooks(self) -> WebhookStore:
@@ -493,9 +497,15 @@ class Store(Protocol):
         """Mark a key revoked now and return it; a key already revoked keeps its first
         ``revoked_at``. Idempotent. ``KeyNotFoundError`` for an unknown id."""
 
-    async def spend_quota(
-        self, key_id: str, tasks: int, per_window: int, window_s: float
-    ) -> QuotaWindow:
+    async def aclose(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+
+
+class QuotaStore(Protocol):
+    """The store's side of submit quotas (``Store.quotas``): one atomic window per key and
+    cheap bounded counts; ``genqueue/api/quotas.py`` decides what they mean."""
+
+    async def spend(self, key_id: str, tasks: int, per_window: int, window_s: float) -> QuotaWindow:
         """Count ``tasks`` submits against ``key_id``'s window if they fit: atomically, when
         the count of the current window (``floor(store clock / window_s)``; a new window
         starts at 0) plus ``tasks`` is at most ``per_window``, add them (admitted), else
@@ -513,9 +523,6 @@ class Store(Protocol):
         """How many tasks of ``queue`` are queued (parked and not yet due included), up to
         ``upto`` (``min(count, upto)``), from the store's per-queue counts or an index read
         at most ``upto`` deep. Read only, not atomic with a later submit."""
-
-    async def aclose(self) -> None:
-        """Release connections; the store is unusable afterwards."""
 
 
 class WebhookStore(Protocol):

@@ -13,9 +13,9 @@ operators and admins are limited only by their key's own figures. With auth off 
 no key, so only the queue bounds apply.
 
 The counts live in the store, so every API process sharing it enforces the same limits.
-The window is spent last, atomically (:meth:`Store.spend_quota`): a submit refused by any
+The window is spent last, atomically (:meth:`QuotaStore.spend`): a submit refused by any
 limit counts nothing, and concurrent submits never overshoot it. Queue and in-flight bounds
-are read (:meth:`Store.count_queued`, :meth:`Store.count_unfinished`) and then the tasks
+are read (:meth:`QuotaStore.count_queued`, :meth:`QuotaStore.count_unfinished`) and then the tasks
 stored, a separate step: submits running at the same moment can each see room for
 themselves, so a bound can be overshot by at most the tasks of the submits in progress at
 once (in practice a few requests' worth, less than ``max_batch`` x concurrent requests).
@@ -126,7 +126,7 @@ async def admit(runtime: Runtime, caller: Principal, requests: Sequence[TaskRequ
         bound = bounds.get(queue)
         if bound is None:
             continue
-        current = await store.count_queued(queue, bound)
+        current = await store.quotas.count_queued(queue, bound)
         if current + n > bound:
             split = "; more than the bound itself: split it" if n > bound else ""
             raise QuotaExceededError(
@@ -143,7 +143,7 @@ async def admit(runtime: Runtime, caller: Principal, requests: Sequence[TaskRequ
         per_user = Counter(r.user for r in requests if r.user is not None)
         for user, n in sorted(per_user.items()):
             limit = quota.in_flight
-            current = await store.count_unfinished(user, limit)
+            current = await store.quotas.count_unfinished(user, limit)
             if current + n > limit:
                 raise QuotaExceededError(
                     f"user {user!r} has {current} tasks queued or running and this key allows"
@@ -156,7 +156,7 @@ async def admit(runtime: Runtime, caller: Principal, requests: Sequence[TaskRequ
                 )
     if quota.tasks_per_minute and caller.key_id is not None:
         limit = quota.tasks_per_minute
-        window = await store.spend_quota(caller.key_id, asked, limit, WINDOW_S)
+        window = await store.quotas.spend(caller.key_id, asked, limit, WINDOW_S)
         if not window.admitted:
             split = "; more than the limit itself: split it" if asked > limit else ""
             raise QuotaExceededError(

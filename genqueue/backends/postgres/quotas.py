@@ -48,14 +48,12 @@ def _resets_in_s(at: float, window_s: float) -> float:
 
 
 class PostgresQuotas:
-    """``spend_quota``, ``count_unfinished``, ``count_queued`` of the store."""
+    """``Store.quotas``: ``spend``, ``count_unfinished``, ``count_queued``."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def spend_quota(
-        self, key_id: str, tasks: int, per_window: int, window_s: float
-    ) -> QuotaWindow:
+    async def spend(self, key_id: str, tasks: int, per_window: int, window_s: float) -> QuotaWindow:
         # Not retried: a spend that committed before the connection dropped would count twice.
         row = await self._db.fetchrow(SPEND, key_id, tasks, per_window, window_s, retry=False)
         if row is not None:

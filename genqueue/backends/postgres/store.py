@@ -56,7 +56,6 @@ from genqueue.contracts import (
     Message,
     Outcome,
     Page,
-    QuotaWindow,
     Waiting,
 )
 from genqueue.errors import BackendUnavailableError, LeaseLostError, TaskNotFoundError
@@ -110,7 +109,7 @@ class PostgresStore:
         self._keys = PostgresKeys(db)
         self._expiry = PostgresExpiry(db)
         self.webhooks = PostgresWebhooks(db)
-        self._quotas = PostgresQuotas(db)
+        self.quotas = PostgresQuotas(db)
         self._fair = FairClaims(db, self._limits)
         self._rollups: asyncio.Task[None] | None = None
 
@@ -451,17 +450,6 @@ class PostgresStore:
         self, user: str | None, kind: str, cache_key: str, fresh_s: float
     ) -> Task | None:
         return await self._expiry.cached(user, kind, cache_key, fresh_s)
-
-    async def spend_quota(
-        self, key_id: str, tasks: int, per_window: int, window_s: float
-    ) -> QuotaWindow:
-        return await self._quotas.spend_quota(key_id, tasks, per_window, window_s)
-
-    async def count_unfinished(self, user: str, upto: int) -> int:
-        return await self._quotas.count_unfinished(user, upto)
-
-    async def count_queued(self, queue: str, upto: int) -> int:
-        return await self._quotas.count_queued(queue, upto)
 
     async def task_events(self, task_id: str, limit: int) -> list[Event]:
         rows = await self._db.fetch(q.TASK_EVENTS, task_id, max(limit, 0))

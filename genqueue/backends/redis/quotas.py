@@ -18,7 +18,7 @@ from genqueue.contracts import QuotaWindow
 
 
 class RedisQuotas:
-    """``spend_quota``, ``count_unfinished``, ``count_queued`` of the store."""
+    """``Store.quotas``: ``spend``, ``count_unfinished``, ``count_queued``."""
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._r: Any = redis  # typed Any as in RedisStore
@@ -26,9 +26,7 @@ class RedisQuotas:
         self._s = scripts.load(redis, ["spend_quota"], prelude=())
 
     @reached
-    async def spend_quota(
-        self, key_id: str, tasks: int, per_window: int, window_s: float
-    ) -> QuotaWindow:
+    async def spend(self, key_id: str, tasks: int, per_window: int, window_s: float) -> QuotaWindow:
         admitted, used, resets_in_s = await self._s["spend_quota"](
             args=[self._p, key_id, tasks, per_window, repr(float(window_s))]
         )

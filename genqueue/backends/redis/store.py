@@ -31,7 +31,6 @@ from genqueue.contracts import (
     Message,
     Outcome,
     Page,
-    QuotaWindow,
     Requeue,
     Succeeded,
     Throttled,
@@ -102,7 +101,7 @@ class RedisStore:
         self._keys = RedisKeys(redis, prefix)
         self._expiry = RedisExpiry(redis, prefix)
         self.webhooks = RedisWebhooks(redis, prefix)
-        self._quotas = RedisQuotas(redis, prefix)
+        self.quotas = RedisQuotas(redis, prefix)
 
     @classmethod
     async def connect(cls, url: str) -> Self:
@@ -394,17 +393,6 @@ class RedisStore:
         self, user: str | None, kind: str, cache_key: str, fresh_s: float
     ) -> Task | None:
         return await self._expiry.cached(user, kind, cache_key, fresh_s)
-
-    async def spend_quota(
-        self, key_id: str, tasks: int, per_window: int, window_s: float
-    ) -> QuotaWindow:
-        return await self._quotas.spend_quota(key_id, tasks, per_window, window_s)
-
-    async def count_unfinished(self, user: str, upto: int) -> int:
-        return await self._quotas.count_unfinished(user, upto)
-
-    async def count_queued(self, queue: str, upto: int) -> int:
-        return await self._quotas.count_queued(queue, upto)
 
     async def mark_offline(self, silent_s: float) -> list[str]:
         ids: list[str] = await self._run("mark_offline", silent_s)

@@ -1,8 +1,8 @@
-"""The SQLite store's submit quotas (``genqueue/api/quotas.py``): plain functions over a
-connection, run by the store (``spend_quota``, ``count_unfinished``, ``count_queued``).
+"""The SQLite store's submit quotas (``Store.quotas``; policy in ``genqueue/api/quotas.py``):
+plain functions over a connection, run by :class:`SqliteQuotas`.
 
 ``quota_windows`` holds one row per key: its current window and the count in it (schema.sql).
-``spend_quota`` runs inside the store's ``BEGIN IMMEDIATE`` transaction, which holds the
+``spend`` runs inside the store's ``BEGIN IMMEDIATE`` transaction, which holds the
 file's write lock, so check and count are one step for every process sharing the file.
 Counts read an index at most ``upto`` entries deep: ``tasks_unfinished`` (partial, queued and
 running tasks by user) and ``tasks_order`` (queue, status, ...).
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 
+from genqueue.backends.sqlite.db import Database
 from genqueue.contracts import QuotaWindow
 
 Conn = sqlite3.Connection
@@ -53,3 +55,21 @@ def count_queued(conn: Conn, queue: str, upto: int) -> int:
         (queue, max(0, upto)),
     ).fetchone()
     return int(row[0])
+
+
+class SqliteQuotas:
+    """``Store.quotas`` of the SQLite store."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def spend(self, key_id: str, tasks: int, per_window: int, window_s: float) -> QuotaWindow:
+        return await self._db.write(
+            lambda conn: spend(conn, key_id, tasks, per_window, window_s, time.time())
+        )
+
+    async def count_unfinished(self, user: str, upto: int) -> int:
+        return await self._db.run(lambda conn: count_unfinished(conn, user, upto))
+
+    async def count_queued(self, queue: str, upto: int) -> int:
+        return await self._db.run(lambda conn: count_queued(conn, queue, upto))

@@ -44,7 +44,6 @@ from genqueue.contracts import (
     Message,
     Outcome,
     Page,
-    QuotaWindow,
     Waiting,
 )
 from genqueue.errors import LeaseLostError, TaskNotFoundError
@@ -92,6 +91,7 @@ class SqliteStore:
         self._db = db
         self._bell = Doorbell(db.path, "events")
         self.webhooks = webhooks.SqliteWebhooks(db)
+        self.quotas = quotas.SqliteQuotas(db)
 
     async def _write(self, fn: Callable[[Conn], T]) -> T:
         """A write transaction whose events watchers should hear about at once."""
@@ -521,19 +521,6 @@ class SqliteStore:
 
     async def revoke_key(self, key_id: str) -> ApiKey:
         return await self._db.write(lambda conn: keys.revoke(conn, key_id, time.time()))
-
-    async def spend_quota(
-        self, key_id: str, tasks: int, per_window: int, window_s: float
-    ) -> QuotaWindow:
-        return await self._db.write(
-            lambda conn: quotas.spend(conn, key_id, tasks, per_window, window_s, time.time())
-        )
-
-    async def count_unfinished(self, user: str, upto: int) -> int:
-        return await self._db.run(lambda conn: quotas.count_unfinished(conn, user, upto))
-
-    async def count_queued(self, queue: str, upto: int) -> int:
-        return await self._db.run(lambda conn: quotas.count_queued(conn, queue, upto))
 
     async def task_events(self, task_id: str, limit: int) -> list[Event]:
         return await self._db.run(lambda conn: feed.task_events(conn, task_id, limit))
